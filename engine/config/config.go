@@ -1,0 +1,294 @@
+// Package config owns jawas.toml: its keys, their defaults, and validation
+// that names the offending key and file. It must never reach into other
+// jawas packages; callers translate Config into their own options.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// FileName is the config file at the root of a jawas project.
+const FileName = "jawas.toml"
+
+// Duration is a time.Duration written in TOML as a string ("200ms", "1s").
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("expected a duration such as \"200ms\" or \"2s\", got %q", b)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText writes the duration back as a string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.String()), nil }
+
+// Config is a whole jawas.toml. Zero values are filled by Default.
+type Config struct {
+	Period      Duration `toml:"period"`       // default period of every source
+	Timeout     Duration `toml:"timeout"`      // default evaluation budget of a source
+	MaxSnapshot int      `toml:"max_snapshot"` // largest snapshot in bytes
+	Sources     string   `toml:"sources"`      // directories, relative to the project
+	Site        string   `toml:"site"`
+	Templates   string   `toml:"templates"`
+	Output      string   `toml:"output"`
+
+	Serve Serve `toml:"serve"`
+
+	// Source holds per-source overrides keyed by source name ("game/arena").
+	Source map[string]SourceConfig `toml:"source"`
+
+	// Dir is the project directory (where jawas.toml is or would be); File
+	// is the config file's path, empty when the defaults are used.
+	Dir  string `toml:"-"`
+	File string `toml:"-"`
+}
+
+// SourceConfig overrides settings for one source.
+type SourceConfig struct {
+	Period  Duration `toml:"period"`
+	Timeout Duration `toml:"timeout"`
+}
+
+// Serve holds the keys of `jawas serve`.
+type Serve struct {
+	Listen          string   `toml:"listen"`
+	Workers         int      `toml:"workers"` // 0 = number of cores
+	DataDir         string   `toml:"data_dir"`
+	MaxRequests     int      `toml:"max_requests"` // per worker before recycling; 0 = off
+	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+	HeaderTimeout   Duration `toml:"header_timeout"`
+	IdleTimeout     Duration `toml:"idle_timeout"`
+	WriteTimeout    Duration `toml:"write_timeout"`
+	MaxConns        int      `toml:"max_conns"` // per worker
+	MaxRequestLine  int      `toml:"max_request_line"`
+	MaxHeaderBytes  int      `toml:"max_header_bytes"`
+	MaxBody         int      `toml:"max_body"`
+	CORSOrigins     []string `toml:"cors_origins"`
+	Durability      string   `toml:"durability"` // "sync" or "none"
+	PidFile         string   `toml:"pid_file"`
+}
+
+// Default returns the configuration used when jawas.toml is absent.
+func Default() Config {
+	return Config{
+		Period:      Duration{200 * time.Millisecond},
+		Timeout:     Duration{50 * time.Millisecond},
+		MaxSnapshot: 8 << 20,
+		Sources:     "sources",
+		Site:        "site",
+		Templates:   "templates",
+		Output:      "dist",
+		Serve: Serve{
+			Listen:          "127.0.0.1:8080",
+			Workers:         0,
+			DataDir:         ".jawas",
+			ShutdownTimeout: Duration{10 * time.Second},
+			HeaderTimeout:   Duration{10 * time.Second},
+			IdleTimeout:     Duration{60 * time.Second},
+			WriteTimeout:    Duration{30 * time.Second},
+			MaxConns:        10000,
+			MaxRequestLine:  8 << 10,
+			MaxHeaderBytes:  16 << 10,
+			MaxBody:         1 << 20,
+			Durability:      "sync",
+		},
+	}
+}
+
+// Load reads dir/jawas.toml over the defaults. A missing file means the
+// defaults; unknown keys and invalid values are errors naming the key.
+func Load(dir string) (*Config, error) {
+	c := Default()
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c.Dir = abs
+	file := filepath.Join(abs, FileName)
+	data, err := os.ReadFile(file)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return &c, c.Validate()
+	case err != nil:
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c.File = file
+	if err := Parse(&c, file, data); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Parse decodes TOML data (read from file, used in messages) over c and
+// validates the result.
+func Parse(c *Config, file string, data []byte) error {
+	name := displayName(file)
+	md, err := toml.Decode(string(data), c)
+	if err != nil {
+		var perr toml.ParseError
+		if errors.As(err, &perr) {
+			msg := perr.Message
+			if perr.LastKey != "" {
+				return fmt.Errorf("%s:%d: key %q: %s", name, perr.Position.Line, perr.LastKey, msg)
+			}
+			return fmt.Errorf("%s:%d: %s", name, perr.Position.Line, msg)
+		}
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, 0, len(und))
+		for _, k := range und {
+			keys = append(keys, k.String())
+		}
+		sort.Strings(keys)
+		return fmt.Errorf("%s: unknown key %s (known keys are listed in the README's config reference)", name, strings.Join(quoteAll(keys), ", "))
+	}
+	if err := c.Validate(); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+// Validate checks values that TOML types cannot express.
+func (c *Config) Validate() error {
+	var errs []string
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Sprintf("key %q: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if c.Period.Duration < time.Millisecond {
+		bad("period", "must be at least 1ms, got %s", c.Period.Duration)
+	}
+	if c.Timeout.Duration <= 0 {
+		bad("timeout", "must be positive, got %s", c.Timeout.Duration)
+	}
+	if c.MaxSnapshot <= 0 {
+		bad("max_snapshot", "must be a positive number of bytes, got %d", c.MaxSnapshot)
+	}
+	for _, kv := range []struct{ key, val string }{{"sources", c.Sources}, {"site", c.Site}, {"templates", c.Templates}, {"output", c.Output}, {"serve.data_dir", c.Serve.DataDir}} {
+		if strings.TrimSpace(kv.val) == "" {
+			bad(kv.key, "must name a directory")
+		}
+	}
+	s := &c.Serve
+	if s.Listen == "" || !strings.Contains(s.Listen, ":") {
+		bad("serve.listen", "expected host:port such as \"127.0.0.1:8080\", got %q", s.Listen)
+	}
+	if s.Workers < 0 || s.Workers > 256 {
+		bad("serve.workers", "expected 0 (one per core) to 256, got %d", s.Workers)
+	}
+	if s.MaxRequests < 0 {
+		bad("serve.max_requests", "expected 0 (off) or a positive count, got %d", s.MaxRequests)
+	}
+	for _, d := range []struct {
+		key string
+		v   Duration
+	}{{"serve.shutdown_timeout", s.ShutdownTimeout}, {"serve.header_timeout", s.HeaderTimeout}, {"serve.idle_timeout", s.IdleTimeout}, {"serve.write_timeout", s.WriteTimeout}} {
+		if d.v.Duration <= 0 {
+			bad(d.key, "must be positive, got %s", d.v.Duration)
+		}
+	}
+	for _, n := range []struct {
+		key string
+		v   int
+	}{{"serve.max_conns", s.MaxConns}, {"serve.max_request_line", s.MaxRequestLine}, {"serve.max_header_bytes", s.MaxHeaderBytes}, {"serve.max_body", s.MaxBody}} {
+		if n.v <= 0 {
+			bad(n.key, "must be positive, got %d", n.v)
+		}
+	}
+	if s.MaxRequestLine < 64 {
+		bad("serve.max_request_line", "must be at least 64 bytes, got %d", s.MaxRequestLine)
+	}
+	if s.Durability != "sync" && s.Durability != "none" {
+		bad("serve.durability", "expected \"sync\" or \"none\", got %q", s.Durability)
+	}
+	for i, o := range s.CORSOrigins {
+		if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
+			bad(fmt.Sprintf("serve.cors_origins[%d]", i), "expected \"*\" or an origin such as \"https://example.com\", got %q", o)
+		}
+	}
+	names := make([]string, 0, len(c.Source))
+	for n := range c.Source {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		sc := c.Source[n]
+		if sc.Period.Duration != 0 && sc.Period.Duration < time.Millisecond {
+			bad("source."+n+".period", "must be at least 1ms, got %s", sc.Period.Duration)
+		}
+		if sc.Timeout.Duration < 0 {
+			bad("source."+n+".timeout", "must be positive, got %s", sc.Timeout.Duration)
+		}
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// Path resolves a project-relative directory setting.
+func (c *Config) Path(p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.Dir, p)
+}
+
+// Workers is the number of worker processes: serve.workers, or the cores.
+func (c *Config) Workers() int {
+	if c.Serve.Workers > 0 {
+		return c.Serve.Workers
+	}
+	return runtime.NumCPU()
+}
+
+// SourcePeriod is the period of a source: its [source."name"] override,
+// then exported (the source's own `export const period`), then the default.
+func (c *Config) SourcePeriod(name string, exported time.Duration) time.Duration {
+	if sc, ok := c.Source[name]; ok && sc.Period.Duration > 0 {
+		return sc.Period.Duration
+	}
+	if exported > 0 {
+		return exported
+	}
+	return c.Period.Duration
+}
+
+// SourceTimeout is the evaluation budget of a source.
+func (c *Config) SourceTimeout(name string) time.Duration {
+	if sc, ok := c.Source[name]; ok && sc.Timeout.Duration > 0 {
+		return sc.Timeout.Duration
+	}
+	return c.Timeout.Duration
+}
+
+func displayName(file string) string {
+	if wd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(wd, file); err == nil && !strings.HasPrefix(rel, "..") {
+			return rel
+		}
+	}
+	return file
+}
+
+func quoteAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = fmt.Sprintf("%q", s)
+	}
+	return out
+}

@@ -1,0 +1,96 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func write(t *testing.T, body string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, FileName), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestMissingFileMeansDefaults(t *testing.T) {
+	c, err := Load(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Period.Duration != 200*time.Millisecond || c.Serve.Listen != "127.0.0.1:8080" || c.File != "" {
+		t.Fatalf("defaults not applied: %+v", c)
+	}
+}
+
+func TestValidFile(t *testing.T) {
+	dir := write(t, `
+period = "1s"
+sources = "src"
+[serve]
+listen = "127.0.0.1:9000"
+workers = 3
+cors_origins = ["*"]
+[source."game/arena"]
+period = "100ms"
+timeout = "20ms"
+`)
+	c, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Period.Duration != time.Second || c.Sources != "src" || c.Workers() != 3 || c.Serve.Listen != "127.0.0.1:9000" {
+		t.Fatalf("values not read: %+v", c)
+	}
+	if got := c.SourcePeriod("game/arena", 5*time.Second); got != 100*time.Millisecond {
+		t.Fatalf("override period = %v", got)
+	}
+	if got := c.SourcePeriod("clock", 5*time.Second); got != 5*time.Second {
+		t.Fatalf("exported period = %v", got)
+	}
+	if got := c.SourcePeriod("clock", 0); got != time.Second {
+		t.Fatalf("default period = %v", got)
+	}
+	if got := c.SourceTimeout("game/arena"); got != 20*time.Millisecond {
+		t.Fatalf("timeout = %v", got)
+	}
+	if c.Path("src") != filepath.Join(dir, "src") {
+		t.Fatalf("path = %s", c.Path("src"))
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	cases := []struct {
+		name, body string
+		want       []string // substrings of the error
+	}{
+		{"unknown top key", "perod = \"1s\"\n", []string{"jawas.toml", `unknown key "perod"`}},
+		{"unknown nested key", "[serve]\nlisten = \"127.0.0.1:1\"\nworkerz = 2\n", []string{`"serve.workerz"`}},
+		{"bad duration", "period = \"fast\"\n", []string{"jawas.toml:1", `"period"`, "expected a duration"}},
+		{"wrong type", "[serve]\nworkers = \"two\"\n", []string{"jawas.toml", "serve.workers"}},
+		{"negative workers", "[serve]\nworkers = -1\n", []string{`"serve.workers"`, "got -1"}},
+		{"bad durability", "[serve]\ndurability = \"maybe\"\n", []string{`"serve.durability"`, `"sync" or "none"`}},
+		{"bad listen", "[serve]\nlisten = \"8080\"\n", []string{`"serve.listen"`, "host:port"}},
+		{"zero period", "period = \"0s\"\n", []string{`"period"`, "at least 1ms"}},
+		{"bad source period", "[source.clock]\nperiod = \"1us\"\n", []string{`"source.clock.period"`}},
+		{"bad cors", "[serve]\ncors_origins = [\"example.com\"]\n", []string{`serve.cors_origins[0]`}},
+		{"syntax", "period = \n", []string{"jawas.toml:1"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load(write(t, tc.body))
+			if err == nil {
+				t.Fatal("expected an error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,381 @@
+//go:build linux
+
+// This file implements the epoll loop with x/sys/unix. Waiting is split in
+// two, because of where the CPU goes in a Go epoll loop (NOTES.md): while
+// events keep coming, Wait uses a raw epoll_pwait with timeout 0, which skips
+// the runtime's blocking-syscall handoff; only when nothing is ready does it
+// fall back to the ordinary unix.EpollWait, which tells the scheduler it may
+// block, so a garbage collector stop-the-world is never stalled by an idle
+// loop.
+
+package netpoll
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Poller is one epoll instance with an eventfd that wakes it.
+// All methods but Wake and Close must be called from the loop's goroutine.
+type Poller struct {
+	epfd    int
+	wakefd  int
+	events  []unix.EpollEvent
+	ready   []Ready
+	wakeBuf [8]byte
+}
+
+// Ready is one readiness report: the fd and the epoll event bits.
+type Ready struct {
+	Fd     int
+	Events uint32
+}
+
+// Open creates a Poller that reports up to batch events per Wait.
+func Open(batch int) (*Poller, error) {
+	if batch <= 0 {
+		batch = 256
+	}
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("netpoll: open: %w", os.NewSyscallError("epoll_create1", err))
+	}
+	wakefd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, fmt.Errorf("netpoll: open: %w", os.NewSyscallError("eventfd", err))
+	}
+	p := &Poller{epfd: epfd, wakefd: wakefd, events: make([]unix.EpollEvent, batch), ready: make([]Ready, 0, batch)}
+	if err := p.ctl(unix.EPOLL_CTL_ADD, wakefd, In); err != nil {
+		p.Close()
+		return nil, fmt.Errorf("netpoll: open: %w", err)
+	}
+	return p, nil
+}
+
+// Close releases the epoll instance and the eventfd.
+func (p *Poller) Close() error {
+	err1 := unix.Close(p.wakefd)
+	err2 := unix.Close(p.epfd)
+	if err1 != nil {
+		return fmt.Errorf("netpoll: close: %w", os.NewSyscallError("close", err1))
+	}
+	if err2 != nil {
+		return fmt.Errorf("netpoll: close: %w", os.NewSyscallError("close", err2))
+	}
+	return nil
+}
+
+func (p *Poller) ctl(op, fd int, events uint32) error {
+	ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
+	if err := unix.EpollCtl(p.epfd, op, fd, &ev); err != nil {
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	return nil
+}
+
+// Add registers fd for the given events (level-triggered).
+func (p *Poller) Add(fd int, events uint32) error { return p.ctl(unix.EPOLL_CTL_ADD, fd, events) }
+
+// Mod changes the events fd is registered for.
+func (p *Poller) Mod(fd int, events uint32) error { return p.ctl(unix.EPOLL_CTL_MOD, fd, events) }
+
+// Del unregisters fd. Closing an fd also unregisters it.
+func (p *Poller) Del(fd int) error { return p.ctl(unix.EPOLL_CTL_DEL, fd, 0) }
+
+// AddListener registers a listening socket shared by several loops with
+// EPOLLEXCLUSIVE, so one incoming connection wakes one loop, not all.
+func (p *Poller) AddListener(fd int) error {
+	return p.ctl(unix.EPOLL_CTL_ADD, fd, In|unix.EPOLLEXCLUSIVE)
+}
+
+// Wake makes a Wait in progress (or the next one) return with woken true.
+// Safe from any goroutine.
+func (p *Poller) Wake() error {
+	var one = [8]byte{1}
+	_, err := unix.Write(p.wakefd, one[:])
+	if err != nil && err != unix.EAGAIN { // EAGAIN: counter saturated, a wake is pending anyway
+		return fmt.Errorf("netpoll: wake: %w", os.NewSyscallError("write", err))
+	}
+	return nil
+}
+
+// Wait returns the ready fds (valid until the next Wait) and whether Wake
+// was called. It first polls without blocking; only if nothing is ready does
+// it block, for at most timeout (negative: MaxIdleWait).
+func (p *Poller) Wait(timeout time.Duration) (ready []Ready, woken bool, err error) {
+	n, errno := rawWait0(p.epfd, p.events)
+	if errno != 0 && errno != unix.EINTR {
+		return nil, false, fmt.Errorf("netpoll: wait: %w", os.NewSyscallError("epoll_pwait", errno))
+	}
+	if n <= 0 {
+		if timeout < 0 || timeout > MaxIdleWait {
+			timeout = MaxIdleWait
+		}
+		ms := int((timeout + time.Millisecond - 1) / time.Millisecond)
+		n, err = unix.EpollWait(p.epfd, p.events, ms)
+		if err != nil {
+			if errors.Is(err, unix.EINTR) {
+				return p.ready[:0], false, nil
+			}
+			return nil, false, fmt.Errorf("netpoll: wait: %w", os.NewSyscallError("epoll_wait", err))
+		}
+	}
+	ready = p.ready[:0]
+	for i := 0; i < n; i++ {
+		ev := &p.events[i]
+		if int(ev.Fd) == p.wakefd {
+			unix.Read(p.wakefd, p.wakeBuf[:]) // reset the counter; EAGAIN is fine
+			woken = true
+			continue
+		}
+		ready = append(ready, Ready{Fd: int(ev.Fd), Events: ev.Events})
+	}
+	p.ready = ready
+	return ready, woken, nil
+}
+
+// rawWait0 is epoll_pwait with timeout 0 and no signal mask, as a raw
+// syscall: it never blocks, so skipping the runtime's syscall bookkeeping
+// is safe and saves a thread handoff per batch.
+func rawWait0(epfd int, events []unix.EpollEvent) (int, unix.Errno) {
+	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd),
+		uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+	return int(r), e
+}
+
+// RaiseNoFile raises the soft RLIMIT_NOFILE to the hard limit and returns
+// the new soft limit.
+func RaiseNoFile() (uint64, error) {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		return 0, fmt.Errorf("netpoll: raise nofile: %w", os.NewSyscallError("getrlimit", err))
+	}
+	if lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+			return 0, fmt.Errorf("netpoll: raise nofile: %w", os.NewSyscallError("setrlimit", err))
+		}
+	}
+	return lim.Cur, nil
+}
+
+// Listen opens a non-blocking, close-on-exec TCP listening socket on addr
+// ("127.0.0.1:0", ":8080"). With reusePort it sets SO_REUSEPORT, for
+// designs that give each process its own socket; the default design shares
+// one socket (see NOTES.md on resets when a REUSEPORT listener closes).
+func Listen(addr string, backlog int, reusePort bool) (int, error) {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return -1, fmt.Errorf("netpoll: listen %s: %w", addr, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return -1, fmt.Errorf("netpoll: listen %s: bad port: %w", addr, err)
+	}
+	ip := net.ParseIP(host)
+	if host == "" {
+		ip = net.IPv6zero
+	}
+	if ip == nil {
+		ips, err := net.LookupIP(host)
+		if err != nil || len(ips) == 0 {
+			return -1, fmt.Errorf("netpoll: listen %s: resolve: %w", addr, err)
+		}
+		ip = ips[0]
+	}
+	family := unix.AF_INET6
+	var sa unix.Sockaddr
+	if ip4 := ip.To4(); ip4 != nil && host != "" {
+		family = unix.AF_INET
+		s := &unix.SockaddrInet4{Port: port}
+		copy(s.Addr[:], ip4)
+		sa = s
+	} else {
+		s := &unix.SockaddrInet6{Port: port}
+		copy(s.Addr[:], ip.To16())
+		sa = s
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("netpoll: listen %s: %w", addr, os.NewSyscallError("socket", err))
+	}
+	fail := func(op string, err error) (int, error) {
+		unix.Close(fd)
+		return -1, fmt.Errorf("netpoll: listen %s: %w", addr, os.NewSyscallError(op, err))
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+		return fail("setsockopt", err)
+	}
+	if reusePort {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+			return fail("setsockopt", err)
+		}
+	}
+	if family == unix.AF_INET6 {
+		unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0) // dual stack where allowed
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		return fail("bind", err)
+	}
+	if backlog <= 0 {
+		backlog = 4096
+	}
+	if err := unix.Listen(fd, backlog); err != nil {
+		return fail("listen", err)
+	}
+	return fd, nil
+}
+
+// Addr returns the local address a socket is bound to, as "ip:port".
+func Addr(fd int) (string, error) {
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return "", fmt.Errorf("netpoll: addr: %w", os.NewSyscallError("getsockname", err))
+	}
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return net.JoinHostPort(net.IP(a.Addr[:]).String(), strconv.Itoa(a.Port)), nil
+	case *unix.SockaddrInet6:
+		return net.JoinHostPort(net.IP(a.Addr[:]).String(), strconv.Itoa(a.Port)), nil
+	}
+	return "", fmt.Errorf("netpoll: addr: unsupported socket family %T", sa)
+}
+
+// SetNonblock puts an inherited fd (a listener passed by the supervisor) in
+// non-blocking mode.
+func SetNonblock(fd int) error {
+	if err := unix.SetNonblock(fd, true); err != nil {
+		return fmt.Errorf("netpoll: set nonblock: %w", os.NewSyscallError("fcntl", err))
+	}
+	return nil
+}
+
+// Accept accepts one pending connection from a non-blocking listener, as a
+// non-blocking, close-on-exec fd with TCP_NODELAY. It returns ok false when
+// the queue is empty (EAGAIN); callers loop until then. It allocates nothing
+// (the peer address is not asked for).
+func Accept(lfd int) (fd int, ok bool, err error) {
+	for {
+		r, _, e := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(lfd), 0, 0,
+			uintptr(unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC), 0, 0)
+		switch e {
+		case 0:
+			fd = int(r)
+			unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+			return fd, true, nil
+		case unix.EINTR, unix.ECONNABORTED:
+			continue
+		case unix.EAGAIN:
+			return -1, false, nil
+		default:
+			return -1, false, fmt.Errorf("netpoll: accept: %w", os.NewSyscallError("accept4", e))
+		}
+	}
+}
+
+// Read reads from a non-blocking fd. n is 0 with err nil on EAGAIN;
+// eof is true when the peer closed its side.
+func Read(fd int, p []byte) (n int, eof bool, err error) {
+	if len(p) == 0 {
+		return 0, false, nil
+	}
+	for {
+		r, _, e := unix.Syscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		switch e {
+		case 0:
+			if r == 0 {
+				return 0, true, nil
+			}
+			return int(r), false, nil
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return 0, false, nil
+		default:
+			return 0, false, os.NewSyscallError("read", e)
+		}
+	}
+}
+
+// Writev writes the iovecs with one writev call on a non-blocking fd.
+// n is 0 with err nil on EAGAIN. Unlike unix.Writev it takes prepared
+// iovecs, so a caller that reuses its slice allocates nothing.
+func Writev(fd int, iov []Iovec) (int, error) {
+	if len(iov) == 0 {
+		return 0, nil
+	}
+	if len(iov) > MaxIovecs {
+		iov = iov[:MaxIovecs]
+	}
+	for {
+		r, _, e := unix.Syscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+		switch e {
+		case 0:
+			return int(r), nil
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return 0, nil
+		default:
+			return 0, os.NewSyscallError("writev", e)
+		}
+	}
+}
+
+// Write writes p with one write call on a non-blocking fd; EAGAIN is n 0.
+func Write(fd int, p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for {
+		r, _, e := unix.Syscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		switch e {
+		case 0:
+			return int(r), nil
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return 0, nil
+		default:
+			return 0, os.NewSyscallError("write", e)
+		}
+	}
+}
+
+// MaxIovecs is the most iovecs one Writev passes to the kernel (IOV_MAX).
+const MaxIovecs = 1024
+
+// Iovec is one writev segment.
+type Iovec = unix.Iovec
+
+// IovecOf returns an iovec for b (b must be non-empty).
+func IovecOf(b []byte) Iovec {
+	v := Iovec{Base: &b[0]}
+	v.SetLen(len(b))
+	return v
+}
+
+// Close closes a raw fd.
+func Close(fd int) error {
+	if err := unix.Close(fd); err != nil {
+		return os.NewSyscallError("close", err)
+	}
+	return nil
+}
+
+// CloseWriteSide half-closes a connection (SHUT_WR), so the peer reads EOF
+// after everything written so far, before the fd is closed.
+func CloseWriteSide(fd int) error {
+	if err := unix.Shutdown(fd, unix.SHUT_WR); err != nil {
+		return os.NewSyscallError("shutdown", err)
+	}
+	return nil
+}

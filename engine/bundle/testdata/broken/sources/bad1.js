@@ -1,0 +1,5 @@
+export default function render() {
+  const x = {
+    a: 1,
+  return x;
+}

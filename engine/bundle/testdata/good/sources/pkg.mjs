@@ -1,0 +1,2 @@
+import { shout } from "tinypkg";
+export default () => ({ said: shout("hi") });

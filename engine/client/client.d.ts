@@ -1,0 +1,117 @@
+// Types for the jawas browser client (/_jawas/client.js).
+
+/** Host functions the client uses; inject fakes in tests. */
+export interface Env {
+  fetch?: (url: string, init?: RequestInit) => Promise<Response>;
+  /** Wall-clock ms (epoch-aligned); default Date.now. */
+  now?: () => number;
+  setTimeout?: (f: () => void, ms: number) => unknown;
+  clearTimeout?: (id: unknown) => void;
+  requestAnimationFrame?: (f: (t: number) => void) => unknown;
+  cancelAnimationFrame?: (id: unknown) => void;
+  /** Something with `hidden` and add/removeEventListener("visibilitychange"); null for none. */
+  document?: { hidden: boolean; addEventListener?: Function; removeEventListener?: Function } | null;
+  /** Returns a number in [0,1); default Math.random. */
+  random?: () => number;
+}
+
+export interface WatchOptions extends Env {
+  /** Period (ms) used until the server sends X-Jawas-Period; default 1000. */
+  period?: number;
+  /** Fraction of the period after each boundary at which this client fetches; default random in [0.05, 0.95). */
+  phase?: number;
+  /** Backoff base (ms) after a failure; default the period. */
+  backoff?: number;
+  /** Backoff cap (ms); default 30000. */
+  maxBackoff?: number;
+  /** Delay (ms) before the first fetch; default 0. */
+  delay?: number;
+  /** Data to show at once (e.g. server-rendered into the page) before the first fetch. */
+  initial?: unknown;
+  /** Called on each failed fetch, with the consecutive failure count and the backoff delay chosen. */
+  onError?: (err: Error & { status?: number }, retry: { failures: number; delay: number }) => void;
+}
+
+export interface SnapshotInfo {
+  etag: string | null;
+  /** The source's period in ms. */
+  period: number;
+  /** Local time (ms) of the period boundary this snapshot belongs to. */
+  boundary?: number;
+  /** ms between that boundary and the moment the response arrived. */
+  age?: number;
+  /** Local time (ms) the response arrived. */
+  received?: number;
+  status?: number;
+  /** True for opts.initial. */
+  initial?: boolean;
+}
+
+export interface WatchStats {
+  requests: number;
+  /** 200 responses with a new body. */
+  fresh: number;
+  /** 304 responses (ETag matched). */
+  notModified: number;
+  errors: number;
+}
+
+export interface Watcher<T = any> {
+  readonly stats: WatchStats;
+  /** The current period in ms (from X-Jawas-Period once known). */
+  readonly period: number;
+  /** The newest delivered snapshot, or undefined before the first. */
+  latest(): T | undefined;
+  info(): SnapshotInfo | undefined;
+  /** 0→1 over one period after the newest snapshot was delivered. */
+  alpha(t?: number): number;
+  /** The previous and newest snapshots interpolated at alpha(t). */
+  blend(t?: number): T;
+  /** Interpolate one value, picked by a getter or a dotted path ("players.0.x"). */
+  lerp<V = any>(get: string | ((snapshot: T) => V), t?: number): V;
+  /** Fetch now (no-op while a fetch is in flight). */
+  refresh(): void;
+  stop(): void;
+}
+
+export function watch<T = any>(
+  url: string,
+  onData?: (data: T, info: SnapshotInfo) => void,
+  opts?: WatchOptions,
+): Watcher<T>;
+
+/** Blend numbers of b from a at t; objects by key, arrays by index or by item `id`; other values snap to b. */
+export function interpolate<T>(a: unknown, b: T, t: number): T;
+
+/** Call cb on every animation frame; returns a function that stops it. */
+export function frame(cb: (t: number) => void, opts?: Env): () => void;
+
+/** Call render(blended, alpha) every animation frame once w has data; returns a stop function. */
+export function animate<T>(w: Watcher<T>, render: (blended: T, alpha: number) => void, opts?: Env): () => void;
+
+export interface WriteResult {
+  /** The write's id, from the server's 202 body. */
+  id?: string;
+  /** Unix ms when the write becomes visible (the next period boundary). */
+  visibleAt?: number;
+  status: number;
+}
+
+/** Error from post/put: the server's message, with its HTTP status (0 when the network failed). */
+export interface WriteError extends Error {
+  status: number;
+  body?: unknown;
+}
+
+export function post(url: string, body: unknown, opts?: Env & { headers?: Record<string, string> }): Promise<WriteResult>;
+export function put(url: string, body: unknown, opts?: Env & { headers?: Record<string, string> }): Promise<WriteResult>;
+
+export interface DevOptions {
+  url?: string;
+  EventSource?: typeof EventSource;
+  onReload?: () => void;
+  onDiagnostic?: (d: { file?: string; line?: number; column?: number; message: string; frame?: string }) => void;
+}
+
+/** Live reload for `jawas serve --dev`; returns the EventSource, or null without EventSource support. */
+export function connectDev(opts?: DevOptions): EventSource | null;

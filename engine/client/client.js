@@ -1,0 +1,237 @@
+// jawas client: polls pseudo-static snapshots once per period and hands the
+// newest one to a render callback on requestAnimationFrame, with helpers to
+// interpolate between snapshots so 5 Hz data animates at 60 fps.
+//
+// Plain ES module, no build step. Everything it touches in the host (fetch,
+// clocks, timers, rAF, document, random) can be injected through `opts`, so
+// the scheduling is testable with fake time (see client.test.mjs).
+
+const G = globalThis;
+
+// env merges injected host functions over the real ones.
+function env(o) {
+  return {
+    fetch: (u, i) => G.fetch(u, i),
+    now: () => Date.now(),
+    setTimeout: (f, ms) => G.setTimeout(f, ms),
+    clearTimeout: (id) => G.clearTimeout(id),
+    requestAnimationFrame: G.requestAnimationFrame
+      ? (f) => G.requestAnimationFrame(f)
+      : (f) => G.setTimeout(() => f(Date.now()), 16),
+    cancelAnimationFrame: (id) => (G.cancelAnimationFrame || G.clearTimeout)(id),
+    document: G.document,
+    random: Math.random,
+    ...o,
+  };
+}
+
+const clamp01 = (x) => (x < 0 ? 0 : x > 1 ? 1 : x);
+
+// watch polls url once per period and calls onData(data, info) on an
+// animation frame with the newest snapshot only. See client.d.ts.
+export function watch(url, onData, opts = {}) {
+  const e = env(opts);
+  const doc = e.document;
+  let period = +opts.period || 1000;
+  let ref = 0; // a local time (ms) that is a period boundary; 0 = the epoch
+  // Fetch at boundary + phase: the engine publishes at the boundary, and
+  // clients spread over the period instead of stampeding at it.
+  const phase = opts.phase ?? 0.05 + 0.9 * e.random();
+  let etag = null, timer = null, frameId = null, pending = null, ctl = null;
+  let failures = 0, stopped = false, lastStart = -Infinity;
+  let prev, next, at = 0, latest, info;
+  const stats = { requests: 0, fresh: 0, notModified: 0, errors: 0 };
+
+  const schedule = (ms) => {
+    e.clearTimeout(timer);
+    timer = e.setTimeout(tick, ms > 0 ? ms : 0);
+  };
+
+  // delay to the next "boundary + phase" slot, at least half a period after
+  // the last fetch started, so a fast answer never causes two fetches per slot.
+  const nextDelay = () => {
+    const now = e.now(), off = ref + phase * period;
+    const after = Math.max(now, lastStart + period / 2);
+    return off + (Math.floor((after - off) / period) + 1) * period - now;
+  };
+
+  async function tick() {
+    timer = null;
+    if (stopped || ctl) return;
+    if (doc && doc.hidden) return; // paused; visibilitychange resumes
+    let delay;
+    ctl = G.AbortController ? new AbortController() : {};
+    stats.requests++;
+    lastStart = e.now();
+    try {
+      const headers = {};
+      if (etag) headers["If-None-Match"] = etag;
+      // no-store: we revalidate ourselves, the browser cache must not answer.
+      const res = await e.fetch(url, { headers, cache: "no-store", signal: ctl.signal });
+      const h = res.headers, now = e.now();
+      const p = +h.get("X-Jawas-Period"), n = h.get("X-Jawas-Next");
+      if (p > 0) period = p;
+      if (n != null && n !== "") ref = now + +n;
+      if (res.status == 304) stats.notModified++;
+      else if (res.ok) {
+        const data = await res.json();
+        etag = h.get("ETag");
+        stats.fresh++;
+        const boundary = ref + Math.floor((now - ref) / period) * period;
+        show(data, { etag, period, boundary, age: now - boundary, received: now, status: res.status });
+      } else throw Object.assign(new Error("HTTP " + res.status), { status: res.status });
+      failures = 0;
+      delay = nextDelay();
+    } catch (err) {
+      if (stopped) return;
+      stats.errors++;
+      // exponential backoff with full jitter, capped; reset by a success.
+      const cap = Math.min(opts.maxBackoff || 30000, (opts.backoff || period) * 2 ** ++failures);
+      delay = e.random() * cap;
+      opts.onError && opts.onError(err, { failures, delay });
+    } finally {
+      ctl = null;
+    }
+    if (!stopped) schedule(delay);
+  }
+
+  // show keeps only the newest snapshot until the next animation frame.
+  function show(data, i) {
+    pending = [data, i];
+    if (frameId == null) frameId = e.requestAnimationFrame(flush);
+  }
+
+  function flush() {
+    frameId = null;
+    if (!pending || stopped) return;
+    const [data, i] = pending;
+    pending = null;
+    // blend from what is on screen now, so a snapshot arriving mid-move
+    // never makes things jump.
+    prev = next === undefined ? data : blend();
+    next = latest = data;
+    info = i;
+    at = e.now();
+    onData && onData(data, i);
+  }
+
+  const alpha = (t = e.now()) => clamp01((t - at) / period);
+  const blend = (t) => interpolate(prev, next, alpha(t));
+
+  const onVis = () => {
+    if (!doc.hidden && !stopped && !ctl) {
+      e.clearTimeout(timer);
+      tick();
+    }
+  };
+  doc && doc.addEventListener && doc.addEventListener("visibilitychange", onVis);
+
+  if (opts.initial !== undefined) show(opts.initial, { etag: null, period, initial: true });
+  schedule(opts.delay || 0);
+
+  return {
+    stats,
+    get period() { return period; },
+    latest: () => latest,
+    info: () => info,
+    alpha,
+    blend,
+    lerp(get, t) {
+      const g = typeof get == "function" ? get : (o) => String(get).split(".").reduce((v, k) => v == null ? v : v[k], o);
+      return interpolate(g(prev), g(next), alpha(t));
+    },
+    refresh: () => { e.clearTimeout(timer); tick(); },
+    stop() {
+      stopped = true;
+      e.clearTimeout(timer);
+      if (frameId != null) e.cancelAnimationFrame(frameId);
+      ctl && ctl.abort && ctl.abort();
+      doc && doc.removeEventListener && doc.removeEventListener("visibilitychange", onVis);
+    },
+  };
+}
+
+// interpolate blends b's numbers from a's at t in [0,1]. Objects blend key by
+// key; arrays by index, or by `id` when their items carry one (so reordered
+// lists still blend); anything else, or a missing counterpart, snaps to b.
+export function interpolate(a, b, t) {
+  if (t >= 1 || a === b) return b;
+  if (typeof b == "number") return typeof a == "number" && isFinite(a) ? a + (b - a) * t : b;
+  if (!b || typeof b != "object" || !a || typeof a != "object" || Array.isArray(a) != Array.isArray(b)) return b;
+  if (Array.isArray(b)) {
+    const byId = b.length && b[0] && b[0].id !== undefined && new Map(a.map((x) => [x && x.id, x]));
+    return b.map((x, i) => interpolate(byId ? byId.get(x && x.id) : a[i], x, t));
+  }
+  const o = {};
+  for (const k in b) o[k] = interpolate(a[k], b[k], t);
+  return o;
+}
+
+// frame calls cb(time) on every animation frame until the returned function
+// is called.
+export function frame(cb, opts) {
+  const e = env(opts);
+  let id, on = true;
+  const loop = (t) => {
+    if (!on) return;
+    id = e.requestAnimationFrame(loop);
+    cb(t);
+  };
+  id = e.requestAnimationFrame(loop);
+  return () => {
+    on = false;
+    e.cancelAnimationFrame(id);
+  };
+}
+
+// animate calls render(blended, alpha) every frame once w has data; alpha goes
+// 0→1 over one period after each new snapshot.
+export function animate(w, render, opts) {
+  return frame(() => {
+    if (w.latest() !== undefined) render(w.blend(), w.alpha());
+  }, opts);
+}
+
+// post sends body (JSON, or a string as text) and resolves to
+// { id, visibleAt } from the server's 202; otherwise rejects with an Error
+// whose message is the server's and whose `status` is the HTTP status
+// (0 when the network failed).
+export const post = (url, body, opts) => send("POST", url, body, opts);
+export const put = (url, body, opts) => send("PUT", url, body, opts);
+
+async function send(method, url, body, opts = {}) {
+  const e = env(opts), text = typeof body == "string";
+  let res;
+  try {
+    res = await e.fetch(url, {
+      method,
+      headers: { "Content-Type": text ? "text/plain;charset=utf-8" : "application/json", ...opts.headers },
+      body: text ? body : JSON.stringify(body),
+    });
+  } catch (err) {
+    throw Object.assign(new Error(err.message || "network error"), { status: 0 });
+  }
+  const raw = await res.text();
+  let j;
+  try { j = JSON.parse(raw); } catch {}
+  if (!res.ok) {
+    const msg = (j && (j.error || j.message)) || raw.trim() || res.statusText || "HTTP " + res.status;
+    throw Object.assign(new Error(msg), { status: res.status, body: j ?? raw });
+  }
+  return { id: j && j.id, visibleAt: j && j.visible_at, status: res.status };
+}
+
+// connectDev is the live-reload hook for `jawas serve --dev`. It opens an
+// EventSource to /_jawas/dev/events; the dev server sends `event: reload`
+// (reload the page) and `event: diagnostic` (data: an engine.Diagnostic as
+// JSON, shown by opts.onDiagnostic). Without a dev server the EventSource
+// fails (404) and is closed quietly.
+export function connectDev(opts = {}) {
+  const ES = opts.EventSource || G.EventSource;
+  if (!ES) return null;
+  const es = new ES(opts.url || "/_jawas/dev/events");
+  es.addEventListener("reload", () => (opts.onReload ? opts.onReload() : G.location.reload()));
+  es.addEventListener("diagnostic", (ev) => opts.onDiagnostic && opts.onDiagnostic(JSON.parse(ev.data)));
+  es.onerror = () => es.readyState == 2 && es.close();
+  return es;
+}

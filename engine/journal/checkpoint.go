@@ -1,0 +1,134 @@
+package journal
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Checkpoint is the engine's durable state: each source's state and the
+// journal positions (and event statuses) that state reflects.
+type Checkpoint struct {
+	Boundary  time.Time                  `json:"boundary"`  // the last boundary applied
+	Positions Positions                  `json:"positions"` // journal bytes reflected in States
+	States    map[string]json.RawMessage `json:"states"`    // source name → state JSON
+	Events    *StatusTable               `json:"events"`    // fates of recent events
+}
+
+const (
+	checkpointFile = "checkpoint.json"
+	statusFile     = "status.json"
+	// fileMagic starts checkpoint and status files; the line carries the
+	// CRC-32C of the JSON that follows it, so damage is found, not parsed.
+	fileMagic = "jawas-journal 1 crc32c="
+)
+
+// SaveCheckpoint writes cp under the data directory dir atomically and
+// durably: temp file, fsync, rename, fsync of the directory.
+func SaveCheckpoint(dir string, cp *Checkpoint) error {
+	if err := writeFileAtomic(filepath.Join(dir, journalDir, checkpointFile), cp, true); err != nil {
+		return fmt.Errorf("save checkpoint: %w", err)
+	}
+	return nil
+}
+
+// LoadCheckpoint reads the checkpoint under the data directory dir. A
+// missing checkpoint is an empty one; a damaged one is an error naming the
+// file.
+func LoadCheckpoint(dir string) (*Checkpoint, error) {
+	cp := &Checkpoint{}
+	found, err := readFileChecked(filepath.Join(dir, journalDir, checkpointFile), cp)
+	if err != nil {
+		return nil, fmt.Errorf("load checkpoint: %w", err)
+	}
+	if !found {
+		cp = &Checkpoint{}
+	}
+	if cp.Positions == nil {
+		cp.Positions = Positions{}
+	}
+	if cp.States == nil {
+		cp.States = map[string]json.RawMessage{}
+	}
+	if cp.Events == nil {
+		cp.Events = NewStatusTable(0)
+	}
+	return cp, nil
+}
+
+// writeFileAtomic writes v as a checked JSON file at path by temp file and
+// rename; durable also fsyncs the file and the directory.
+func writeFileAtomic(path string, v any, durable bool) (err error) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", path, err)
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if _, err := fmt.Fprintf(f, "%s%08x\n", fileMagic, crc32.Checksum(body, castagnoli)); err != nil {
+		return fmt.Errorf("write %s: %w", f.Name(), err)
+	}
+	if _, err := f.Write(body); err != nil {
+		return fmt.Errorf("write %s: %w", f.Name(), err)
+	}
+	if durable {
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("fsync %s: %w", f.Name(), err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", f.Name(), err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	if durable {
+		return syncDir(dir)
+	}
+	return nil
+}
+
+// readFileChecked decodes a file written by writeFileAtomic into v. found is
+// false when the file does not exist.
+func readFileChecked(path string, v any) (found bool, err error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	line, body, ok := bytes.Cut(data, []byte("\n"))
+	var sum uint32
+	if !ok || !bytes.HasPrefix(line, []byte(fileMagic)) {
+		return false, fmt.Errorf("%s: not a jawas journal file (bad header)", path)
+	}
+	if _, err := fmt.Sscanf(string(line[len(fileMagic):]), "%08x", &sum); err != nil {
+		return false, fmt.Errorf("%s: bad header: %w", path, err)
+	}
+	if got := crc32.Checksum(body, castagnoli); got != sum {
+		return false, fmt.Errorf("%s: checksum mismatch (header %08x, content %08x)", path, sum, got)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return false, fmt.Errorf("%s: decode: %w", path, err)
+	}
+	return true, nil
+}

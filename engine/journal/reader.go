@@ -1,0 +1,238 @@
+package journal
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// CorruptError reports damage before the tail of a segment: a record that
+// does not check out and is followed by valid records. The engine must stop
+// rather than skip it.
+type CorruptError struct {
+	File   string // path of the segment
+	Offset int64  // byte offset of the damaged frame
+	Reason string
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("journal corrupt: %s at offset %d: %s", e.File, e.Offset, e.Reason)
+}
+
+// Reader reads the segments of every worker, for the engine.
+//
+// Threading: a Reader belongs to one goroutine (the engine's period loop).
+type Reader struct {
+	dir     string          // <data dir>/journal
+	dead    map[string]bool // segments known to have no writer (final)
+	suspect map[string]int64
+}
+
+// OpenReader opens the journal under the data directory dir, creating it if
+// needed.
+func OpenReader(dir string) (*Reader, error) {
+	jdir := filepath.Join(dir, journalDir)
+	if err := os.MkdirAll(jdir, 0o755); err != nil {
+		return nil, fmt.Errorf("open journal reader: %w", err)
+	}
+	return &Reader{dir: jdir, dead: map[string]bool{}, suspect: map[string]int64{}}, nil
+}
+
+// segments lists the segment file names in order.
+func segments(jdir string) ([]string, error) {
+	ents, err := os.ReadDir(jdir)
+	if err != nil {
+		return nil, fmt.Errorf("list journal: %w", err)
+	}
+	var names []string
+	for _, e := range ents {
+		if e.Type().IsRegular() && strings.HasSuffix(e.Name(), segExt) {
+			if _, _, _, err := parseSegmentName(e.Name()); err != nil {
+				return nil, fmt.Errorf("list journal: %w", err)
+			}
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// ReadNew returns the committed records that follow from in every segment
+// and have Time before before (all of them when before is zero), ordered by
+// (Time, Slot, ID), and the positions just past them. Segments missing from
+// from are read from their start; positions of segments that no longer
+// exist are dropped from next.
+//
+// The tail of a segment that ends inside a record, or in a record that does
+// not check out with nothing valid after it, is not returned and not an
+// error: its writer is mid-write (it is read next time) or died mid-write
+// (it was never acknowledged). Damage followed by valid records is a
+// *CorruptError; in a live segment it is reported only when it is still
+// there on the next call, since a concurrent write can be seen half done.
+func (r *Reader) ReadNew(from Positions, before time.Time) (records []Record, next Positions, err error) {
+	names, err := segments(r.dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	next = make(Positions, len(names))
+	for _, name := range names {
+		recs, pos, err := r.readSegment(name, from[name], before)
+		if err != nil {
+			return nil, nil, err
+		}
+		records = append(records, recs...)
+		next[name] = pos
+	}
+	sort.SliceStable(records, func(i, j int) bool { return less(&records[i], &records[j]) })
+	return records, next, nil
+}
+
+// less is the apply order: arrival time, then worker slot, then ID
+// (incarnation, then sequence).
+func less(a, b *Record) bool {
+	if !a.Time.Equal(b.Time) {
+		return a.Time.Before(b.Time)
+	}
+	if a.Slot != b.Slot {
+		return a.Slot < b.Slot
+	}
+	return a.ID < b.ID
+}
+
+// readSegment reads the records of one segment from pos.
+func (r *Reader) readSegment(name string, pos int64, before time.Time) ([]Record, int64, error) {
+	path := filepath.Join(r.dir, name)
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, pos, nil // deleted between listing and opening
+	}
+	if err != nil {
+		return nil, pos, fmt.Errorf("read journal: %w", err)
+	}
+	defer f.Close()
+	live := false
+	if !r.dead[name] {
+		// Check liveness before reading: a segment seen dead here has
+		// all of its bytes on the file already.
+		if live, err = isLive(f); err != nil {
+			return nil, pos, fmt.Errorf("read journal %s: %w", path, err)
+		}
+		if !live {
+			r.dead[name] = true
+		}
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, pos, fmt.Errorf("read journal: %w", err)
+	}
+	if pos > fi.Size() {
+		return nil, pos, &CorruptError{File: path, Offset: pos, Reason: fmt.Sprintf("segment is %d bytes, shorter than the position already applied", fi.Size())}
+	}
+	data := make([]byte, fi.Size()-pos)
+	if _, err := io.ReadFull(io.NewSectionReader(f, pos, int64(len(data))), data); err != nil {
+		return nil, pos, fmt.Errorf("read journal %s: %w", path, err)
+	}
+	var recs []Record
+	off := 0
+	for off < len(data) {
+		rec, n, st, why := parseFrame(data[off:])
+		if st == frameOK {
+			if !before.IsZero() && !rec.Time.Before(before) {
+				break // not visible yet; the writer stamps times in order
+			}
+			recs = append(recs, rec)
+			off += n
+			continue
+		}
+		at := pos + int64(off)
+		if !validFrameAfter(data[off:]) {
+			break // torn or unfinished tail
+		}
+		if s, seen := r.suspect[name]; live && (!seen || s != at) {
+			r.suspect[name] = at // maybe a write seen half done; look again next time
+			break
+		}
+		return nil, pos, &CorruptError{File: path, Offset: at, Reason: why + ", followed by valid records"}
+	}
+	if s, ok := r.suspect[name]; ok && s < pos+int64(off) {
+		delete(r.suspect, name)
+	}
+	return recs, pos + int64(off), nil
+}
+
+// Compact deletes the segments that cp fully covers and that no writer holds
+// any more. Call it only after SaveCheckpoint(cp) returned nil.
+func (r *Reader) Compact(cp *Checkpoint) error {
+	names, err := segments(r.dir)
+	if err != nil {
+		return fmt.Errorf("compact journal: %w", err)
+	}
+	removed := false
+	for _, name := range names {
+		recs, _, err := r.readSegment(name, cp.Positions[name], time.Time{})
+		if err != nil {
+			return fmt.Errorf("compact journal: %w", err)
+		}
+		if len(recs) > 0 || !r.dead[name] {
+			continue
+		}
+		if err := os.Remove(filepath.Join(r.dir, name)); err != nil {
+			return fmt.Errorf("compact journal: %w", err)
+		}
+		delete(r.dead, name)
+		delete(r.suspect, name)
+		removed = true
+	}
+	if removed {
+		if err := syncDir(r.dir); err != nil {
+			return fmt.Errorf("compact journal: %w", err)
+		}
+	}
+	return nil
+}
+
+// PendingBytes returns how many journal bytes the engine has not applied
+// yet, by the positions in the last published status (or the checkpoint when
+// none was published). Workers compare it with a cap and answer 503 with
+// Retry-After above it; it costs a stat per segment, so call it once in a
+// while, not per request.
+func PendingBytes(dir string) (int64, error) {
+	jdir := filepath.Join(dir, journalDir)
+	var applied Positions
+	if p, err := ReadStatus(dir); err != nil {
+		return 0, fmt.Errorf("pending journal bytes: %w", err)
+	} else if p != nil {
+		applied = p.Positions
+	} else if cp, err := LoadCheckpoint(dir); err != nil {
+		return 0, fmt.Errorf("pending journal bytes: %w", err)
+	} else {
+		applied = cp.Positions
+	}
+	names, err := segments(jdir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("pending journal bytes: %w", err)
+	}
+	var total int64
+	for _, name := range names {
+		fi, err := os.Stat(filepath.Join(jdir, name))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("pending journal bytes: %w", err)
+		}
+		if d := fi.Size() - applied[name]; d > 0 {
+			total += d
+		}
+	}
+	return total, nil
+}

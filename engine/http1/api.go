@@ -153,7 +153,7 @@ func AppendErrorResponse(dst []byte, code int, date []byte, close bool, extra ..
 // NoneMatch reports whether etag (a quoted entity-tag, maybe W/-prefixed)
 // matches none of the entity-tags in an If-None-Match value, by weak
 // comparison (RFC 9110 §13.1.2): false means "answer 304". "*" matches any
-// etag; a nil or empty etag matches nothing but "*".
+// current representation; a malformed If-None-Match matches nothing.
 func NoneMatch(ifNoneMatch, etag []byte) bool { return noneMatch(ifNoneMatch, etag) }
 
 // Encoding is a content coding chosen by Negotiate.

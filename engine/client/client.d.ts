@@ -36,7 +36,7 @@ export interface SnapshotInfo {
   etag: string | null;
   /** The source's period in ms. */
   period: number;
-  /** Local time (ms) of the period boundary this snapshot belongs to. */
+  /** Local time (ms) of the period boundary this snapshot belongs to (earlier by X-Jawas-Stale when the engine lags). */
   boundary?: number;
   /** ms between that boundary and the moment the response arrived. */
   age?: number;

@@ -70,6 +70,7 @@ export function watch(url, onData, opts = {}) {
       const res = await e.fetch(url, { headers, cache: "no-store", signal: ctl.signal });
       const h = res.headers, now = e.now();
       const p = +h.get("X-Jawas-Period"), n = h.get("X-Jawas-Next");
+      const stale = +h.get("X-Jawas-Stale") || 0; // the engine's lag, when it fell behind
       if (p > 0) period = p;
       if (n != null && n !== "") ref = now + +n;
       if (res.status == 304) stats.notModified++;
@@ -77,7 +78,7 @@ export function watch(url, onData, opts = {}) {
         const data = await res.json();
         etag = h.get("ETag");
         stats.fresh++;
-        const boundary = ref + Math.floor((now - ref) / period) * period;
+        const boundary = ref + Math.floor((now - ref) / period) * period - stale;
         show(data, { etag, period, boundary, age: now - boundary, received: now, status: res.status });
       } else throw Object.assign(new Error("HTTP " + res.status), { status: res.status });
       failures = 0;

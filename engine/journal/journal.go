@@ -190,7 +190,7 @@ func FormatID(inc string, seq uint64) string {
 // ParseID splits an event ID into its incarnation and sequence.
 func ParseID(id string) (inc string, seq uint64, ok bool) {
 	inc, s, found := strings.Cut(id, "-")
-	if !found || len(inc) != incDigits || !isHex(inc) || len(s) != 16 {
+	if !found || len(inc) != incDigits || !isHex(inc) || len(s) != 16 || !isHex(s) {
 		return "", 0, false
 	}
 	seq, err := strconv.ParseUint(s, 16, 64)

@@ -336,9 +336,9 @@ func TestVisibilityCut(t *testing.T) {
 		before time.Time
 		want   []string
 	}{
-		{t0, nil},                                  // strictly before: nothing at t0
+		{t0, nil}, // strictly before: nothing at t0
 		{t0.Add(200 * time.Millisecond), []string{"0", "1"}},
-		{t0.Add(200 * time.Millisecond), nil},      // same boundary again: exactly once
+		{t0.Add(200 * time.Millisecond), nil}, // same boundary again: exactly once
 		{t0.Add(450 * time.Millisecond), []string{"2", "3", "4"}},
 	} {
 		var recs []Record

@@ -1,0 +1,83 @@
+package prefork
+
+// This file implements the child-side helpers: what an engine or worker
+// calls at start to pick up what the supervisor handed it.
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// InheritedListeners returns the listening sockets passed by the supervisor
+// as fd 3, 4, ... (EnvListenFDs of them). The files are the caller's to close;
+// closing a worker's copy only stops that worker from accepting.
+func InheritedListeners() ([]*os.File, error) {
+	n := envInt(EnvListenFDs, 0)
+	if n <= 0 {
+		return nil, fmt.Errorf("prefork: no inherited listeners (%s=%q)", EnvListenFDs, os.Getenv(EnvListenFDs))
+	}
+	files := make([]*os.File, 0, n)
+	for i := 0; i < n; i++ {
+		fd := ListenFD + i
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
+			return nil, fmt.Errorf("prefork: inherited listener fd %d: %w", fd, os.NewSyscallError("fcntl", err))
+		}
+		unix.CloseOnExec(fd) // do not leak it into anything this child execs
+		files = append(files, os.NewFile(uintptr(fd), "jawas-listener-"+strconv.Itoa(i)))
+	}
+	return files, nil
+}
+
+// WatchParent makes this child exit when its supervisor is gone. The
+// supervisor already sets Pdeathsig=SIGKILL on every child; this closes the
+// race where the supervisor died between fork and prctl (the child would
+// then already be reparented), and keeps polling as a second line of defence.
+func WatchParent() {
+	want := envInt(EnvSupervisorPID, 0)
+	if want == 0 {
+		return
+	}
+	check := func() {
+		if os.Getppid() != want {
+			fmt.Fprintf(os.Stderr, "jawas %s: supervisor pid %d is gone, exiting\n", Role(), want)
+			os.Exit(1)
+		}
+	}
+	check()
+	// Threading: one goroutine for the process's life; it only reads getppid.
+	go func() {
+		for range time.Tick(250 * time.Millisecond) {
+			check()
+		}
+	}()
+}
+
+var (
+	drainOnce sync.Once
+	drainCh   chan struct{}
+)
+
+// NotifyDrain returns a channel closed when the supervisor asks this child
+// to stop (SIGTERM, or SIGINT from a terminal): stop accepting, finish
+// in-flight work within ShutdownTimeout(), exit 0. Every call returns the
+// same channel.
+func NotifyDrain() <-chan struct{} {
+	drainOnce.Do(func() {
+		drainCh = make(chan struct{})
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+		// Threading: one goroutine; it closes drainCh once and stops.
+		go func() {
+			<-sigs
+			close(drainCh)
+		}()
+	})
+	return drainCh
+}

@@ -1,0 +1,2 @@
+export const initial = { at: Symbol("x") };
+export default () => 1;

@@ -1,0 +1,2 @@
+export const period = "fast";
+export default () => 1;

@@ -1,0 +1,2 @@
+export const period = -5;
+export default () => 1;

@@ -1,0 +1,2 @@
+export const period = "1s";
+export function render() { return 1; }

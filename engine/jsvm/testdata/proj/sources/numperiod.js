@@ -1,0 +1,2 @@
+export const period = 250;
+export default () => 1;

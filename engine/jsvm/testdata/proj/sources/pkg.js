@@ -1,0 +1,2 @@
+import leftpad from "leftpad";
+export default () => ({ padded: leftpad("7", 3, "0") });

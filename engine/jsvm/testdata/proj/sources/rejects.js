@@ -1,0 +1,4 @@
+export default async function render() {
+  await null;
+  throw new RangeError("late failure");
+}

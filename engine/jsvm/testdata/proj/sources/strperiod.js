@@ -1,0 +1,2 @@
+export const period = "1.5s";
+export default () => 1;

@@ -72,6 +72,7 @@ const clock = watch("/clock.json", (d) => {
 
 const arenaEl = $("arena"), canvas = $("arena-canvas"), ctx2d = canvas.getContext("2d");
 const hint = $("arena-hint"), note = $("arena-note"), arenaCount = $("arena-count");
+if (matchMedia("(pointer: coarse)").matches) hint.textContent = "Drag here. Open this page on a second device too.";
 let others = 0;
 const arena = watch("/arena.json", (d) => {
   ok("arena");
@@ -255,7 +256,9 @@ form.addEventListener("submit", async (ev) => {
     const r = await post("/chat.json", { id: me.id, name: me.name, text });
     textIn.value = "";
     const wait = r.visibleAt ? Math.max(0, r.visibleAt - Date.now()) : null;
-    sayStatus.textContent = wait == null ? "Accepted." : `Accepted: visible to everyone in ${wait} ms, at the next period boundary.`;
+    sayStatus.textContent = wait > 0
+      ? `Accepted: visible to everyone in ${wait} ms, at the next period boundary.`
+      : "Accepted: visible to everyone from the next snapshot.";
   } catch (err) {
     sayStatus.className = "small warn";
     sayStatus.textContent = err.status === 405

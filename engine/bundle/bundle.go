@@ -116,6 +116,8 @@ func Discover(projectDir, sourcesDir string) ([]engine.Source, error) {
 	return srcs, nil
 }
 
+func sortStrings(s []string) { sort.Strings(s) }
+
 // projectRel returns p relative to projectDir as a slash path.
 func projectRel(projectDir, p string) (string, error) {
 	absProject, err := filepath.Abs(projectDir)

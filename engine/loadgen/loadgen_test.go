@@ -55,6 +55,10 @@ func TestCountsMatchServer(t *testing.T) {
 	if n := res.OK200 + res.NotModified; n != res.Sent {
 		t.Errorf("sent %d in window but %d OK responses; errors %v", res.Sent, n, res.Errors)
 	}
+	// The schedule is exact: each client is due Duration/Period times in the window.
+	if res.Sent+res.Missed != 200 {
+		t.Errorf("sent %d + missed %d, want exactly 200 polls due", res.Sent, res.Missed)
+	}
 	if want := 200.0; res.AchievedRate < 0.9*want || res.AchievedRate > 1.05*want {
 		t.Errorf("achieved %.1f/s, want ~%.0f/s", res.AchievedRate, want)
 	}

@@ -124,9 +124,11 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 	close(stopProgress)
 	<-progressDone
 
+	// Requests are attributed by their scheduled time, so the window is the
+	// whole Duration even when the last response came in before its end.
 	window := cfg.Duration
-	if now := time.Now(); now.Before(measureFrom.Add(cfg.Duration)) {
-		window = max(now.Sub(measureFrom), 0) // cancelled early
+	if ctx.Err() != nil {
+		window = min(max(time.Since(measureFrom), 0), cfg.Duration) // cancelled early
 	}
 	res := r.result(rampDone.Sub(start), window)
 	if err := ctx.Err(); err != nil {

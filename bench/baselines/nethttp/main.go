@@ -36,7 +36,7 @@ type Arena struct {
 
 func arena(now time.Time, period time.Duration) Arena {
 	a := Arena{Now: now.UnixMilli(), Period: int(period / time.Millisecond), Tick: now.UnixNano() / int64(period)}
-	for i := range 10 {
+	for i := range 14 { // 14 players: ~1 KB of JSON
 		a.Players = append(a.Players, Player{
 			ID: "p" + strconv.Itoa(i), Name: fmt.Sprintf("player-%02d", i),
 			X: float64(i) * 12.5, Y: float64(i*i) * 0.75, Score: i * 100, Alive: i%3 != 0,

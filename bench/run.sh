@@ -1,0 +1,202 @@
+#!/usr/bin/env bash
+# bench/run.sh — the benchmark `make bench` runs. Two tables, all on 127.0.0.1:
+#
+#  1. throughput: wrk -t2 -d$WRK_DURATION at c=100/1000/10000 against nginx
+#     serving a ~1 KB JSON file, net/http encoding JSON per request, net/http
+#     serving bytes cached once per period (and jawas when JAWAS_URL is set):
+#     requests/s, p50/p99, errors, server CPU µs/request, sys share, ratio to
+#     nginx at the same connection count.
+#  2. capacity: the jawas load generator (bench/cmd/jbench = engine/loadgen):
+#     1,000 / 5,000 / 10,000 clients each polling once per 200 ms, against
+#     nginx, net/http cached (and jawas): rate held, p99, errors, server CPU.
+#
+# Server CPU is user+sys of the server's whole process tree from /proc,
+# sampled before and after each run (bench/cpustat), divided by requests.
+# The load generator shares the 2 cores with the server: compare ratios from
+# the same run, not absolute figures across runs.
+#
+# Environment:
+#   JAWAS_URL   a running jawas server's snapshot URL (e.g. http://127.0.0.1:8080/clock.json)
+#   JAWAS_PID   its supervisor pid, for CPU figures (optional)
+#   MODE        all | wrk | capacity            (default all)
+#   WRK_DURATION (10s)  CONNS ("100 1000 10000")
+#   CAP_DURATION (10s)  CAP_WARMUP (2s)  CLIENTS ("1000 5000 10000")
+# Bounded: every run has a fixed duration; the default total is ~5 minutes.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+MODE=${MODE:-all}
+WRK_DURATION=${WRK_DURATION:-10s}
+CONNS=${CONNS:-"100 1000 10000"}
+CAP_DURATION=${CAP_DURATION:-10s}
+CAP_WARMUP=${CAP_WARMUP:-2s}
+CLIENTS=${CLIENTS:-"1000 5000 10000"}
+
+work=$(mktemp -d /tmp/jawas-bench.XXXXXX)
+pids=()
+nginx_pid=""
+cleanup() {
+	# Stop only what this script started, by pid.
+	[ -n "$nginx_pid" ] && kill -TERM "$nginx_pid" 2>/dev/null || true
+	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "bench: $*" >&2; }
+
+# --- machine setup -----------------------------------------------------------
+if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null; then
+	[ "$(id -u)" = 0 ] || { log "need nginx and wrk: apt-get install -y nginx wrk"; exit 1; }
+	log "installing nginx and wrk"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y nginx wrk >&2 ||
+		{ apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y nginx wrk >&2; }
+fi
+ulimit -n "$(ulimit -Hn)"
+if [ "$(id -u)" = 0 ]; then
+	sysctl -q -w net.core.somaxconn=8192 net.ipv4.tcp_max_syn_backlog=8192 || log "sysctl failed; continuing"
+fi
+
+log "building baselines into $work/bin"
+(cd "$root" && go build -o "$work/bin/" ./bench/baselines/nethttp ./bench/cmd/jbench ./bench/cpustat)
+bin=$work/bin
+
+free_port() {
+	local p
+	for p in $(seq "$1" $(($1 + 200))); do
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return
+		fi
+	done
+	log "no free port near $1"
+	exit 1
+}
+
+wait_up() { # URL
+	for _ in $(seq 50); do
+		curl -sf -o /dev/null "$1" && return 0
+		sleep 0.1
+	done
+	log "server at $1 did not come up"
+	exit 1
+}
+
+# --- servers -------------------------------------------------------------------
+p_per=$(free_port 18101)
+"$bin/nethttp" -mode perrequest -addr "127.0.0.1:$p_per" & pid_per=$!; pids+=("$pid_per")
+wait_up "http://127.0.0.1:$p_per/"
+p_cached=$(free_port $((p_per + 1)))
+"$bin/nethttp" -mode cached -addr "127.0.0.1:$p_cached" & pid_cached=$!; pids+=("$pid_cached")
+wait_up "http://127.0.0.1:$p_cached/"
+
+# nginx serves the very bytes the baselines send (~1 KB).
+mkdir -p "$work/www"
+curl -sf "http://127.0.0.1:$p_cached/" >"$work/www/data.json"
+p_nginx=$(free_port $((p_cached + 1)))
+nginx_pid=$("$root/bench/nginx.sh" "$work/www" "$p_nginx" "$work/nginx")
+wait_up "http://127.0.0.1:$p_nginx/data.json"
+log "body $(wc -c <"$work/www/data.json") bytes; nginx pid $nginx_pid (:$p_nginx), net/http perrequest pid $pid_per (:$p_per), cached pid $pid_cached (:$p_cached)"
+
+# name|url|pid rows; nginx first: it is the reference for the ratios.
+targets=(
+	"nginx static file|http://127.0.0.1:$p_nginx/data.json|$nginx_pid"
+	"net/http JSON per request|http://127.0.0.1:$p_per/|$pid_per"
+	"net/http cached bytes|http://127.0.0.1:$p_cached/|$pid_cached"
+)
+# ---- JAWAS SLOT --------------------------------------------------------------
+# `jawas serve` (another engineer's server) joins both tables when its URL is
+# given: start it yourself (e.g. `./bin/jawas serve` in the project root) and
+# run `JAWAS_URL=http://127.0.0.1:8080/clock.json JAWAS_PID=<supervisor pid> make bench`.
+if [ -n "${JAWAS_URL:-}" ]; then
+	wait_up "$JAWAS_URL"
+	targets+=("jawas serve|$JAWAS_URL|${JAWAS_PID:-}")
+fi
+# -----------------------------------------------------------------------------
+
+cpu() { # PID → "user_us sys_us", or "" without a pid
+	[ -n "$1" ] && "$bin/cpustat" "$1" || echo ""
+}
+
+# cpu_cols BEFORE AFTER REQUESTS → "µs/req sys%"
+cpu_cols() {
+	if [ -z "$1" ] || [ -z "$2" ] || [ "${3:-0}" = 0 ]; then
+		echo "n/a n/a"
+		return
+	fi
+	awk -v b="$1" -v a="$2" -v n="$3" 'BEGIN {
+		split(b, x, " "); split(a, y, " ");
+		u = y[1] - x[1]; s = y[2] - x[2];
+		if (u + s <= 0) { print "0.0 n/a"; exit }
+		printf "%.1f %.0f%%\n", (u + s) / n, 100 * s / (u + s) }'
+}
+
+# wrk latency like "1.23ms" / "512.00us" / "1.02s" → ms
+to_ms() {
+	awk -v v="$1" 'BEGIN {
+		if (v ~ /us$/) { sub(/us$/, "", v); printf "%.2f", v / 1000 }
+		else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.2f", v }
+		else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.2f", v * 1000 }
+		else print "n/a" }'
+}
+
+# --- table 1: wrk ------------------------------------------------------------
+if [ "$MODE" = all ] || [ "$MODE" = wrk ]; then
+	out=$work/wrk.txt
+	printf "\n## Throughput: wrk -t2 -d%s, keep-alive, ~1 KB JSON (all 127.0.0.1)\n\n" "$WRK_DURATION"
+	printf "| %-26s | %6s | %9s | %8s | %8s | %7s | %10s | %6s | %8s |\n" server conns "req/s" "p50 ms" "p99 ms" errors "CPU µs/req" "sys" "vs nginx"
+	printf "|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n" "----------------------------" "-------:" "----------:" "---------:" "---------:" "--------:" "-----------:" "-------:" "---------:"
+	declare -A nginx_rps
+	for c in $CONNS; do
+		for t in "${targets[@]}"; do
+			IFS='|' read -r name url pid <<<"$t"
+			before=$(cpu "$pid")
+			wrk -t2 -c"$c" -d"$WRK_DURATION" --latency "$url" >"$out" 2>&1 || true
+			after=$(cpu "$pid")
+			rps=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$out")
+			reqs=$(awk '/requests in/ {print $1}' "$out")
+			p50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$out")")
+			p99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")
+			errs=$(awk '/Socket errors/ {gsub(/,/, ""); s += $4 + $6 + $8 + $10} /Non-2xx/ {s += $NF} END {print s + 0}' "$out")
+			read -r cpuus sys <<<"$(cpu_cols "$before" "$after" "$reqs")"
+			[ "$name" = "nginx static file" ] && nginx_rps[$c]=${rps:-0}
+			ratio=$(awk -v a="${rps:-0}" -v b="${nginx_rps[$c]:-0}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
+			printf "| %-26s | %6s | %9s | %8s | %8s | %7s | %10s | %6s | %8s |\n" "$name" "$c" "${rps:-fail}" "$p50" "$p99" "$errs" "$cpuus" "$sys" "$ratio"
+			if [ -z "$rps" ]; then log "wrk failed against $name:"; cat "$out" >&2; fi
+		done
+	done
+fi
+
+# --- table 2: capacity with the jawas load generator ----------------------------
+if [ "$MODE" = all ] || [ "$MODE" = capacity ]; then
+	printf "\n## Capacity: N clients, each polling once per 200 ms on its own connection (jbench = engine/loadgen), %s measured after %s warmup\n\n" "$CAP_DURATION" "$CAP_WARMUP"
+	printf "| %-26s | %7s | %8s | %8s | %6s | %8s | %8s | %7s | %10s | %6s |\n" server clients "asked/s" "got/s" held "p50 ms" "p99 ms" errors "CPU µs/req" "sys"
+	printf "|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n" "----------------------------" "--------:" "---------:" "---------:" "-------:" "---------:" "---------:" "--------:" "-----------:" "-------:"
+	for n in $CLIENTS; do
+		for t in "${targets[@]}"; do
+			IFS='|' read -r name url pid <<<"$t"
+			[ "$name" = "net/http JSON per request" ] && continue # the cached variant is the fairer Go baseline here
+			js=$work/cap-$n-$(echo "$name" | tr -c 'a-z0-9' _).json
+			before=$(cpu "$pid")
+			rc=0
+			"$bin/jbench" "$url" --clients "$n" --period 200ms --duration "$CAP_DURATION" --warmup "$CAP_WARMUP" \
+				--json "$js" >"$work/cap.txt" 2>"$work/cap.err" || rc=$?
+			after=$(cpu "$pid")
+			if [ ! -s "$js" ]; then
+				log "jbench failed against $name (exit $rc):"; cat "$work/cap.err" >&2
+				continue
+			fi
+			num() { jq -r "$1" "$js"; }
+			asked=$(num '.asked_rate | floor')
+			got=$(num '.achieved_rate | floor')
+			held=$([ "$rc" = 0 ] && echo yes || echo NO)
+			errs=$(num '[.errors[]] | add // 0')
+			read -r cpuus sys <<<"$(cpu_cols "$before" "$after" "$(num .total_sent)")"
+			printf "| %-26s | %7s | %8s | %8s | %6s | %8.2f | %8.2f | %7s | %10s | %6s |\n" "$name" "$n" "$asked" "$got" "$held" \
+				"$(num .latency.p50_ms)" "$(num .latency.p99_ms)" "$errs" "$cpuus" "$sys"
+		done
+	done
+	echo
+	echo "held: achieved ≥ 95% of asked with no errors (jbench exit 0). CPU µs/req counts ramp and warmup requests too."
+fi

@@ -1,0 +1,37 @@
+# jawas — the two commands are `make run` and `make test`.
+GO      ?= go
+BIN     := bin/jawas
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+
+.PHONY: build run test bench fmt vet deps clean
+
+build:
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/jawas
+
+# Serve the demo project (this repository's root) at http://127.0.0.1:8080/.
+run: build
+	@echo "jawas: serving the demo at http://127.0.0.1:8080/ (Ctrl-C to stop)"
+	./$(BIN) serve
+
+deps:
+	./scripts/ensure-deps.sh
+
+# Every test: Go unit, integration, fault and browser tests, and the client
+# library's tests on Node's test runner.
+test: deps build
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 15m ./...
+	node --test engine/client/
+
+# Benchmarks print figures and ratios against baselines measured in the same run.
+bench: build
+	./bench/run.sh
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+vet:
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin dist .jawas

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/jawas/jawas/engine"
+	"github.com/jawas/jawas/engine/client"
+	"github.com/jawas/jawas/engine/config"
+	"github.com/jawas/jawas/engine/period"
+	"github.com/jawas/jawas/engine/tmpl"
+)
+
+func (m *Main) runBuild(ctx context.Context, args []string) error {
+	fs := m.flags("build", "[-o DIR] [-C PROJECT]", "Evaluate every source once (ctx.now = build time), render templates, copy site/,\nand write a plain static site that any static web server can serve.")
+	out := fs.String("o", "", "output directory (default: output in jawas.toml, \"dist\")")
+	dir := fs.String("C", ".", "project directory (where jawas.toml is)")
+	if err := m.parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	}
+	cfg, err := config.Load(*dir)
+	if err != nil {
+		return err
+	}
+	if *out != "" {
+		cfg.Output = *out
+	}
+	start := time.Now()
+	rows, err := Build(cfg, m.Stderr)
+	if err != nil {
+		var ds engine.Diagnostics
+		if errors.As(err, &ds) {
+			fmt.Fprintf(m.Stderr, "jawas build: %d error(s):\n", len(ds))
+			for _, d := range ds {
+				printDiagnostic(m.Stderr, d)
+			}
+			return errSilent
+		}
+		return err
+	}
+	tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "URL\tbytes\tgzip\teval\t")
+	for _, r := range rows {
+		eval := "-"
+		if r.eval > 0 {
+			eval = fmt.Sprintf("%.2fms", float64(r.eval.Microseconds())/1000)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t\n", r.url, r.bytes, r.gzip, eval)
+	}
+	tw.Flush()
+	fmt.Fprintf(m.Stdout, "\nWrote %d files to %s in %s.\n", len(rows), cfg.Path(cfg.Output), time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// printDiagnostic prints one author error with its code frame.
+func printDiagnostic(w interface{ Write([]byte) (int, error) }, d engine.Diagnostic) {
+	fmt.Fprintf(w, "  %s\n", d.Error())
+	if d.Frame != "" {
+		for _, l := range strings.Split(strings.TrimRight(d.Frame, "\n"), "\n") {
+			fmt.Fprintf(w, "    %s\n", l)
+		}
+	}
+}
+
+type buildRow struct {
+	url         string
+	bytes, gzip int
+	eval        time.Duration
+}
+
+// Build writes the static site for cfg. The error lists every broken source
+// and template (engine.Diagnostics) or names the failed operation.
+func Build(cfg *config.Config, logw interface{ Write([]byte) (int, error) }) ([]buildRow, error) {
+	proj, err := period.Load(cfg, newLogger(logw, "text", "warn"))
+	if err != nil {
+		return nil, err
+	}
+	pages, err := tmpl.Load(cfg.Path(cfg.Templates), cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	outDir := cfg.Path(cfg.Output)
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return nil, fmt.Errorf("build: %w", err)
+	}
+	now := time.Now()
+	var rows []buildRow
+	var diags engine.Diagnostics
+	data := map[string][]byte{}
+	files := map[string][]byte{} // URL → bytes, written at the end
+	for _, s := range proj.Sources {
+		r, _ := proj.Evaluate(s, now)
+		if r.Err != nil {
+			if d := s.Status().LastError; d != nil {
+				diags = append(diags, *d)
+			} else {
+				diags = append(diags, engine.Diagnostic{File: s.File, Message: r.Err.Error()})
+			}
+			continue
+		}
+		data[s.Name] = r.JSON
+		files[s.URL] = r.JSON
+		rows = append(rows, buildRow{url: s.URL, bytes: len(r.JSON), gzip: gzipSize(r.JSON), eval: r.Took})
+	}
+	if len(diags) > 0 {
+		return nil, diags
+	}
+	rendered, err := pages.RenderAll(data)
+	if err != nil {
+		return nil, err
+	}
+	for url, html := range rendered {
+		files[url] = html
+		rows = append(rows, buildRow{url: url, bytes: len(html), gzip: gzipSize(html)})
+	}
+	files["/_jawas/client.js"] = client.JS
+	files["/_jawas/client.d.ts"] = client.DTS
+	// site/ files; a template page wins over a site file of the same URL.
+	site := cfg.Path(cfg.Site)
+	err = filepath.WalkDir(site, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && p == site {
+				return fs.SkipDir
+			}
+			return err
+		}
+		name := d.Name()
+		if p != site && strings.HasPrefix(name, ".") {
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() || !d.Type().IsRegular() {
+			return nil
+		}
+		rel, _ := filepath.Rel(site, p)
+		url := "/" + filepath.ToSlash(rel)
+		if _, ok := files[url]; ok {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		files[url] = b
+		rows = append(rows, buildRow{url: url, bytes: len(b), gzip: gzipSize(b)})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("build: copy site: %w", err)
+	}
+	urls := make([]string, 0, len(files))
+	for u := range files {
+		urls = append(urls, u)
+	}
+	sort.Strings(urls)
+	for _, u := range urls {
+		dst := filepath.Join(outDir, filepath.FromSlash(strings.TrimPrefix(u, "/")))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return nil, fmt.Errorf("build: %w", err)
+		}
+		if err := writeIfChanged(dst, files[u]); err != nil {
+			return nil, fmt.Errorf("build: %w", err)
+		}
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].url < rows[j].url })
+	return rows, nil
+}
+
+// writeIfChanged keeps the file (and its mtime) when the bytes are equal, so
+// rebuilding an unchanged project changes nothing on disk.
+func writeIfChanged(path string, b []byte) error {
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, b) {
+		return nil
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func gzipSize(b []byte) int {
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	zw.Write(b)
+	zw.Close()
+	return buf.Len()
+}

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/jawas/jawas/engine"
+	"github.com/jawas/jawas/engine/config"
+	"github.com/jawas/jawas/engine/http1"
+	"github.com/jawas/jawas/engine/netpoll"
+	"github.com/jawas/jawas/engine/period"
+	"github.com/jawas/jawas/engine/serve"
+	"github.com/jawas/jawas/engine/snapshot"
+	"github.com/jawas/jawas/engine/tmpl"
+)
+
+// serveFlags are the flags of `jawas serve`; they override jawas.toml.
+type serveFlags struct {
+	dir, listen, dataDir, logFormat, logLevel string
+	workers                                   int
+	dev                                       bool
+}
+
+func (m *Main) serveFlagSet(f *serveFlags) *flag.FlagSet {
+	fs := m.flags("serve", "[flags]", "Serve the project: snapshots, rendered pages and site files over HTTP/1.1.")
+	fs.StringVar(&f.dir, "C", ".", "project directory (where jawas.toml is)")
+	fs.StringVar(&f.listen, "listen", "", "address to listen on, host:port (default: serve.listen, \"127.0.0.1:8080\")")
+	fs.IntVar(&f.workers, "workers", -1, "worker processes (default: serve.workers, 0 = one per core)")
+	fs.StringVar(&f.dataDir, "data-dir", "", "data directory for the journal and runtime files (default: serve.data_dir, \".jawas\")")
+	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.BoolVar(&f.dev, "dev", false, "development mode: watch sources, site and templates; reload open pages")
+	return fs
+}
+
+// loadServeConfig reads jawas.toml and applies the command-line overrides.
+func loadServeConfig(f *serveFlags) (*config.Config, error) {
+	cfg, err := config.Load(f.dir)
+	if err != nil {
+		return nil, err
+	}
+	if f.listen != "" {
+		cfg.Serve.Listen = f.listen
+	}
+	if f.workers >= 0 {
+		cfg.Serve.Workers = f.workers
+	}
+	if f.dataDir != "" {
+		cfg.Serve.DataDir = f.dataDir
+	}
+	if f.logFormat != "text" && f.logFormat != "json" {
+		return nil, usageError{fmt.Sprintf("-log-format: expected text or json, got %q", f.logFormat)}
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("flags: %w", err)
+	}
+	return cfg, nil
+}
+
+func (m *Main) runServe(ctx context.Context, args []string) error {
+	var f serveFlags
+	fs := m.serveFlagSet(&f)
+	if err := m.parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	}
+	cfg, err := loadServeConfig(&f)
+	if err != nil {
+		return err
+	}
+	log := newLogger(m.Stderr, f.logFormat, f.logLevel)
+	return m.serveSingle(ctx, cfg, log)
+}
+
+// runDir is where the snapshot store and shared memory live.
+func runDir(cfg *config.Config) string {
+	return filepath.Join(cfg.Path(cfg.Serve.DataDir), "run")
+}
+
+// startEngine loads the project and runs its scheduler until ctx is done.
+// Load errors are printed with file:line and returned.
+func (m *Main) startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, snapDir string) (<-chan error, error) {
+	proj, err := period.Load(cfg, log)
+	if err != nil {
+		return nil, m.reportDiagnostics("cannot load the project", err)
+	}
+	pages, err := tmpl.Load(cfg.Path(cfg.Templates), cfg.Dir)
+	if err != nil {
+		return nil, m.reportDiagnostics("cannot load templates", err)
+	}
+	store, err := snapshot.Create(snapDir)
+	if err != nil {
+		return nil, err
+	}
+	sched := &period.Scheduler{Project: proj, Store: store, Pages: pages, Log: log}
+	done := make(chan error, 1)
+	go func() { // the engine's timing loop; ends with ctx
+		done <- sched.Run(ctx)
+		store.Close()
+	}()
+	log.Info("engine started", "sources", len(proj.Sources))
+	return done, nil
+}
+
+func (m *Main) reportDiagnostics(what string, err error) error {
+	var ds engine.Diagnostics
+	var d engine.Diagnostic
+	switch {
+	case errors.As(err, &ds):
+	case errors.As(err, &d):
+		ds = engine.Diagnostics{d}
+	default:
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	fmt.Fprintf(m.Stderr, "jawas: %s: %d error(s):\n", what, len(ds))
+	for _, d := range ds {
+		printDiagnostic(m.Stderr, d)
+	}
+	return errSilent
+}
+
+// serverOptions maps the config onto the HTTP core's options.
+func serverOptions(cfg *config.Config, lfd int, snapDir string, log *slog.Logger) serve.Options {
+	s := cfg.Serve
+	return serve.Options{
+		ListenFD:    lfd,
+		SnapshotDir: snapDir,
+		SiteDir:     cfg.Path(cfg.Site),
+		Limits: http1.Limits{
+			MaxRequestLine: s.MaxRequestLine,
+			MaxHeaderBytes: s.MaxHeaderBytes,
+			MaxBody:        int64(s.MaxBody),
+		},
+		HeaderTimeout: s.HeaderTimeout.Duration,
+		IdleTimeout:   s.IdleTimeout.Duration,
+		WriteTimeout:  s.WriteTimeout.Duration,
+		MaxConns:      s.MaxConns,
+		CORSOrigins:   s.CORSOrigins,
+		Log:           log,
+	}
+}
+
+// serveSingle runs the engine and the serving loops in this one process.
+func (m *Main) serveSingle(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	if _, err := netpoll.RaiseNoFile(); err != nil {
+		log.Warn("cannot raise the open-file limit", "error", err)
+	}
+	rd := runDir(cfg)
+	if err := os.RemoveAll(rd); err != nil {
+		return fmt.Errorf("clean runtime directory: %w", err)
+	}
+	snapDir := filepath.Join(rd, "snapshots")
+	ectx, stopEngine := context.WithCancel(context.Background())
+	defer stopEngine()
+	engineDone, err := m.startEngine(ectx, cfg, log, snapDir)
+	if err != nil {
+		return err
+	}
+	lfd, err := netpoll.Listen(cfg.Serve.Listen, 4096, false)
+	if err != nil {
+		return fmt.Errorf("listen on %s (serve.listen): %w", cfg.Serve.Listen, err)
+	}
+	defer netpoll.Close(lfd)
+	opt := serverOptions(cfg, lfd, snapDir, log)
+	opt.Loops = cfg.Workers()
+	srv, err := serve.New(opt)
+	if err != nil {
+		return err
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve() }() // runs the loops until Shutdown
+	addr, _ := netpoll.Addr(lfd)
+	log.Info("serving", "url", "http://"+addr+"/", "loops", opt.Loops, "pid", os.Getpid())
+	select {
+	case <-ctx.Done():
+	case err := <-served:
+		return err
+	case err := <-engineDone:
+		return fmt.Errorf("engine stopped: %v", err)
+	}
+	log.Info("draining", "timeout", cfg.Serve.ShutdownTimeout.Duration)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.Serve.ShutdownTimeout.Duration)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	stopEngine()
+	<-engineDone
+	<-served
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	_ = time.Now
+	return nil
+}

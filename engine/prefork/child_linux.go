@@ -81,3 +81,13 @@ func NotifyDrain() <-chan struct{} {
 	})
 	return drainCh
 }
+
+// NotifyReopen returns a channel that receives a value on every SIGUSR1
+// (the supervisor forwards it: reopen log files). A child must call it (or
+// otherwise handle SIGUSR1): a Go program's default action on SIGUSR1 is
+// to exit.
+func NotifyReopen() <-chan os.Signal {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGUSR1)
+	return ch
+}

@@ -89,9 +89,10 @@ type Options struct {
 	Env  []string
 
 	// Listeners are bound by the caller and passed to every worker as fd 3,
-	// 4, ... The supervisor keeps them open for its whole life (so the socket
-	// survives any worker) but never closes them: that is the caller's job
-	// after Supervise returns.
+	// 4, ... The supervisor keeps them open while it runs (so the socket
+	// survives any worker) and closes them when it starts draining, so the
+	// socket closes as soon as the last worker stops accepting. A worker
+	// must close its own copy when it stops accepting.
 	Listeners []*os.File
 
 	Workers int // number of worker processes; default 1

@@ -27,3 +27,6 @@ func WatchParent() {}
 
 // NotifyDrain returns a channel that is never closed on other systems.
 func NotifyDrain() <-chan struct{} { return make(chan struct{}) }
+
+// NotifyReopen returns a channel that never receives on other systems.
+func NotifyReopen() <-chan os.Signal { return make(chan os.Signal) }

@@ -575,6 +575,12 @@ func (s *supervisor) shutdown(why string) error {
 	for c := range s.children {
 		s.stop(c, now)
 	}
+	// Drop our copy of the sockets: once the last worker has stopped
+	// accepting (and closed its copy), the kernel closes the socket, and late
+	// clients are refused at once instead of queued and reset at our exit.
+	for _, f := range s.opt.Listeners {
+		f.Close()
+	}
 	killAll := func(reason string) {
 		for c := range s.children {
 			s.log.Warn("killing child", "role", c.role, "pid", c.pid, "why", reason)

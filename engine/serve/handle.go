@@ -1,0 +1,375 @@
+// This file implements routing and response headers: everything a request
+// costs after parsing. It appends to the connection's output buffer and
+// queues body slices that point into mmapped files, so a steady-state GET
+// allocates nothing (TestHandleAllocs guards this).
+
+package serve
+
+import (
+	"strconv"
+	"time"
+	"unsafe"
+
+	"github.com/jawas/jawas/engine/http1"
+	"github.com/jawas/jawas/engine/snapshot"
+)
+
+// handle answers one complete request by queueing its response on c.
+// Loop goroutine only.
+func (l *loop) handle(c *conn, req *http1.Request) {
+	l.requests.Add(1)
+	if !req.KeepAlive || l.s.draining.Load() {
+		c.closing = true
+	}
+	switch req.Method {
+	case http1.MethodGet, http1.MethodHead:
+		if e := l.view.LookupBytes(req.Path); e != nil {
+			l.entry(c, req, e)
+			return
+		}
+		if e := l.page(req.Path); e != nil {
+			l.entry(c, req, e)
+			return
+		}
+		if l.site != nil {
+			if f := l.site.lookup(req.Path, l.nowNS); f != nil {
+				l.file(c, req, f)
+				return
+			}
+		}
+		l.notFound(c, req)
+	case http1.MethodPost, http1.MethodPut:
+		e := l.view.LookupBytes(req.Path)
+		if e == nil {
+			l.notFound(c, req)
+			return
+		}
+		if l.s.opt.Write == nil {
+			l.appendError(c, 405, c.closing, allowRead)
+			return
+		}
+		w := Write{Method: req.Method, URL: e.URL, Body: append([]byte(nil), req.Body...),
+			ContentType: string(req.ContentType), Time: l.now}
+		c.waiting = true
+		l.s.opt.Write(w, l.writeDone(c))
+	case http1.MethodOptions:
+		l.options(c, req)
+	default:
+		l.appendError(c, 405, c.closing, l.allow())
+	}
+}
+
+var (
+	allowRead  = http1.Header{Name: []byte("Allow"), Value: []byte("GET, HEAD, OPTIONS")}
+	allowWrite = http1.Header{Name: []byte("Allow"), Value: []byte("GET, HEAD, OPTIONS, POST, PUT")}
+)
+
+func (l *loop) allow() http1.Header {
+	if l.s.opt.Write != nil {
+		return allowWrite
+	}
+	return allowRead
+}
+
+// page maps an extensionless path to a rendered template page in the
+// snapshot store: "/" and "/docs/" → "/index.html", "/docs/index.html";
+// "/about" → "/about.html". Only when the last segment has no '.', so a
+// missing "/x.css" is never answered with an HTML page.
+func (l *loop) page(path []byte) *snapshot.Entry {
+	p := l.pagePath(path)
+	if p == nil {
+		return nil
+	}
+	return l.view.LookupBytes(p)
+}
+
+func (l *loop) pagePath(path []byte) []byte {
+	if len(path) == 0 || path[0] != '/' {
+		return nil
+	}
+	if path[len(path)-1] == '/' {
+		l.path = append(append(l.path[:0], path...), "index.html"...)
+		return l.path
+	}
+	for i := len(path) - 1; i >= 0 && path[i] != '/'; i-- {
+		if path[i] == '.' {
+			return nil
+		}
+	}
+	l.path = append(append(l.path[:0], path...), ".html"...)
+	return l.path
+}
+
+// Cache-Control for snapshots. The contract is that any standard cache is
+// at most one period behind. max-age has whole-second resolution, so:
+//   - period < 1s: "no-cache": caches may store the body but must revalidate
+//     every use; the strong ETag makes that a cheap 304.
+//   - period ≥ 1s: max-age = whole seconds left until the next epoch-aligned
+//     boundary (rounded down, so a cache never holds past the boundary), with
+//     must-revalidate. If the engine's heartbeat shows this period's snapshot
+//     is not committed yet (heartbeat before the current boundary), max-age=0:
+//     the body may be last period's and must not be held for a whole new one.
+//
+// X-Jawas-Next is the same remaining time in milliseconds, for clients that
+// schedule their next poll.
+func (l *loop) entry(c *conn, req *http1.Request, e *snapshot.Entry) {
+	etag := bytesOf(e.ETag)
+	notModified := false
+	if req.IfNoneMatch != nil {
+		notModified = !http1.NoneMatch(req.IfNoneMatch, etag)
+	} else if req.IfModifiedSince != nil {
+		if t, ok := http1.ParseHTTPDate(req.IfModifiedSince); ok && e.Modified.Unix() <= t.Unix() {
+			notModified = true
+		}
+	}
+	variants := e.Gzip != nil || e.Brotli != nil
+	body, enc := e.Body, http1.EncIdentity
+	if variants && !notModified {
+		enc = http1.Negotiate(req.AcceptEncoding, e.Gzip != nil, e.Brotli != nil)
+		switch enc {
+		case http1.EncGzip:
+			body = e.Gzip
+		case http1.EncBrotli:
+			body = e.Brotli
+		default:
+			enc = http1.EncIdentity
+		}
+	}
+
+	b := c.out
+	h0 := len(b)
+	status := 200
+	if notModified {
+		status = 304
+	}
+	b = l.head(b, status)
+	if !notModified {
+		b = append(b, "Content-Type: "...)
+		b = append(b, e.ContentType...)
+		b = append(b, "\r\nContent-Length: "...)
+		b = strconv.AppendInt(b, int64(len(body)), 10)
+		b = append(b, "\r\n"...)
+		switch enc {
+		case http1.EncGzip:
+			b = append(b, "Content-Encoding: gzip\r\n"...)
+		case http1.EncBrotli:
+			b = append(b, "Content-Encoding: br\r\n"...)
+		}
+	}
+	b = append(b, "ETag: "...)
+	b = append(b, etag...)
+	if e.LastModified != nil {
+		b = append(b, "\r\nLast-Modified: "...)
+		b = append(b, e.LastModified...)
+	}
+	b = append(b, "\r\n"...)
+
+	period := e.Period
+	if period <= 0 {
+		period = 200 * time.Millisecond
+	}
+	p := int64(period)
+	cur := l.nowNS - l.nowNS%p // current boundary (epoch-aligned)
+	left := cur + p - l.nowNS  // ns to the next boundary, in (0, p]
+	if period < time.Second {
+		b = append(b, "Cache-Control: no-cache\r\n"...)
+	} else {
+		age := left / int64(time.Second)
+		if l.beat.UnixNano() < cur {
+			age = 0
+		}
+		b = append(b, "Cache-Control: public, max-age="...)
+		b = strconv.AppendInt(b, age, 10)
+		b = append(b, ", must-revalidate\r\n"...)
+	}
+	b = append(b, "X-Jawas-Period: "...)
+	b = strconv.AppendInt(b, p/int64(time.Millisecond), 10)
+	b = append(b, "\r\nX-Jawas-Next: "...)
+	b = strconv.AppendInt(b, left/int64(time.Millisecond), 10)
+	b = append(b, "\r\n"...)
+	if !l.beat.IsZero() {
+		if stale := l.nowNS - l.beat.UnixNano(); stale > 3*p {
+			b = append(b, "X-Jawas-Stale: "...)
+			b = strconv.AppendInt(b, stale/int64(time.Millisecond), 10)
+			b = append(b, "\r\n"...)
+		}
+	}
+	b = l.corsHeaders(b, req, variants)
+	b = l.tail(b, c)
+	c.out = b
+	if status == 200 && req.Method != http1.MethodHead {
+		l.queue(c, h0, body, nil)
+	} else {
+		l.queue(c, h0, nil, nil)
+	}
+}
+
+// file answers with a site file (f is referenced by the caller's lookup).
+func (l *loop) file(c *conn, req *http1.Request, f *siteFile) {
+	notModified := false
+	if req.IfNoneMatch != nil {
+		notModified = !http1.NoneMatch(req.IfNoneMatch, f.etag)
+	} else if req.IfModifiedSince != nil {
+		if t, ok := http1.ParseHTTPDate(req.IfModifiedSince); ok && f.mtime.Unix() <= t.Unix() {
+			notModified = true
+		}
+	}
+	b := c.out
+	h0 := len(b)
+	if notModified {
+		b = l.head(b, 304)
+	} else {
+		b = l.head(b, 200)
+		b = append(b, "Content-Type: "...)
+		b = append(b, f.ctype...)
+		b = append(b, "\r\nContent-Length: "...)
+		b = strconv.AppendInt(b, int64(len(f.data)), 10)
+		b = append(b, "\r\n"...)
+	}
+	b = append(b, "ETag: "...)
+	b = append(b, f.etag...)
+	b = append(b, "\r\nLast-Modified: "...)
+	b = append(b, f.lastMod...)
+	b = append(b, "\r\nCache-Control: no-cache\r\n"...)
+	b = l.corsHeaders(b, req, false)
+	b = l.tail(b, c)
+	c.out = b
+	if !notModified && req.Method != http1.MethodHead && len(f.data) > 0 {
+		f.refs++
+		l.queue(c, h0, f.data, f)
+	} else {
+		l.queue(c, h0, nil, nil)
+	}
+}
+
+func (l *loop) notFound(c *conn, req *http1.Request) {
+	page := l.s.opt.NotFoundPage
+	b := c.out
+	h0 := len(b)
+	b = l.head(b, 404)
+	b = append(b, "Content-Type: text/html; charset=utf-8\r\nContent-Length: "...)
+	b = strconv.AppendInt(b, int64(len(page)), 10)
+	b = append(b, "\r\nCache-Control: no-cache\r\n"...)
+	b = l.tail(b, c)
+	c.out = b
+	if req.Method == http1.MethodHead {
+		page = nil
+	}
+	l.queue(c, h0, page, nil)
+}
+
+// options answers OPTIONS: a CORS preflight when configured, else 204 with
+// Allow.
+func (l *loop) options(c *conn, req *http1.Request) {
+	b := c.out
+	h0 := len(b)
+	b = l.head(b, 204)
+	allow := l.allow()
+	b = append(b, "Allow: "...)
+	b = append(b, allow.Value...)
+	b = append(b, "\r\n"...)
+	if req.ACRequestMethod != nil && req.Origin != nil {
+		if o := l.s.cors.allowed(req.Origin); o != nil {
+			b = append(b, "Access-Control-Allow-Origin: "...)
+			b = append(b, o...)
+			b = append(b, "\r\nAccess-Control-Allow-Methods: "...)
+			b = append(b, allow.Value...)
+			b = append(b, "\r\nAccess-Control-Allow-Headers: "...)
+			if req.ACRequestHeaders != nil {
+				b = append(b, req.ACRequestHeaders...) // echoed: jawas reads no header a client could abuse cross-origin
+			} else {
+				b = append(b, "Content-Type, If-None-Match"...)
+			}
+			b = append(b, "\r\nAccess-Control-Max-Age: 86400\r\n"...)
+			if !l.s.cors.any {
+				b = append(b, "Vary: Origin\r\n"...)
+			}
+		}
+	}
+	b = l.tail(b, c)
+	c.out = b
+	l.queue(c, h0, nil, nil)
+}
+
+// head appends the status line, Server and Date.
+func (l *loop) head(b []byte, status int) []byte {
+	b = http1.AppendStatusLine(b, status)
+	b = append(b, "Server: jawas\r\nDate: "...)
+	b = append(b, l.date...)
+	return append(b, "\r\n"...)
+}
+
+// tail appends the Connection header when needed and the blank line.
+func (l *loop) tail(b []byte, c *conn) []byte {
+	if c.closing {
+		b = append(b, "Connection: close\r\n"...)
+	} else if c.req.Minor == 0 {
+		b = append(b, "Connection: keep-alive\r\n"...)
+	}
+	return append(b, "\r\n"...)
+}
+
+func (l *loop) corsHeaders(b []byte, req *http1.Request, variants bool) []byte {
+	var origin []byte
+	if req.Origin != nil {
+		origin = l.s.cors.allowed(req.Origin)
+	}
+	if origin != nil {
+		b = append(b, "Access-Control-Allow-Origin: "...)
+		b = append(b, origin...)
+		b = append(b, "\r\nAccess-Control-Expose-Headers: ETag, X-Jawas-Period, X-Jawas-Next\r\n"...)
+	}
+	switch {
+	case variants && len(l.s.cors.origins) > 0 && !l.s.cors.any:
+		b = append(b, "Vary: Accept-Encoding, Origin\r\n"...)
+	case variants:
+		b = append(b, "Vary: Accept-Encoding\r\n"...)
+	case len(l.s.cors.origins) > 0 && !l.s.cors.any:
+		b = append(b, "Vary: Origin\r\n"...)
+	}
+	return b
+}
+
+// appendError queues a short text response for status (errors, 202).
+func (l *loop) appendError(c *conn, status int, close bool, extra ...http1.Header) {
+	h0 := len(c.out)
+	c.out = http1.AppendErrorResponse(c.out, status, l.date, close, extra...)
+	l.queue(c, h0, nil, nil)
+}
+
+// cors is the configured allow-list of origins.
+type cors struct {
+	any     bool
+	origins [][]byte
+}
+
+func newCORS(list []string) cors {
+	var c cors
+	for _, o := range list {
+		if o == "*" {
+			c.any = true
+		}
+		c.origins = append(c.origins, []byte(o))
+	}
+	return c
+}
+
+var star = []byte("*")
+
+// allowed returns the Access-Control-Allow-Origin value for origin, nil when
+// it is not allowed.
+func (c *cors) allowed(origin []byte) []byte {
+	if c.any {
+		return star
+	}
+	for _, o := range c.origins {
+		if string(o) == string(origin) {
+			return origin
+		}
+	}
+	return nil
+}
+
+// bytesOf views a string's bytes without copying; the result must never be
+// written to.
+func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }

@@ -1,0 +1,652 @@
+// This file implements the event loop and the connection lifecycle: accept,
+// read into a shared scratch buffer (copied into a pooled per-connection
+// buffer only when a request is incomplete), answer every complete request,
+// flush all queued responses with one writev, and a coarse sweep (4 times a
+// second) for timeouts instead of a timer per connection.
+
+package serve
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jawas/jawas/engine/http1"
+	"github.com/jawas/jawas/engine/netpoll"
+	"github.com/jawas/jawas/engine/snapshot"
+)
+
+const (
+	sweepEvery    = 250 * time.Millisecond
+	lingerTimeout = 2 * time.Second
+	scratchSize   = 64 << 10
+	inBufSize     = 16 << 10
+	maxFreeConns  = 1024
+	maxKeptOut    = 64 << 10 // a connection's header buffer is dropped above this when it goes back to the pool
+)
+
+// piece is one queued response part: header bytes c.out[h0:h1], then body.
+type piece struct {
+	h0, h1 int
+	body   []byte
+	file   *siteFile // reference held while the body is queued
+}
+
+type conn struct {
+	fd  int
+	gen uint32
+
+	in        []byte // unconsumed input that outlived a read (pooled); nil when none
+	parseBase *byte  // where the parser's partial request started, to detect a moved buffer
+	parser    http1.Parser
+	req       http1.Request
+	partial   bool // a request has started but is not complete
+	sent100   bool
+
+	out     []byte
+	pieces  []piece
+	pos     int // first piece not completely written
+	off     int // bytes of pieces[pos] already written
+	pending int // bytes queued, not yet written
+	held    *snapshot.View
+
+	events    uint32
+	deadline  int64 // unix ns; 0 none
+	closing   bool  // close once the queued output is written
+	lingering bool  // write side shut, draining input until EOF
+	waiting   bool  // a Write is in flight; later requests wait
+	more      bool  // input may hold complete requests not answered yet
+}
+
+func (c *conn) hasOutput() bool { return c.pos < len(c.pieces) }
+
+type writeDone struct {
+	fd     int
+	gen    uint32
+	status int
+}
+
+// loop is one event loop. Everything in it is owned by its goroutine except
+// requests (read by Server.Requests) and doneQ (filled by Write callbacks).
+type loop struct {
+	s   *Server
+	p   *netpoll.Poller
+	lfd int
+
+	conns   []*conn // by fd
+	nconns  int
+	free    []*conn
+	bufs    [][]byte
+	scratch []byte
+	iov     []netpoll.Iovec
+	path    []byte
+	site    *siteCache
+	maxIn   int
+
+	now       time.Time
+	nowNS     int64
+	date      []byte
+	dates     http1.DateCache
+	view      *snapshot.View
+	beat      time.Time
+	nextSweep int64
+	accepting bool
+	paused    bool // accept paused after an error (EMFILE); resumed by the sweep
+
+	doneMu sync.Mutex
+	doneQ  []writeDone
+
+	_        [64]byte
+	requests atomic.Uint64
+	_        [64]byte
+}
+
+func (s *Server) init() error {
+	if err := netpoll.SetNonblock(s.opt.ListenFD); err != nil {
+		return err
+	}
+	if _, err := netpoll.RaiseNoFile(); err != nil {
+		s.opt.Log.Warn("serve: cannot raise the open-file limit", "err", err)
+	}
+	lim := s.opt.Limits
+	maxIn := 2*(lim.MaxRequestLine+lim.MaxHeaderBytes+int(lim.MaxBody)) + 4096
+	for i := 0; i < s.opt.Loops; i++ {
+		p, err := netpoll.Open(512)
+		if err != nil {
+			s.closeLoops()
+			return err
+		}
+		l := &loop{s: s, p: p, lfd: s.opt.ListenFD, scratch: make([]byte, scratchSize),
+			iov: make([]netpoll.Iovec, 0, netpoll.MaxIovecs), maxIn: maxIn}
+		if s.opt.SiteDir != "" {
+			sc, err := newSiteCache(s.opt.SiteDir)
+			if err != nil {
+				p.Close()
+				s.closeLoops()
+				return err
+			}
+			l.site = sc
+		}
+		s.loops = append(s.loops, l)
+	}
+	return nil
+}
+
+func (s *Server) wakeAll() {
+	for _, l := range s.loops {
+		if l.p != nil {
+			l.p.Wake()
+		}
+	}
+}
+
+func (s *Server) closeLoops() {
+	for _, l := range s.loops {
+		if l.p != nil {
+			l.p.Close()
+			l.p = nil
+		}
+	}
+}
+
+func (l *loop) tick() {
+	l.now = time.Now()
+	l.nowNS = l.now.UnixNano()
+	l.date = l.dates.Get(l.now)
+	l.view = l.s.store.View()
+	l.beat = l.s.store.Heartbeat()
+}
+
+// run is the loop body; it runs on a locked OS thread until the server has
+// drained (nil) or fails.
+func (l *loop) run() error {
+	if err := l.p.AddListener(l.lfd); err != nil {
+		return err
+	}
+	l.accepting = true
+	defer l.closeAll()
+	for {
+		ready, woken, err := l.p.Wait(sweepEvery)
+		if err != nil {
+			return err
+		}
+		l.tick()
+		if woken {
+			l.completeWrites()
+		}
+		for _, r := range ready {
+			if r.Fd == l.lfd {
+				l.accept()
+				continue
+			}
+			if r.Fd >= len(l.conns) || l.conns[r.Fd] == nil {
+				continue
+			}
+			l.event(l.conns[r.Fd], r.Events)
+		}
+		if l.s.draining.Load() {
+			if l.s.forced.Load() {
+				return nil
+			}
+			if l.accepting {
+				l.accepting = false
+				if !l.paused {
+					l.p.Del(l.lfd)
+				}
+			}
+			l.sweep(true)
+			if l.nconns == 0 {
+				return nil
+			}
+		} else if l.nowNS >= l.nextSweep {
+			l.sweep(false)
+		}
+	}
+}
+
+func (l *loop) closeAll() {
+	for _, c := range l.conns {
+		if c != nil {
+			l.close(c)
+		}
+	}
+}
+
+func (l *loop) accept() {
+	for l.accepting {
+		fd, ok, err := netpoll.Accept(l.lfd)
+		if err != nil {
+			// Most likely EMFILE: stop polling the listener until the next
+			// sweep instead of spinning on it.
+			l.s.opt.Log.Warn("serve: accept failed; pausing accepts", "err", err)
+			l.paused = true
+			l.p.Del(l.lfd)
+			return
+		}
+		if !ok {
+			return
+		}
+		if l.nconns >= l.s.opt.MaxConns {
+			l.reject(fd)
+			continue
+		}
+		if err := l.p.Add(fd, netpoll.In); err != nil {
+			netpoll.Close(fd)
+			continue
+		}
+		for fd >= len(l.conns) {
+			l.conns = append(l.conns, nil)
+		}
+		c := l.newConn(fd)
+		l.conns[fd] = c
+		l.nconns++
+	}
+}
+
+// reject answers a connection over MaxConns with 503 and closes it without
+// ever waiting on it.
+func (l *loop) reject(fd int) {
+	b := http1.AppendErrorResponse(l.scratch[:0], 503, l.date, true)
+	netpoll.Write(fd, b)
+	netpoll.CloseWriteSide(fd)
+	netpoll.Read(fd, l.scratch) // drain what arrived, so close sends FIN rather than RST where it can
+	netpoll.Close(fd)
+}
+
+func (l *loop) newConn(fd int) *conn {
+	var c *conn
+	if n := len(l.free); n > 0 {
+		c = l.free[n-1]
+		l.free = l.free[:n-1]
+	} else {
+		c = &conn{}
+	}
+	c.fd = fd
+	c.parser.Limits = l.s.opt.Limits
+	c.events = netpoll.In
+	c.deadline = l.nowNS + int64(l.s.opt.HeaderTimeout)
+	return c
+}
+
+func (l *loop) close(c *conn) {
+	netpoll.Close(c.fd)
+	l.conns[c.fd] = nil
+	l.nconns--
+	for i := c.pos; i < len(c.pieces); i++ {
+		if f := c.pieces[i].file; f != nil {
+			l.site.release(f)
+		}
+	}
+	if c.held != nil {
+		c.held.Release()
+		c.held = nil
+	}
+	if c.in != nil {
+		l.putBuf(c.in)
+	}
+	gen := c.gen + 1
+	out, pieces := c.out[:0], c.pieces[:0]
+	if cap(out) > maxKeptOut {
+		out = nil
+	}
+	for i := range pieces[:cap(pieces)] {
+		pieces[:cap(pieces)][i] = piece{}
+	}
+	c.parser.Reset()
+	c.req.Reset()
+	hdrs := c.req.Headers
+	*c = conn{gen: gen, out: out, pieces: pieces}
+	c.req.Headers = hdrs
+	if len(l.free) < maxFreeConns {
+		l.free = append(l.free, c)
+	}
+}
+
+func (l *loop) getBuf() []byte {
+	if n := len(l.bufs); n > 0 {
+		b := l.bufs[n-1]
+		l.bufs = l.bufs[:n-1]
+		return b[:0]
+	}
+	return make([]byte, 0, inBufSize)
+}
+
+func (l *loop) putBuf(b []byte) {
+	if cap(b) == inBufSize && len(l.bufs) < maxFreeConns {
+		l.bufs = append(l.bufs, b[:0])
+	}
+}
+
+func (l *loop) setEvents(c *conn, ev uint32) {
+	if c.events != ev {
+		c.events = ev
+		l.p.Mod(c.fd, ev)
+	}
+}
+
+func (l *loop) event(c *conn, ev uint32) {
+	if c.lingering {
+		for {
+			n, eof, err := netpoll.Read(c.fd, l.scratch)
+			if err != nil || eof {
+				l.close(c)
+				return
+			}
+			if n == 0 {
+				return
+			}
+		}
+	}
+	if ev&netpoll.Out != 0 && c.hasOutput() {
+		if !l.flush(c) {
+			return
+		}
+		if !c.hasOutput() && c.more && c.in != nil && !c.waiting {
+			l.serveInput(c, c.in)
+			return
+		}
+	}
+	if ev&(netpoll.In|netpoll.Err|netpoll.Hup) != 0 && !c.hasOutput() && !c.waiting {
+		l.readable(c)
+	}
+}
+
+func (l *loop) readable(c *conn) {
+	var buf []byte
+	if c.in != nil {
+		if len(c.in) == cap(c.in) {
+			if cap(c.in) >= l.maxIn {
+				l.fail(c, 431)
+				return
+			}
+			grown := make([]byte, len(c.in), 2*cap(c.in))
+			copy(grown, c.in)
+			l.putBuf(c.in)
+			c.in = grown
+		}
+		n, eof, err := netpoll.Read(c.fd, c.in[len(c.in):cap(c.in)])
+		if err != nil || eof {
+			l.close(c)
+			return
+		}
+		if n == 0 {
+			return
+		}
+		c.in = c.in[:len(c.in)+n]
+		buf = c.in
+	} else {
+		n, eof, err := netpoll.Read(c.fd, l.scratch)
+		if err != nil || eof {
+			l.close(c)
+			return
+		}
+		if n == 0 {
+			return
+		}
+		buf = l.scratch[:n]
+	}
+	l.serveInput(c, buf)
+}
+
+// serveInput answers what buf holds, keeps the rest and flushes; it goes on
+// with the kept input while the output drains at once.
+func (l *loop) serveInput(c *conn, buf []byte) {
+	for {
+		off := l.answer(c, buf)
+		l.keep(c, buf, off)
+		if !l.flush(c) {
+			return
+		}
+		if !c.more || c.hasOutput() || c.waiting || c.closing || c.in == nil {
+			return
+		}
+		buf = c.in
+	}
+}
+
+// answer parses and answers requests from buf, up to MaxPipelined and
+// MaxPendingOutput, and returns how many bytes it consumed.
+func (l *loop) answer(c *conn, buf []byte) int {
+	off, answered := 0, 0
+	c.more = false
+	for off < len(buf) {
+		if c.closing {
+			return len(buf)
+		}
+		if c.waiting || answered >= l.s.opt.MaxPipelined || c.pending >= l.s.opt.MaxPendingOutput {
+			c.more = true
+			break
+		}
+		b := buf[off:]
+		if c.parseBase != nil && c.parseBase != &b[0] {
+			c.parser.Reset()
+			c.req.Reset()
+		}
+		n, err := c.parser.Parse(b, &c.req)
+		if err != nil {
+			status := 400
+			var he *http1.Error
+			if errors.As(err, &he) && he.Status != 0 {
+				status = he.Status
+			}
+			l.appendError(c, status, true)
+			c.closing = true
+			return len(buf)
+		}
+		if n == 0 {
+			c.parseBase = &b[0]
+			if !c.partial {
+				c.partial = true
+				c.deadline = l.nowNS + int64(l.s.opt.HeaderTimeout)
+			}
+			if !c.sent100 && c.req.Expect100 && c.parser.HeadersComplete() {
+				c.sent100 = true
+				h0 := len(c.out)
+				c.out = append(c.out, "HTTP/1.1 100 Continue\r\n\r\n"...)
+				l.queue(c, h0, nil, nil)
+			}
+			break
+		}
+		c.parseBase, c.partial, c.sent100 = nil, false, false
+		l.handle(c, &c.req)
+		c.req.Reset()
+		off += n
+		answered++
+	}
+	return off
+}
+
+// keep moves buf[off:] (unparsed input) into c.in.
+func (l *loop) keep(c *conn, buf []byte, off int) {
+	rest := len(buf) - off
+	if rest == 0 {
+		if c.in != nil {
+			l.putBuf(c.in)
+			c.in = nil
+		}
+		c.parseBase = nil
+		return
+	}
+	if c.in != nil && &buf[0] == &c.in[0] {
+		if off > 0 {
+			n := copy(c.in, buf[off:])
+			c.in = c.in[:n]
+		}
+		return
+	}
+	if c.in == nil {
+		c.in = l.getBuf()
+	}
+	c.in = append(c.in[:0], buf[off:]...)
+}
+
+// queue appends a response part: header bytes c.out[h0:] and body.
+func (l *loop) queue(c *conn, h0 int, body []byte, f *siteFile) {
+	c.pieces = append(c.pieces, piece{h0: h0, h1: len(c.out), body: body, file: f})
+	c.pending += len(c.out) - h0 + len(body)
+}
+
+// flush writes queued output with writev until it is all written or the
+// socket is full. It returns false when the connection was closed.
+func (l *loop) flush(c *conn) bool {
+	for c.hasOutput() {
+		iov := l.iov[:0]
+		skip := c.off
+		for i := c.pos; i < len(c.pieces) && len(iov) < netpoll.MaxIovecs-1; i++ {
+			p := &c.pieces[i]
+			if h := c.out[p.h0:p.h1]; skip < len(h) {
+				iov = append(iov, netpoll.IovecOf(h[skip:]))
+				skip = 0
+			} else {
+				skip -= len(h)
+			}
+			if skip < len(p.body) {
+				iov = append(iov, netpoll.IovecOf(p.body[skip:]))
+			}
+			skip = 0
+		}
+		n, err := netpoll.Writev(c.fd, iov)
+		if err != nil {
+			l.close(c)
+			return false
+		}
+		if n == 0 {
+			break
+		}
+		c.pending -= n
+		c.deadline = l.nowNS + int64(l.s.opt.WriteTimeout)
+		for n > 0 {
+			p := &c.pieces[c.pos]
+			left := p.h1 - p.h0 + len(p.body) - c.off
+			if n < left {
+				c.off += n
+				break
+			}
+			n -= left
+			if p.file != nil {
+				l.site.release(p.file)
+				p.file = nil
+			}
+			c.pos++
+			c.off = 0
+		}
+	}
+	if c.hasOutput() {
+		if c.held == nil {
+			c.held = l.view
+			c.held.Acquire()
+		}
+		l.setEvents(c, netpoll.Out)
+		return true
+	}
+	// All written.
+	c.out, c.pieces, c.pos, c.off, c.pending = c.out[:0], c.pieces[:0], 0, 0, 0
+	if c.held != nil {
+		c.held.Release()
+		c.held = nil
+	}
+	if c.closing && !c.waiting {
+		l.linger(c)
+		return false
+	}
+	l.setEvents(c, netpoll.In)
+	switch {
+	case c.waiting:
+		c.deadline = l.nowNS + int64(l.s.opt.WriteTimeout)
+	case c.partial:
+		// keep the header deadline set when the request started
+	default:
+		c.deadline = l.nowNS + int64(l.s.opt.IdleTimeout)
+	}
+	return true
+}
+
+// linger shuts the write side after the last response and reads until the
+// peer closes (or lingerTimeout), so unread input does not turn the close
+// into a reset that could destroy the response in flight.
+func (l *loop) linger(c *conn) {
+	if err := netpoll.CloseWriteSide(c.fd); err != nil {
+		l.close(c)
+		return
+	}
+	c.lingering = true
+	c.deadline = l.nowNS + int64(lingerTimeout)
+	l.setEvents(c, netpoll.In)
+}
+
+// fail answers status and closes after it is written.
+func (l *loop) fail(c *conn, status int) {
+	l.appendError(c, status, true)
+	c.closing = true
+	if c.in != nil {
+		l.putBuf(c.in)
+		c.in = nil
+	}
+	l.flush(c)
+}
+
+// sweep closes connections past their deadline; when draining it also
+// closes idle ones.
+func (l *loop) sweep(draining bool) {
+	l.nextSweep = l.nowNS + int64(sweepEvery)
+	if l.paused && !draining {
+		if l.p.AddListener(l.lfd) == nil {
+			l.paused = false
+		}
+	}
+	for _, c := range l.conns {
+		if c == nil {
+			continue
+		}
+		if c.deadline != 0 && l.nowNS >= c.deadline {
+			l.close(c)
+			continue
+		}
+		if draining && !c.lingering && !c.hasOutput() && !c.waiting && !c.partial && c.in == nil {
+			l.close(c)
+		}
+	}
+}
+
+// completeWrites answers writes whose WriteFunc called done.
+func (l *loop) completeWrites() {
+	l.doneMu.Lock()
+	q := l.doneQ
+	l.doneQ = nil
+	l.doneMu.Unlock()
+	for _, d := range q {
+		if d.fd >= len(l.conns) {
+			continue
+		}
+		c := l.conns[d.fd]
+		if c == nil || c.gen != d.gen || !c.waiting {
+			continue
+		}
+		c.waiting = false
+		l.appendError(c, d.status, c.closing)
+		if !l.flush(c) {
+			continue
+		}
+		if !c.hasOutput() && c.in != nil {
+			l.serveInput(c, c.in)
+		}
+	}
+}
+
+// writeDone returns the done callback for a write on c.
+// Called from any goroutine.
+func (l *loop) writeDone(c *conn) func(int) {
+	fd, gen, p := c.fd, c.gen, l.p
+	var once atomic.Bool
+	return func(status int) {
+		if !once.CompareAndSwap(false, true) {
+			return
+		}
+		l.doneMu.Lock()
+		l.doneQ = append(l.doneQ, writeDone{fd: fd, gen: gen, status: status})
+		l.doneMu.Unlock()
+		p.Wake() // after Shutdown the eventfd may be closed: the answer is moot then
+
+	}
+}

@@ -1,0 +1,221 @@
+// Package serve owns the worker's HTTP/1.1 serving: event loops (one per
+// locked OS thread, no goroutine per connection), connections with their
+// input and output buffers, routing of a request to a snapshot, a rendered
+// page or a site file, and the response headers that state jawas's caching
+// contract (ETag, Cache-Control, X-Jawas-Period/Next/Stale).
+//
+// It must never evaluate sources, compress, hash or encode JSON per
+// request, never block a loop (no disk reads beyond opening and mmapping a
+// site file on a cache miss, no waiting for a write's journal), and never
+// allocate on the steady-state GET path.
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jawas/jawas/engine/http1"
+	"github.com/jawas/jawas/engine/snapshot"
+)
+
+// Write is one accepted POST or PUT to a published URL, handed to
+// Options.Write. Every field is a copy the callee owns.
+type Write struct {
+	Method      http1.Method
+	URL         string
+	Body        []byte
+	ContentType string
+	Time        time.Time
+}
+
+// WriteFunc accepts a write. It runs on an event loop, so it must not block:
+// it queues w and calls done exactly once, from any goroutine, with the
+// status to answer (202 once the write is durable). Requests pipelined
+// behind the write on the same connection wait for done.
+type WriteFunc func(w Write, done func(status int))
+
+// Options configures a Server. Zero values mean the documented defaults.
+type Options struct {
+	ListenFD     int    // a listening TCP socket shared by every loop (inherited from the supervisor); not closed by the Server
+	Loops        int    // event loops; default GOMAXPROCS
+	SnapshotDir  string // snapshot store to serve (required unless Store is set)
+	Store        *snapshot.Reader
+	SiteDir      string // static files; empty: none
+	NotFoundPage []byte // HTML body of 404 answers; default a small page
+
+	Limits        http1.Limits
+	HeaderTimeout time.Duration // a request's headers must be complete within this; default 10s
+	IdleTimeout   time.Duration // keep-alive connection with nothing to do; default 60s
+	WriteTimeout  time.Duration // pending output must make progress within this; default 30s
+
+	MaxConns         int // per loop; over it a new connection gets 503 and is closed; default 10000
+	MaxPipelined     int // requests answered before their output is flushed; default 64
+	MaxPendingOutput int // queued response bytes per connection before reading stops; default 4 MiB
+
+	CORSOrigins []string // exact origins, or "*"; empty: no CORS headers
+
+	// Write handles POST/PUT to a published URL; nil answers 405.
+	// Called on an event loop goroutine (see WriteFunc).
+	Write WriteFunc
+
+	Log *slog.Logger
+}
+
+func (o *Options) defaults() {
+	if o.Loops <= 0 {
+		o.Loops = runtime.GOMAXPROCS(0)
+	}
+	if o.HeaderTimeout <= 0 {
+		o.HeaderTimeout = 10 * time.Second
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 60 * time.Second
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 30 * time.Second
+	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = 10000
+	}
+	if o.MaxPipelined <= 0 {
+		o.MaxPipelined = 64
+	}
+	if o.MaxPendingOutput <= 0 {
+		o.MaxPendingOutput = 4 << 20
+	}
+	if o.NotFoundPage == nil {
+		o.NotFoundPage = defaultNotFound
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	d := http1.DefaultLimits()
+	if o.Limits.MaxRequestLine <= 0 {
+		o.Limits.MaxRequestLine = d.MaxRequestLine
+	}
+	if o.Limits.MaxHeaderBytes <= 0 {
+		o.Limits.MaxHeaderBytes = d.MaxHeaderBytes
+	}
+	if o.Limits.MaxHeaders <= 0 {
+		o.Limits.MaxHeaders = d.MaxHeaders
+	}
+	if o.Limits.MaxBody <= 0 {
+		o.Limits.MaxBody = d.MaxBody
+	}
+}
+
+var defaultNotFound = []byte("<!doctype html>\n<meta charset=utf-8>\n<title>404 Not Found</title>\n<h1>404 Not Found</h1>\n<p>Nothing is published at this address.</p>\n")
+
+// Server serves one worker's connections on Options.Loops event loops.
+type Server struct {
+	opt      Options
+	store    *snapshot.Reader
+	ownStore bool
+	cors     cors
+
+	loops    []*loop
+	draining atomic.Bool
+	forced   atomic.Bool
+	started  atomic.Bool
+	done     chan struct{} // closed when Serve returns
+	doneOnce sync.Once
+}
+
+// New checks opt, opens the snapshot store and prepares the loops.
+func New(opt Options) (*Server, error) {
+	opt.defaults()
+	if opt.ListenFD <= 0 {
+		return nil, errors.New("serve: new: Options.ListenFD must be a listening socket")
+	}
+	s := &Server{opt: opt, store: opt.Store, done: make(chan struct{})}
+	if s.store == nil {
+		if opt.SnapshotDir == "" {
+			return nil, errors.New("serve: new: Options.SnapshotDir or Options.Store is required")
+		}
+		r, err := snapshot.OpenReader(opt.SnapshotDir)
+		if err != nil {
+			return nil, fmt.Errorf("serve: new: %w", err)
+		}
+		s.store, s.ownStore = r, true
+	}
+	s.cors = newCORS(opt.CORSOrigins)
+	if err := s.init(); err != nil {
+		if s.ownStore {
+			s.store.Close()
+		}
+		return nil, fmt.Errorf("serve: new: %w", err)
+	}
+	return s, nil
+}
+
+// Requests returns how many requests this server has answered.
+// Safe from any goroutine.
+func (s *Server) Requests() uint64 {
+	var n uint64
+	for _, l := range s.loops {
+		n += l.requests.Load()
+	}
+	return n
+}
+
+// Serve runs the loops, each on its own locked OS thread, and returns when
+// all have stopped (after Shutdown) with the first loop error.
+func (s *Server) Serve() error {
+	if !s.started.CompareAndSwap(false, true) {
+		return errors.New("serve: Serve called twice")
+	}
+	defer s.doneOnce.Do(func() { close(s.done) })
+	errs := make(chan error, len(s.loops))
+	for _, l := range s.loops {
+		// Loop goroutine: owns l, its poller and every connection it accepts.
+		go func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			errs <- l.run()
+		}()
+	}
+	var first error
+	for range s.loops {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+			s.forced.Store(true)
+			s.draining.Store(true)
+			s.wakeAll()
+		}
+	}
+	s.closeLoops()
+	if s.ownStore {
+		s.store.Close()
+	}
+	return first
+}
+
+// Shutdown stops accepting, lets in-flight responses finish, closes
+// keep-alive connections after their current response (with
+// "Connection: close"), and returns when every loop has stopped or ctx
+// ends; then the remaining connections are closed at once and ctx's error
+// is returned.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	s.wakeAll()
+	if !s.started.Load() {
+		s.doneOnce.Do(func() { close(s.done) })
+		s.closeLoops()
+		return nil
+	}
+	select {
+	case <-s.done:
+		return nil
+	case <-ctx.Done():
+		s.forced.Store(true)
+		s.wakeAll()
+		<-s.done
+		return fmt.Errorf("serve: shutdown: %w", ctx.Err())
+	}
+}

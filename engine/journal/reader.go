@@ -138,6 +138,12 @@ func (r *Reader) readSegment(name string, pos int64, before time.Time) ([]Record
 	if _, err := io.ReadFull(io.NewSectionReader(f, pos, int64(len(data))), data); err != nil {
 		return nil, pos, fmt.Errorf("read journal %s: %w", path, err)
 	}
+	return r.scan(path, name, data, pos, before, live)
+}
+
+// scan parses the bytes of segment name that start at pos (see ReadNew for
+// the rules); it is readSegment without the file system.
+func (r *Reader) scan(path, name string, data []byte, pos int64, before time.Time, live bool) ([]Record, int64, error) {
 	var recs []Record
 	off := 0
 	for off < len(data) {

@@ -50,6 +50,10 @@ type Result struct {
 	Bytes        uint64  `json:"bytes"` // response bytes (headers + bodies)
 
 	Latency Quantiles `json:"latency"`
+	// Lag is how late requests left compared with their schedule: the load
+	// generator's own delay (CPU starvation, a slow previous response). When
+	// its p99 nears the period, the generator, not the server, limits the run.
+	Lag Quantiles `json:"lag"`
 	// Staleness is the age of the served snapshot at receipt, from
 	// X-Jawas-Period and X-Jawas-Next (see client in run.go); nil when the
 	// server sent no such headers (e.g. nginx): reported as "n/a".
@@ -81,6 +85,7 @@ func (r *run) result(ramp, window time.Duration) *Result {
 		Reconnects:      m.reconnect.Load(),
 		Bytes:           m.bytes.Load(),
 		Latency:         quantiles(&m.lat),
+		Lag:             quantiles(&m.lag),
 		Errors:          map[string]uint64{},
 		TotalSent:       r.ph.warm.sent.Load() + m.sent.Load(),
 		MinRateRatio:    r.cfg.MinRateRatio,
@@ -174,6 +179,7 @@ func (r *Result) WriteTable(w io.Writer) {
 	}
 	row("responses", "%d sent, %d × 200, %d × 304 (%.1f%% 304), %d reconnects", r.Sent, r.OK200, r.NotModified, 100*share, r.Reconnects)
 	row("latency", "p50 %s  p90 %s  p99 %s  max %s", ms(r.Latency.P50), ms(r.Latency.P90), ms(r.Latency.P99), ms(r.Latency.Max))
+	row("send lag", "p50 %s  p99 %s  max %s (behind schedule when sent)", ms(r.Lag.P50), ms(r.Lag.P99), ms(r.Lag.Max))
 	if r.Staleness != nil {
 		row("staleness", "p50 %s  p90 %s  p99 %s  max %s", ms(r.Staleness.P50), ms(r.Staleness.P90), ms(r.Staleness.P99), ms(r.Staleness.Max))
 	} else {

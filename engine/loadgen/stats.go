@@ -27,6 +27,7 @@ var errKinds = []string{errConnect, errTimeout, errReset, errEOF, errProtoc, err
 // concurrently by client goroutines.
 type stats struct {
 	lat       Hist // send → response fully read
+	lag       Hist // scheduled fire time → send: the generator's own delay
 	stale     Hist // snapshot age at receipt (only responses with X-Jawas-* headers)
 	ok200     atomic.Uint64
 	ok304     atomic.Uint64

@@ -1,0 +1,413 @@
+package snapshot
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/bits"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/andybalholm/brotli"
+	"github.com/klauspost/compress/gzip"
+)
+
+// Store is the writer side of a snapshot store. It is used by one goroutine at
+// a time (the engine's period scheduler); Heartbeat and Dir are safe from any
+// goroutine.
+type Store struct {
+	dir  string
+	ctrl []byte
+	gen  *atomic.Uint64
+	beat *atomic.Int64
+
+	entries  map[string]*entry    // staged state, URL → entry
+	versions map[hashKey]*version // every version file we know on disk
+	dirty    bool
+
+	now   func() time.Time // wall clock; replaced in tests
+	grace time.Duration    // VersionGrace; shortened in tests
+
+	buf bytes.Buffer
+	gz  *gzip.Writer
+	br  [maxBrotliWindow + 1]*brotli.Writer // by window bits, made on first use
+}
+
+type entry struct {
+	url      string
+	ct       string
+	period   time.Duration
+	boundary time.Time
+	modified time.Time
+	v        *version
+}
+
+type version struct {
+	hash    hashKey
+	hex     string
+	etag    string
+	size    int
+	gz, br  int       // variant sizes, 0 = none
+	refs    int       // staged entries referencing this version
+	retired time.Time // when it stopped being referenced by a commit; zero while live
+}
+
+// brotliQuality trades ratio for time: a version is compressed once, but a
+// source may change every period (200 ms), so quality 11 (milliseconds for a
+// few KB) would eat the period. The window is sized to the body: brotli's
+// default 4 MB window makes every Reset clear megabytes of tables.
+const (
+	brotliQuality   = 9
+	minBrotliWindow = 10
+	maxBrotliWindow = 22
+)
+
+// Create opens the store in dir, creating dir and the control page if needed.
+// An existing manifest is loaded, so unchanged content keeps its ETag and
+// Last-Modified across engine restarts; version files it no longer references
+// are removed after VersionGrace.
+func Create(dir string) (*Store, error) {
+	if !supported {
+		_, err := openControl(dir, true)
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(dir, versionDir), 0o755); err != nil {
+		return nil, fmt.Errorf("create store: %w", err)
+	}
+	ctrl, err := openControl(dir, true)
+	if err != nil {
+		return nil, fmt.Errorf("create store: %w", err)
+	}
+	s := &Store{
+		dir:      dir,
+		ctrl:     ctrl,
+		gen:      (*atomic.Uint64)(unsafe.Pointer(&ctrl[offGeneration])),
+		beat:     (*atomic.Int64)(unsafe.Pointer(&ctrl[offHeartbeat])),
+		entries:  make(map[string]*entry),
+		versions: make(map[hashKey]*version),
+		now:      time.Now,
+		grace:    VersionGrace,
+	}
+	s.gz, _ = gzip.NewWriterLevel(&s.buf, gzip.BestCompression)
+	if err := s.recover(); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("create store: %w", err)
+	}
+	return s, nil
+}
+
+// recover loads what a previous engine left: the version files on disk and
+// the manifest entries whose files are all present.
+func (s *Store) recover() error {
+	vdir := filepath.Join(s.dir, versionDir)
+	des, err := os.ReadDir(vdir)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	sizes := make(map[string]int64, len(des))
+	for _, de := range des {
+		name := de.Name()
+		if strings.HasPrefix(name, tmpPrefix) {
+			os.Remove(filepath.Join(vdir, name)) // a writer died mid-write
+			continue
+		}
+		if info, err := de.Info(); err == nil && info.Mode().IsRegular() {
+			sizes[name] = info.Size()
+		}
+	}
+	for name, size := range sizes {
+		h, ok := parseHash(name)
+		if !ok {
+			continue
+		}
+		v := &version{hash: h, hex: name, etag: etagOf(name), size: int(size), retired: now}
+		v.gz = int(sizes[name+".gz"])
+		v.br = int(sizes[name+".br"])
+		s.versions[h] = v
+	}
+
+	data, err := os.ReadFile(filepath.Join(s.dir, manifestName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var m manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		// Renames make a torn manifest impossible; an unreadable one is from
+		// another program or version: start empty rather than trust it.
+		return nil
+	}
+	if m.Generation > s.gen.Load() {
+		s.gen.Store(m.Generation)
+	}
+	for _, me := range m.Entries {
+		h, ok := parseHash(me.Hash)
+		v := s.versions[h]
+		if !ok || v == nil || v.size != me.Size || v.gz != me.Gzip || v.br != me.Brotli {
+			s.dirty = true // drop the entry: its files are not what it says
+			continue
+		}
+		v.refs++
+		v.retired = time.Time{}
+		s.entries[me.URL] = &entry{
+			url:      me.URL,
+			ct:       me.ContentType,
+			period:   time.Duration(me.PeriodMS) * time.Millisecond,
+			boundary: time.UnixMilli(me.BoundaryMS),
+			modified: time.UnixMilli(me.ModifiedMS),
+			v:        v,
+		}
+	}
+	return nil
+}
+
+func parseHash(name string) (hashKey, bool) {
+	var h hashKey
+	if len(name) != 2*len(h) {
+		return h, false
+	}
+	if _, err := hex.Decode(h[:], []byte(name)); err != nil {
+		return h, false
+	}
+	return h, true
+}
+
+// Dir returns the store directory.
+func (s *Store) Dir() string { return s.dir }
+
+// Generation returns the last committed generation.
+func (s *Store) Generation() uint64 { return s.gen.Load() }
+
+// URLs returns the URLs currently staged, sorted, so the caller can Delete
+// those it no longer publishes (for instance after a restart).
+func (s *Store) URLs() []string {
+	urls := make([]string, 0, len(s.entries))
+	for u := range s.entries {
+		urls = append(urls, u)
+	}
+	sort.Strings(urls)
+	return urls
+}
+
+// Put stages body as the content of url. etag is the strong, quoted ETag of
+// body. When url already has exactly this body and meta (Boundary aside),
+// nothing is written and changed is false; Boundary is recorded only when the
+// content changes. The change becomes visible to readers at the next Commit.
+func (s *Store) Put(url string, body []byte, m Meta) (etag string, changed bool, err error) {
+	h := hashOf(body)
+	e := s.entries[url]
+	if e != nil && e.v.hash == h && e.ct == m.ContentType && e.period == m.Period {
+		return e.v.etag, false, nil
+	}
+	v, err := s.version(h, body)
+	if err != nil {
+		return "", false, fmt.Errorf("put %s: %w", url, err)
+	}
+	if e == nil {
+		e = &entry{url: url}
+		s.entries[url] = e
+	}
+	if e.v != v {
+		if e.v != nil {
+			e.v.refs--
+		}
+		v.refs++
+		e.v = v
+		e.boundary = m.Boundary
+		e.modified = s.now()
+	}
+	e.ct, e.period = m.ContentType, m.Period
+	s.dirty = true
+	return v.etag, true, nil
+}
+
+// version returns the version file for body, writing it (and its compressed
+// variants) when it does not exist yet.
+func (s *Store) version(h hashKey, body []byte) (*version, error) {
+	if v := s.versions[h]; v != nil && v.size == len(body) {
+		return v, nil
+	}
+	name := h.String()
+	v := &version{hash: h, hex: name, etag: etagOf(name), size: len(body)}
+	base := filepath.Join(s.dir, versionDir, name)
+	if len(body) >= minCompressSize {
+		var err error
+		if v.gz, err = s.variant(base+".gz", body, s.gzipInto); err != nil {
+			return nil, err
+		}
+		if v.br, err = s.variant(base+".br", body, s.brotliInto); err != nil {
+			return nil, err
+		}
+	}
+	if err := writeFile(base, body); err != nil {
+		return nil, err
+	}
+	s.versions[h] = v
+	return v, nil
+}
+
+// variant compresses body and writes it to path when it is smaller than body.
+// It returns the variant's size, 0 when none was written.
+func (s *Store) variant(path string, body []byte, compress func([]byte) error) (int, error) {
+	s.buf.Reset()
+	if err := compress(body); err != nil {
+		return 0, fmt.Errorf("compress %s: %w", filepath.Base(path), err)
+	}
+	if s.buf.Len() >= len(body) {
+		os.Remove(path) // a stale variant from an older, different writer
+		return 0, nil
+	}
+	if err := writeFile(path, s.buf.Bytes()); err != nil {
+		return 0, err
+	}
+	return s.buf.Len(), nil
+}
+
+func (s *Store) gzipInto(body []byte) error {
+	s.gz.Reset(&s.buf)
+	if _, err := s.gz.Write(body); err != nil {
+		return err
+	}
+	return s.gz.Close()
+}
+
+func (s *Store) brotliInto(body []byte) error {
+	lg := min(max(bits.Len(uint(len(body))), minBrotliWindow), maxBrotliWindow)
+	w := s.br[lg]
+	if w == nil {
+		w = brotli.NewWriterOptions(&s.buf, brotli.WriterOptions{Quality: brotliQuality, LGWin: lg})
+		s.br[lg] = w
+	}
+	w.Reset(&s.buf)
+	if _, err := w.Write(body); err != nil {
+		return err
+	}
+	return w.Close()
+}
+
+// writeFile writes data to path through a temporary file and a rename, so a
+// reader sees either no file or the whole file. No fsync: the store is a
+// runtime cache rebuilt by the engine after a crash.
+func writeFile(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), tmpPrefix+"*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+	}
+	return nil
+}
+
+// Delete stages the removal of url. It is visible to readers at the next Commit.
+func (s *Store) Delete(url string) {
+	e := s.entries[url]
+	if e == nil {
+		return
+	}
+	e.v.refs--
+	delete(s.entries, url)
+	s.dirty = true
+}
+
+// Commit publishes everything staged since the last Commit: it replaces
+// manifest.json, then increments the shared generation, which readers see on
+// their next View. With nothing staged it only collects garbage and the
+// generation does not move.
+func (s *Store) Commit() error {
+	if s.dirty {
+		next := s.gen.Load() + 1
+		data, err := s.manifestJSON(next)
+		if err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
+		if err := writeFile(filepath.Join(s.dir, manifestName), data); err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
+		s.gen.Store(next)
+		s.dirty = false
+	}
+	s.collect()
+	return nil
+}
+
+func (s *Store) manifestJSON(gen uint64) ([]byte, error) {
+	m := manifest{Generation: gen, Entries: make([]manifestEntry, 0, len(s.entries))}
+	for _, e := range s.entries {
+		m.Entries = append(m.Entries, manifestEntry{
+			URL:         e.url,
+			ContentType: e.ct,
+			Hash:        e.v.hex,
+			Size:        e.v.size,
+			Gzip:        e.v.gz,
+			Brotli:      e.v.br,
+			PeriodMS:    e.period.Milliseconds(),
+			BoundaryMS:  e.boundary.UnixMilli(),
+			ModifiedMS:  e.modified.UnixMilli(),
+		})
+	}
+	sort.Slice(m.Entries, func(i, j int) bool { return m.Entries[i].URL < m.Entries[j].URL })
+	return json.Marshal(&m)
+}
+
+// collect marks versions that the committed manifest no longer references and
+// removes those that have been unreferenced for longer than the grace period.
+// It is only called right after a commit (or with nothing staged), so the
+// staged reference counts are the committed ones.
+func (s *Store) collect() {
+	now := s.now()
+	for h, v := range s.versions {
+		switch {
+		case v.refs > 0:
+			v.retired = time.Time{}
+		case v.retired.IsZero():
+			v.retired = now
+		case now.Sub(v.retired) >= s.grace:
+			base := filepath.Join(s.dir, versionDir, v.hex)
+			os.Remove(base + ".gz")
+			os.Remove(base + ".br")
+			os.Remove(base)
+			delete(s.versions, h)
+		}
+	}
+}
+
+// Heartbeat records t (unix ms) in the shared control page; readers see it
+// through Reader.Heartbeat. Safe from any goroutine.
+func (s *Store) Heartbeat(t time.Time) { s.beat.Store(t.UnixMilli()) }
+
+// Close unmaps the control page. The files stay: workers keep serving them.
+func (s *Store) Close() error {
+	if s.ctrl == nil {
+		return nil
+	}
+	err := unmap(s.ctrl)
+	s.ctrl = nil
+	if err != nil {
+		return fmt.Errorf("close store: %w", err)
+	}
+	return nil
+}

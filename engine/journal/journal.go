@@ -229,3 +229,25 @@ func parseSegmentName(name string) (slot int, inc string, n int, err error) {
 	}
 	return slot, parts[1], n, nil
 }
+
+// VisibleAt returns the boundary at which a write whose Commit returned at
+// done becomes visible: the first multiple of period (counted from the Unix
+// epoch) strictly after done. Workers put it in the 202 Accepted body.
+func VisibleAt(done time.Time, period time.Duration) time.Time {
+	if period <= 0 {
+		return done
+	}
+	ns := done.UnixNano()
+	next := (ns/int64(period) + 1) * int64(period)
+	if ns < 0 && ns%int64(period) != 0 {
+		next -= int64(period) // division truncates toward zero
+	}
+	return time.Unix(0, next).UTC()
+}
+
+// Accepted is the JSON body of a 202 Accepted answer to a write.
+type Accepted struct {
+	ID        string    `json:"id"`
+	VisibleAt time.Time `json:"visible_at"`
+	StatusURL string    `json:"status_url"` // "/_jawas/events/" + ID
+}

@@ -649,3 +649,24 @@ func zero(t *testing.T, path string, off, n int64) {
 		t.Fatal(err)
 	}
 }
+
+func TestVisibleAt(t *testing.T) {
+	p := 200 * time.Millisecond
+	for _, tc := range []struct {
+		done, want time.Duration // since the epoch
+	}{
+		{0, 200 * time.Millisecond}, // at a boundary: the next one
+		{1, 200 * time.Millisecond}, // just after one
+		{199 * time.Millisecond, 200 * time.Millisecond},
+		{200 * time.Millisecond, 400 * time.Millisecond},
+		{-1, 0},
+		{-200 * time.Millisecond, 0},
+	} {
+		t.Run(tc.done.String(), func(t *testing.T) {
+			got := VisibleAt(time.Unix(0, int64(tc.done)), p)
+			if want := time.Unix(0, int64(tc.want)); !got.Equal(want) {
+				t.Errorf("VisibleAt(%v) = %v, want %v", tc.done, time.Duration(got.UnixNano()), tc.want)
+			}
+		})
+	}
+}

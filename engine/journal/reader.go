@@ -181,6 +181,13 @@ func (r *Reader) Compact(cp *Checkpoint) error {
 	}
 	removed := false
 	for _, name := range names {
+		// Live segments are not read here: a read may catch a write half
+		// done, and that is ReadNew's business.
+		if dead, err := r.isDead(name); err != nil {
+			return fmt.Errorf("compact journal: %w", err)
+		} else if !dead {
+			continue
+		}
 		recs, _, err := r.readSegment(name, cp.Positions[name], time.Time{})
 		if err != nil {
 			return fmt.Errorf("compact journal: %w", err)
@@ -201,6 +208,27 @@ func (r *Reader) Compact(cp *Checkpoint) error {
 		}
 	}
 	return nil
+}
+
+// isDead reports whether no writer holds segment name (a final answer).
+func (r *Reader) isDead(name string) (bool, error) {
+	if r.dead[name] {
+		return true, nil
+	}
+	path := filepath.Join(r.dir, name)
+	f, err := os.Open(path)
+	if err != nil {
+		return false, fmt.Errorf("check segment: %w", err)
+	}
+	defer f.Close()
+	live, err := isLive(f)
+	if err != nil {
+		return false, fmt.Errorf("check segment %s: %w", path, err)
+	}
+	if !live {
+		r.dead[name] = true
+	}
+	return !live, nil
 }
 
 // PendingBytes returns how many journal bytes the engine has not applied

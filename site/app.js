@@ -15,19 +15,24 @@ const ADJ = ["swift", "quiet", "sandy", "bright", "lucky", "brave", "tiny", "rus
 const NOUN = ["jawa", "droid", "fennec", "dune", "sandcrawler", "bantha", "scrapper", "tinker", "trader", "wanderer"];
 const pick = (a) => a[Math.floor(Math.random() * a.length)];
 
-function stored(key, make) {
+function stored(store, key, make) {
   try {
-    let v = localStorage.getItem(key);
-    if (!v) localStorage.setItem(key, (v = make()));
+    let v = store.getItem(key);
+    if (!v) store.setItem(key, (v = make()));
     return v;
   } catch {
     return make(); // storage disabled: identity lasts for this page only
   }
 }
+const randomId = (n) => Array.from(crypto.getRandomValues(new Uint8Array(n)), (b) => (b % 36).toString(36)).join("");
+// The browser's id lives in localStorage (chat marks its messages as ours in
+// every window); each window adds its own suffix (sessionStorage, so a reload
+// keeps it) and gets its own avatar, so two windows show two players.
+const browserId = stored(globalThis.localStorage, "jawas.id", () => randomId(10));
 const me = {
-  id: stored("jawas.id", () => Array.from(crypto.getRandomValues(new Uint8Array(9)), (b) => (b % 36).toString(36)).join("")),
-  name: stored("jawas.name", () => pick(ADJ) + "-" + pick(NOUN)),
-  color: stored("jawas.color", () => pick(COLORS)),
+  id: browserId + "-" + stored(globalThis.sessionStorage, "jawas.tab", () => randomId(5)),
+  name: stored(globalThis.localStorage, "jawas.name", () => pick(ADJ) + "-" + pick(NOUN)),
+  color: stored(globalThis.localStorage, "jawas.color", () => pick(COLORS)),
   x: 0.2 + Math.random() * 0.6,
   y: 0.2 + Math.random() * 0.6,
   active: false, // true once the pointer has been in the arena
@@ -156,7 +161,7 @@ resize();
 function avatar(p, self, t) {
   const x = p.x * W, y = p.y * H, r = Math.max(12, Math.min(22, W / 40));
   const g = ctx2d;
-  if (self) {
+  if (self === true) {
     const pulse = (t / 900) % 1;
     g.beginPath();
     g.arc(x, y, r + 4 + pulse * 14, 0, Math.PI * 2);
@@ -174,14 +179,16 @@ function avatar(p, self, t) {
   if (self) {
     g.lineWidth = 3;
     g.strokeStyle = "#fff";
+    if (self !== true) g.setLineDash([4, 4]); // another window of this browser
     g.stroke();
+    g.setLineDash([]);
   }
   g.fillStyle = "#101216";
   g.font = `700 ${Math.round(r * 0.8)}px system-ui, sans-serif`;
   g.textAlign = "center";
   g.textBaseline = "middle";
   g.fillText(initials(p.name), x, y + 1);
-  const label = self ? `${p.name} (you)` : p.name;
+  const label = self === true ? `${p.name} (you)` : self ? `${p.name} (other tab)` : p.name;
   g.font = `${self ? 700 : 500} 12px system-ui, sans-serif`;
   const below = y + r + 14 < H;
   g.fillStyle = self ? "#fff" : "rgba(230,232,238,.85)";
@@ -193,7 +200,7 @@ function drawArena(t) {
   g.setTransform(dpr, 0, 0, dpr, 0, 0);
   g.clearRect(0, 0, W, H);
   const snap = arena.latest() ? arena.blend() : null;
-  if (snap) for (const p of snap.players) if (p.id !== me.id) avatar(p, false, t);
+  if (snap) for (const p of snap.players) if (p.id !== me.id) avatar(p, p.id.startsWith(browserId + "-") ? "twin" : false, t);
   avatar(me, true, t); // ours follows the pointer with no latency
 }
 
@@ -212,7 +219,7 @@ const fmtTime = (ms) => new Date(ms).toLocaleTimeString([], { hour: "2-digit", m
 function messageItem(m) {
   const li = document.createElement("li");
   li.dataset.id = m.id;
-  if (m.from === me.id) li.className = "mine";
+  if (m.from === browserId) li.className = "mine";
   const who = document.createElement("b");
   who.className = "who";
   who.textContent = m.name;
@@ -227,7 +234,7 @@ function messageItem(m) {
 }
 // Server-rendered messages: mark ours and fill in local times.
 for (const li of list.querySelectorAll("li[data-id]")) {
-  if (li.dataset.from === me.id) li.className = "mine";
+  if (li.dataset.from === browserId) li.className = "mine";
   const t = li.querySelector("time");
   if (t && +t.dataset.ms) t.textContent = fmtTime(+t.dataset.ms);
 }
@@ -253,7 +260,7 @@ form.addEventListener("submit", async (ev) => {
   sayStatus.className = "muted small";
   sayStatus.textContent = "Sending…";
   try {
-    const r = await post("/chat.json", { id: me.id, name: me.name, text });
+    const r = await post("/chat.json", { id: browserId, name: me.name, text });
     textIn.value = "";
     const wait = r.visibleAt ? Math.max(0, r.visibleAt - Date.now()) : null;
     sayStatus.textContent = wait > 0

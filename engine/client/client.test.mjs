@@ -342,3 +342,27 @@ test("post: rejects with the status and the server's message", async () => {
   }
   await assert.rejects(post("/x", {}, { fetch: async () => { throw new TypeError("Failed to fetch"); } }), { status: 0 });
 });
+
+test("a snapshot arriving mid-blend starts from what is on screen (no jump)", async () => {
+  const xs = [0, 100, 200];
+  let n = 0;
+  const h = fakeHost(() => new Response(JSON.stringify({ x: xs[Math.min(n++, 2)] }), { status: 200, headers: { "X-Jawas-Period": "200", ETag: `"${n}"` } }));
+  const w = watch("/c.json", null, { ...h.opts, phase: 0.5 });
+  await h.advance(0);
+  h.frame();
+  assert.equal(w.blend().x, 0);
+  w.refresh();
+  await h.settle();
+  h.frame(); // x = 100 delivered: moving 0 → 100
+  h.t += 100;
+  assert.equal(w.blend().x, 50);
+  w.refresh();
+  await h.settle();
+  h.frame(); // x = 200 delivered while the screen shows 50
+  assert.equal(w.blend().x, 50, "starts where the screen was");
+  h.t += 100;
+  assert.equal(w.blend().x, 125);
+  h.t += 100;
+  assert.equal(w.blend().x, 200);
+  w.stop();
+});

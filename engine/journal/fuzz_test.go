@@ -43,7 +43,7 @@ func FuzzReadSegment(f *testing.F) {
 	name := segmentName(0, strings.Repeat("0", 24), 1)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, live := range []bool{false, true} {
-			r := &Reader{dead: map[string]bool{}, suspect: map[string]int64{}}
+			r := &Reader{dead: map[string]bool{}, suspect: map[string]suspicion{}}
 			recs, next, err := r.scan("seg", name, data, 0, time.Time{}, live)
 			if live && err == nil {
 				recs, next, err = r.scan("seg", name, data[next:], next, time.Time{}, live)

@@ -31,8 +31,21 @@ func (e *CorruptError) Error() string {
 type Reader struct {
 	dir     string          // <data dir>/journal
 	dead    map[string]bool // segments known to have no writer (final)
-	suspect map[string]int64
+	suspect map[string]suspicion
+
+	// SuspectFor is how long damage in a live segment must persist before
+	// it is reported: a write in progress can be seen half copied.
+	SuspectFor time.Duration
 }
+
+// suspicion is damage seen in a live segment, not yet reported.
+type suspicion struct {
+	off   int64
+	since time.Time
+}
+
+// DefaultSuspectFor is the default of Reader.SuspectFor.
+const DefaultSuspectFor = 2 * time.Second
 
 // OpenReader opens the journal under the data directory dir, creating it if
 // needed.
@@ -41,7 +54,7 @@ func OpenReader(dir string) (*Reader, error) {
 	if err := os.MkdirAll(jdir, 0o755); err != nil {
 		return nil, fmt.Errorf("open journal reader: %w", err)
 	}
-	return &Reader{dir: jdir, dead: map[string]bool{}, suspect: map[string]int64{}}, nil
+	return &Reader{dir: jdir, dead: map[string]bool{}, suspect: map[string]suspicion{}, SuspectFor: DefaultSuspectFor}, nil
 }
 
 // segments lists the segment file names in order.
@@ -74,7 +87,8 @@ func segments(jdir string) ([]string, error) {
 // error: its writer is mid-write (it is read next time) or died mid-write
 // (it was never acknowledged). Damage followed by valid records is a
 // *CorruptError; in a live segment it is reported only when it is still
-// there on the next call, since a concurrent write can be seen half done.
+// there on a later call, SuspectFor after it was first seen, since a
+// concurrent write can be seen half done.
 func (r *Reader) ReadNew(from Positions, before time.Time) (records []Record, next Positions, err error) {
 	names, err := segments(r.dir)
 	if err != nil {
@@ -160,13 +174,21 @@ func (r *Reader) scan(path, name string, data []byte, pos int64, before time.Tim
 		if !validFrameAfter(data[off:]) {
 			break // torn or unfinished tail
 		}
-		if s, seen := r.suspect[name]; live && (!seen || s != at) {
-			r.suspect[name] = at // maybe a write seen half done; look again next time
-			break
+		if live {
+			// Maybe a write seen half done: report it only when it is still
+			// there on a later call, SuspectFor after it was first seen.
+			s, seen := r.suspect[name]
+			if !seen || s.off != at {
+				r.suspect[name] = suspicion{off: at, since: time.Now()}
+				break
+			}
+			if time.Since(s.since) < r.SuspectFor {
+				break
+			}
 		}
 		return nil, pos, &CorruptError{File: path, Offset: at, Reason: why + ", followed by valid records"}
 	}
-	if s, ok := r.suspect[name]; ok && s < pos+int64(off) {
+	if s, ok := r.suspect[name]; ok && s.off < pos+int64(off) {
 		delete(r.suspect, name)
 	}
 	return recs, pos + int64(off), nil

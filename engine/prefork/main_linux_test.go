@@ -591,3 +591,29 @@ func procGone(pid int) bool {
 	}
 	return false
 }
+
+// watchCapacity samples the worker table every millisecond until stop is
+// closed and returns the fewest workers seen serving (ready or draining):
+// recycling and reloading must never drop below the configured count.
+func watchCapacity(s *prefork.Shared, stop <-chan struct{}) <-chan int {
+	out := make(chan int, 1)
+	go func() {
+		low := 1 << 30
+		for {
+			n := 0
+			for _, w := range s.Workers() {
+				if st := w.State(); st == prefork.StateReady || st == prefork.StateDraining {
+					n++
+				}
+			}
+			low = min(low, n)
+			select {
+			case <-stop:
+				out <- low
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
+	return out
+}

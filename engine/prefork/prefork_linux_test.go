@@ -221,9 +221,15 @@ func TestStuckAndPanickingWorkers(t *testing.T) {
 // request fails.
 func TestRecycleMaxRequests(t *testing.T) {
 	p := startSupervisor(t, 2, "TEST_MAX_REQUESTS=300")
+	stop := make(chan struct{})
+	low := watchCapacity(p.shm(), stop)
 	l := startLoad(p.addr, loadSpec{keepAlive: 20, fresh: 5, pace: 2 * time.Millisecond, dur: 3 * time.Second, max: 600})
 	l.wg.Wait()
+	close(stop)
 	l.report(t)
+	if n := <-low; n < 2 {
+		t.Errorf("serving workers dropped to %d during recycling: the replacement must be ready before the old one stops", n)
+	}
 	ok, fails := l.stats()
 	recycles := strings.Count(p.log(), "draining old worker")
 	t.Logf("%d requests, %d recycles, %d failures", ok, recycles, len(fails))
@@ -242,6 +248,8 @@ func TestReloadSIGHUP(t *testing.T) {
 	s := p.shm()
 	l := startLoad(p.addr, loadSpec{keepAlive: 30, fresh: 5, pace: 5 * time.Millisecond, dur: 15 * time.Second, max: 5000})
 	time.Sleep(200 * time.Millisecond)
+	stop := make(chan struct{})
+	low := watchCapacity(s, stop)
 	for i := 1; i <= 5; i++ {
 		w0, e0 := ready(s)
 		start := time.Now()
@@ -256,6 +264,10 @@ func TestReloadSIGHUP(t *testing.T) {
 	}
 	if err := os.WriteFile(p.config, []byte("# jawas\n\nworkers = broken\n"), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	close(stop)
+	if n := <-low; n < 2 {
+		t.Errorf("serving workers dropped to %d during reloads", n)
 	}
 	w0, e0 := ready(s)
 	p.signal(syscall.SIGHUP)

@@ -78,6 +78,7 @@ type supervisor struct {
 	reloadOldEngine *child
 	reloadQueue     []int
 	validated       chan validateResult
+	cancelValidate  context.CancelFunc
 }
 
 // Supervise runs the process set until ctx is done or SIGTERM/SIGINT arrives,
@@ -498,14 +499,14 @@ func (s *supervisor) startReload() {
 		}
 	}
 	s.reloadPhase = 1
+	ctx, cancel := context.WithTimeout(context.Background(), s.opt.ValidateTimeout)
+	s.cancelValidate = cancel
 	// Threading: one goroutine per reload; it only runs the validate child
-	// and reports to the supervisor goroutine.
-	go func() { s.validated <- s.validate() }()
+	// and reports to the supervisor goroutine (validated has room for it).
+	go func() { s.validated <- s.validate(ctx) }()
 }
 
-func (s *supervisor) validate() validateResult {
-	ctx, cancel := context.WithTimeout(context.Background(), s.opt.ValidateTimeout)
-	defer cancel()
+func (s *supervisor) validate(ctx context.Context) validateResult {
 	cmd := exec.CommandContext(ctx, s.opt.Exe, s.opt.Args...)
 	cmd.Env = childEnv(s.opt.Env, map[string]string{
 		EnvRole:          RoleValidate,
@@ -531,6 +532,7 @@ func (s *supervisor) validate() validateResult {
 }
 
 func (s *supervisor) onValidated(res validateResult) {
+	s.cancelValidate()
 	if s.stopping {
 		return
 	}
@@ -569,6 +571,9 @@ func (s *supervisor) reopenLogs() {
 // second SIGTERM/SIGINT skips the wait.
 func (s *supervisor) shutdown(why string) error {
 	s.stopping = true
+	if s.cancelValidate != nil {
+		s.cancelValidate() // kills a validate child still running
+	}
 	now := time.Now()
 	s.log.Info("shutting down: draining children", "why", why, "children", len(s.children),
 		"shutdown_timeout", s.opt.ShutdownTimeout)

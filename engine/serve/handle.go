@@ -18,6 +18,7 @@ import (
 // Loop goroutine only.
 func (l *loop) handle(c *conn, req *http1.Request) {
 	l.requests.Add(1)
+	c.http10 = req.Minor == 0
 	if !req.KeepAlive || l.s.draining.Load() {
 		c.closing = true
 	}
@@ -332,6 +333,11 @@ func (l *loop) corsHeaders(b []byte, req *http1.Request, variants bool) []byte {
 
 // appendError queues a short text response for status (errors, 202).
 func (l *loop) appendError(c *conn, status int, close bool, extra ...http1.Header) {
+	if c.http10 && !close {
+		// AppendErrorResponse cannot say "Connection: keep-alive", so an
+		// HTTP/1.0 client would wait for a close: give it one.
+		close, c.closing = true, true
+	}
 	h0 := len(c.out)
 	c.out = http1.AppendErrorResponse(c.out, status, l.date, close, extra...)
 	l.queue(c, h0, nil, nil)

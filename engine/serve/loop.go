@@ -57,6 +57,7 @@ type conn struct {
 	lingering bool  // write side shut, draining input until EOF
 	waiting   bool  // a Write is in flight; later requests wait
 	more      bool  // input may hold complete requests not answered yet
+	http10    bool  // the last request handled was HTTP/1.0
 }
 
 func (c *conn) hasOutput() bool { return c.pos < len(c.pieces) }

@@ -45,7 +45,7 @@ cleanup() {
 		[ -n "$nginx_pid" ] && kill -0 "$nginx_pid" 2>/dev/null || break
 		sleep 0.1
 	done
-	[ -n "$nginx_pid" ] && kill -KILL "$nginx_pid" 2>/dev/null || true
+	[ -n "$nginx_pid" ] && kill -0 "$nginx_pid" 2>/dev/null && kill -KILL "$nginx_pid" 2>/dev/null || true
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

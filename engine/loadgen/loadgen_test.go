@@ -358,3 +358,25 @@ func TestMain_(t *testing.T) {
 		t.Errorf("slow server: exit %d, want 1", code)
 	}
 }
+
+// FuzzReadResponse feeds arbitrary bytes to the response reader: it must
+// never panic, never claim more bytes than it read, and never report a
+// body for a response it rejected as malformed.
+func FuzzReadResponse(f *testing.F) {
+	f.Add(chunkedResponse)
+	f.Add("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc")
+	f.Add("HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n")
+	f.Add("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffff\r\n")
+	f.Add("HTTP/1.0 200 OK\r\n\r\nrest")
+	f.Fuzz(func(t *testing.T, in string) {
+		var res response
+		br := bufio.NewReaderSize(strings.NewReader(in), 64)
+		err := readResponse(br, &res, make([]byte, 0, 8))
+		if res.wireBytes > int64(len(in)) || res.bodyBytes > res.wireBytes {
+			t.Fatalf("wire %d body %d from %d input bytes", res.wireBytes, res.bodyBytes, len(in))
+		}
+		if err == nil && (res.status < 200 || res.status > 999) {
+			t.Fatalf("accepted status %d", res.status)
+		}
+	})
+}

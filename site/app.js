@@ -42,36 +42,33 @@ const me = {
 
 const conn = $("conn");
 function setConn(state, text) {
-  if (conn.dataset.state === state) return;
   conn.dataset.state = state;
   conn.lastElementChild.textContent = text;
 }
-const failing = new Set();
-function onError(name) {
-  return (err, retry) => {
-    failing.add(name);
-    setConn("error", `reconnecting in ${Math.ceil(retry.delay / 1000)} s`);
-  };
-}
-function ok(name) {
-  failing.delete(name);
-  if (!failing.size) setConn(document.hidden ? "paused" : "live", document.hidden ? "paused" : "live");
-}
-document.addEventListener("visibilitychange", () => {
+let retryIn = 0;
+const onError = (err, retry) => (retryIn = retry.delay);
+// updateConn runs with the live panel: any snapshot failing → reconnecting.
+function updateConn(watchers) {
   if (document.hidden) setConn("paused", "paused");
-});
+  else if (watchers.some((w) => w.failures > 0)) setConn("error", retryIn > 1500 ? `retrying in ${Math.round(retryIn / 1000)} s` : "reconnecting…");
+  else if (watchers.some((w) => w.latest() !== undefined)) setConn("live", "live");
+}
+document.addEventListener("visibilitychange", () => updateConn(watchers));
 
 // ---- clock ----------------------------------------------------------------
 
 const clockTime = $("clock-time"), clockTick = $("clock-tick"), clockLocal = $("clock-local");
 const periodFill = $("period-fill");
+// The server-rendered page says the period and the time: use them until the
+// first snapshot arrives (and as the fallback if it does not).
+const pagePeriod = +$("st-period").textContent || undefined;
+if (clockTime.dateTime) clockLocal.textContent = new Date(clockTime.dateTime).toLocaleTimeString();
 const clock = watch("/clock.json", (d) => {
-  ok("clock");
   clockTime.textContent = d.time;
   clockTime.dateTime = d.iso;
-  clockTick.textContent = d.tick.toLocaleString("en-US");
+  clockTick.textContent = d.tick;
   clockLocal.textContent = new Date(d.now).toLocaleTimeString();
-}, { period: 200, onError: onError("clock") });
+}, { onError, period: pagePeriod });
 
 // ---- arena ----------------------------------------------------------------
 
@@ -80,11 +77,10 @@ const hint = $("arena-hint"), note = $("arena-note"), arenaCount = $("arena-coun
 if (matchMedia("(pointer: coarse)").matches) hint.textContent = "Drag here. Open this page on a second device too.";
 let others = 0;
 const arena = watch("/arena.json", (d) => {
-  ok("arena");
   others = d.players.filter((p) => p.id !== me.id).length;
   arenaCount.textContent = `${others + 1} here`;
   hint.hidden = others > 0 && me.active;
-}, { period: 200, onError: onError("arena") });
+}, { onError, period: pagePeriod });
 
 function pointer(ev) {
   const r = arenaEl.getBoundingClientRect();
@@ -124,12 +120,13 @@ async function sendPosition() {
     if (writes.state !== "ok") showNote("");
     writes.state = "ok";
   } catch (err) {
-    writes.state = err.status === 405 ? "off" : "error";
+    const readOnly = err.status === 405 || err.status === 501; // no write path (yet), or a plain static host
+    writes.state = readOnly ? "off" : "error";
     // A server without the write path answers 405: keep the page working
     // read-only and ask again now and then.
-    writes.retryAt = Date.now() + (err.status === 405 ? 10000 : 3000);
-    showNote(err.status === 405
-      ? "This server is read-only for now (POST answers 405): only you see your avatar."
+    writes.retryAt = Date.now() + (readOnly ? 10000 : 3000);
+    showNote(readOnly
+      ? `This server is read-only for now (POST answers ${err.status}): only you see your avatar.`
       : `Could not send your position (${err.status || "network"}: ${err.message}). Retrying…`);
   } finally {
     writes.inflight = false;
@@ -241,14 +238,13 @@ for (const li of list.querySelectorAll("li[data-id]")) {
 
 let shown = [...list.querySelectorAll("li[data-id]")].map((li) => li.dataset.id).join("|");
 const chat = watch("/chat.json", (d) => {
-  ok("chat");
   const ids = d.messages.map((m) => m.id).join("|");
   if (ids === shown) return;
   shown = ids;
   const atBottom = list.scrollTop + list.clientHeight >= list.scrollHeight - 40;
   list.replaceChildren(...(d.messages.length ? d.messages.map(messageItem) : [Object.assign(document.createElement("li"), { className: "empty", textContent: "No messages yet. Say hello." })]));
   if (atBottom) list.scrollTop = list.scrollHeight;
-}, { period: 200, onError: onError("chat") });
+}, { onError, period: pagePeriod });
 list.scrollTop = list.scrollHeight;
 
 form.addEventListener("submit", async (ev) => {
@@ -268,8 +264,8 @@ form.addEventListener("submit", async (ev) => {
       : "Accepted: visible to everyone from the next snapshot.";
   } catch (err) {
     sayStatus.className = "small warn";
-    sayStatus.textContent = err.status === 405
-      ? "This server does not accept writes yet (405). Your message was not sent."
+    sayStatus.textContent = err.status === 405 || err.status === 501
+      ? `This server does not accept writes yet (${err.status}). Your message was not sent.`
       : `Not sent (${err.status || "network"}): ${err.message}`;
   } finally {
     button.disabled = false;
@@ -296,10 +292,12 @@ function updatePanel() {
   const info = clock.info();
   if (info && info.age != null) stAge.textContent = Math.round(info.age);
   stDetail.textContent = `${req} requests so far: ${fresh} new snapshots, ${nm} × 304 Not Modified, ${sum("errors")} errors.`;
+  updateConn(watchers);
   if (arena.period !== curPostPeriod) retimePosts((curPostPeriod = arena.period));
 }
 let curPostPeriod = 200;
 setInterval(updatePanel, 500);
+updatePanel();
 
 // ---- the animation loop ------------------------------------------------------
 

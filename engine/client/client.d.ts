@@ -60,6 +60,8 @@ export interface Watcher<T = any> {
   readonly stats: WatchStats;
   /** The current period in ms (from X-Jawas-Period once known). */
   readonly period: number;
+  /** Consecutive failed fetches (network errors, non-2xx/304); 0 when healthy. */
+  readonly failures: number;
   /** The newest delivered snapshot, or undefined before the first. */
   latest(): T | undefined;
   info(): SnapshotInfo | undefined;

@@ -37,7 +37,7 @@ export function watch(url, onData, opts = {}) {
   // Fetch at boundary + phase: the engine publishes at the boundary, and
   // clients spread over the period instead of stampeding at it.
   const phase = opts.phase ?? 0.05 + 0.9 * e.random();
-  let etag = null, timer = null, frameId = null, pending = null, ctl = null;
+  let etag = null, lastMod = null, timer = null, frameId = null, pending = null, ctl = null;
   let failures = 0, stopped = false, lastStart = -Infinity;
   let prev, next, at = 0, latest, info;
   const stats = { requests: 0, fresh: 0, notModified: 0, errors: 0 };
@@ -66,6 +66,7 @@ export function watch(url, onData, opts = {}) {
     try {
       const headers = {};
       if (etag) headers["If-None-Match"] = etag;
+      else if (lastMod) headers["If-Modified-Since"] = lastMod; // a static host without ETags
       // no-store: we revalidate ourselves, the browser cache must not answer.
       const res = await e.fetch(url, { headers, cache: "no-store", signal: ctl.signal });
       const h = res.headers, now = e.now();
@@ -77,6 +78,7 @@ export function watch(url, onData, opts = {}) {
       else if (res.ok) {
         const data = await res.json();
         etag = h.get("ETag");
+        lastMod = h.get("Last-Modified");
         stats.fresh++;
         const boundary = ref + Math.floor((now - ref) / period) * period - stale;
         show(data, { etag, period, boundary, age: now - boundary, received: now, status: res.status });
@@ -133,6 +135,7 @@ export function watch(url, onData, opts = {}) {
   return {
     stats,
     get period() { return period; },
+    get failures() { return failures; }, // consecutive failed fetches; 0 when healthy
     latest: () => latest,
     info: () => info,
     alpha,
@@ -216,7 +219,8 @@ async function send(method, url, body, opts = {}) {
   let j;
   try { j = JSON.parse(raw); } catch {}
   if (!res.ok) {
-    const msg = (j && (j.error || j.message)) || raw.trim() || res.statusText || "HTTP " + res.status;
+    const t = raw.trim(); // a plain-text message, not an HTML error page
+    const msg = (j && (j.error || j.message)) || (t[0] != "<" && t.slice(0, 200)) || res.statusText || "HTTP " + res.status;
     throw Object.assign(new Error(msg), { status: res.status, body: j ?? raw });
   }
   return { id: j && j.id, visibleAt: j && j.visible_at, status: res.status };

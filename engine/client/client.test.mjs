@@ -121,6 +121,24 @@ test("without jawas headers it falls back to opts.period, then 1000 ms", async (
   }
 });
 
+test("a static host without ETag is revalidated with If-Modified-Since", async () => {
+  const lm = "Thu, 26 Nov 2026 05:00:00 GMT";
+  const h = fakeHost((u, init) =>
+    init.headers["If-Modified-Since"] === lm
+      ? new Response(null, { status: 304 })
+      : new Response('{"a":1}', { status: 200, headers: { "Last-Modified": lm } }));
+  let delivered = 0;
+  const w = watch("/a.json", () => delivered++, { ...h.opts, phase: 0 });
+  await h.advance(5000);
+  h.frame();
+  assert.equal(h.calls[0].init.headers["If-Modified-Since"], undefined);
+  assert.equal(h.calls[2].init.headers["If-Modified-Since"], lm);
+  assert.equal(w.stats.fresh, 1);
+  assert.ok(w.stats.notModified >= 4);
+  assert.equal(delivered, 1);
+  w.stop();
+});
+
 test("ETag revalidation: sends If-None-Match; 304 keeps data and calls no onData", async () => {
   // content changes only every 5 periods
   const h = fakeHost(jawasServer({ period: 200, version: (h) => Math.floor(h.t / 1000) }));
@@ -199,9 +217,11 @@ test("backoff: grows, is jittered, is capped, resets on success", async () => {
   assert.ok(Math.max(...delays) <= 30000 && delays.at(-1) > 29000, "capped at 30 s");
   assert.equal(errors.length, w.stats.errors);
   assert.equal(errors[2].failures, 3);
+  assert.equal(w.failures, 13, "the first fetch and 12 retries failed");
   fail = false;
   await h.advance(h.nextTimer()); // recovers by itself
   assert.equal(w.stats.fresh, 1);
+  assert.equal(w.failures, 0);
   const after = h.nextTimer();
   // the next boundary + phase slot at least half a period after this fetch
   assert.ok(after <= 300 && (h.t + after) % 200 === 100, `back to the period after success, got ${after}`);
@@ -331,6 +351,8 @@ test("post: rejects with the status and the server's message", async () => {
     [new Response('{"error":"writes are not enabled"}', { status: 405 }), 405, "writes are not enabled"],
     [new Response("queue full\n", { status: 503 }), 503, "queue full"],
     [new Response("", { status: 413, statusText: "Payload Too Large" }), 413, "Payload Too Large"],
+    [new Response("<!DOCTYPE html><html><body><h1>Unsupported method</h1></body></html>", { status: 501, statusText: "Unsupported method ('POST')" }), 501, "Unsupported method ('POST')"],
+    [new Response("<html></html>", { status: 502 }), 502, "HTTP 502"],
   ];
   for (const [res, status, msg] of cases) {
     await assert.rejects(post("/chat.json", {}, { fetch: async () => res }), (err) => {

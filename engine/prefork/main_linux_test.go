@@ -546,7 +546,7 @@ func (l *loader) client(i int) {
 // held counts the keep-alive connections whose last response came from pid.
 func (l *loader) held(pid int) int {
 	n := 0
-	for i := range l.curPid {
+	for i := range l.spec.keepAlive {
 		if v, _ := l.curPid[i].Load().(string); v == strconv.Itoa(pid) {
 			n++
 		}

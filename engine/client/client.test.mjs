@@ -247,6 +247,14 @@ test("backoff delays are jittered (full jitter)", async () => {
   w.stop();
 });
 
+test("Retry-After is a floor for the backoff delay", async () => {
+  const h = fakeHost(() => new Response("busy", { status: 503, headers: { "Retry-After": "7" } }), { random: () => 0.5 });
+  const w = watch("/c.json", null, { ...h.opts, period: 200 });
+  await h.advance(0);
+  assert.equal(h.nextTimer(), 7000);
+  w.stop();
+});
+
 test("hidden tab pauses polling and visibility resumes at once", async () => {
   const h = fakeHost(jawasServer({ period: 200 }));
   const w = watch("/c.json", null, { ...h.opts, phase: 0.5 });

@@ -16,8 +16,10 @@
 //     joined repeated headers live in the Parser's scratch memory: they stay
 //     valid until the next call to Parse or Reset on that Parser, like the
 //     slices that alias buf stay valid until those bytes are dropped.
-//   - Pass the same *Request to every Parse call of one request (until n > 0
-//     or an error); the parser fills it as soon as the headers are complete.
+//   - The parser fills req as soon as the headers are complete (so the server
+//     can answer Expect: 100-continue); if a later call gets another buf
+//     array or another *Request, it parses the head again (rare: only when a
+//     body straddles reads and the buffer moved).
 package http1
 
 import "time"
@@ -104,8 +106,7 @@ type Parser struct {
 // Returns n > 0 when a whole request (including body) was parsed: the caller
 // handles req and drops buf[:n]. Returns n == 0, err == nil when more input is
 // needed (the parser remembers how far it scanned, so feeding one byte at a time
-// stays linear); the caller appends input to buf and calls again with the same
-// req. err is always an *Error; after one, the parser must be Reset before reuse.
+// stays linear); the caller appends input to buf and calls again. err is always an *Error; after one, the parser must be Reset before reuse.
 // req's slices alias buf; valid until those bytes are dropped.
 func (p *Parser) Parse(buf []byte, req *Request) (n int, err error) { return p.parse(buf, req) }
 

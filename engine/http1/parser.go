@@ -35,17 +35,18 @@ const (
 // buf, whose prefix does not change until a request is returned.
 type state struct {
 	stage     stage
-	start     int   // offset of the request line
-	scan      int   // next byte to look at
-	lineStart int   // start of the line being scanned
-	fields    int   // offset of the first header field line; 0 until the request line is found
-	checked   bool  // request line already validated (early, while the head was incomplete)
-	lines     int   // field lines seen (headers, then trailers)
-	headEnd   int   // offset just after the blank line that ends the head
-	base      *byte // &buf[0] when req was filled; refilled when the caller moved buf
-	left      int64 // bytes left in the current chunk
-	total     int64 // de-chunked body bytes so far
-	trailer   int   // trailer section bytes so far
+	start     int      // offset of the request line
+	scan      int      // next byte to look at
+	lineStart int      // start of the line being scanned
+	fields    int      // offset of the first header field line; 0 until the request line is found
+	checked   bool     // request line already validated (early, while the head was incomplete)
+	lines     int      // field lines seen (headers, then trailers)
+	headEnd   int      // offset just after the blank line that ends the head
+	base      *byte    // &buf[0] when req was filled; refilled when the caller moved buf
+	req       *Request // the Request that was filled; refilled when the caller passed another
+	left      int64    // bytes left in the current chunk
+	total     int64    // de-chunked body bytes so far
+	trailer   int      // trailer section bytes so far
 	err       *Error
 
 	body []byte // de-chunked body
@@ -153,13 +154,13 @@ func (p *Parser) step(buf []byte, req *Request) (int, *Error) {
 		case req.Chunked:
 			s.stage, s.scan, s.lineStart, s.lines = stChunkLine, s.headEnd, s.headEnd, 0
 		case req.ContentLength > 0:
-			s.stage = stBody
+			s.stage, s.left = stBody, req.ContentLength
 		default:
 			return s.headEnd, nil
 		}
 	}
 	if s.stage == stBody {
-		end := s.headEnd + int(req.ContentLength)
+		end := s.headEnd + int(s.left) // not req.ContentLength: req may be another Request
 		if len(buf) < end {
 			return 0, nil
 		}
@@ -178,10 +179,11 @@ func (p *Parser) step(buf []byte, req *Request) (int, *Error) {
 	return end, nil
 }
 
-// refill parses the head again when the caller moved buf to a new array since
-// req was filled, so that req's slices alias the live input.
+// refill parses the head again when the caller moved buf to a new array (or
+// passed another Request) since req was filled, so that req's slices alias
+// the live input.
 func (p *Parser) refill(buf []byte, req *Request, lim Limits) {
-	if p.st.base != &buf[0] {
+	if p.st.base != &buf[0] || p.st.req != req {
 		p.fill(buf, req, lim) // it succeeded on the same bytes before
 	}
 }
@@ -532,7 +534,7 @@ func fieldLine(line []byte) (name, value []byte, err *Error) {
 // fill parses the complete head buf[s.start:s.headEnd] into req.
 func (p *Parser) fill(buf []byte, req *Request, lim Limits) *Error {
 	s := &p.st
-	s.base = &buf[0]
+	s.base, s.req = &buf[0], req
 	req.reset()
 	if err := p.requestLine(buf[s.start:s.fields-2], req); err != nil {
 		return err

@@ -306,6 +306,24 @@ func TestHeadersComplete(t *testing.T) {
 	if p.HeadersComplete() {
 		t.Error("HeadersComplete after the request was returned")
 	}
+
+	// A body that completes in a moved buffer and into another Request
+	// still yields a whole, live request.
+	p.Reset()
+	in = []byte("PUT /w%41 HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nda")
+	if n, err = p.Parse(in, &req); n != 0 || err != nil {
+		t.Fatalf("n=%d err=%v", n, err)
+	}
+	moved := append([]byte(nil), in...)
+	clear(in)
+	moved = append(moved, "ta"...)
+	var other Request
+	if n, err = p.Parse(moved, &other); n != len(moved) || err != nil {
+		t.Fatalf("n=%d err=%v", n, err)
+	}
+	if g := snapshot(&other); g.Path != "/wA" || g.Host != "h" || g.Body != "data" || g.Method != "PUT" || g.CL != 4 {
+		t.Errorf("got %+v", g)
+	}
 }
 
 func TestParseDefaultLimits(t *testing.T) {

@@ -381,3 +381,25 @@ func FuzzReadResponse(f *testing.F) {
 		}
 	})
 }
+
+func TestCancelStopsEarly(t *testing.T) {
+	var count atomic.Int64
+	srv := snapshotServer(t, 100, &count)
+	ctx, cancel := context.WithTimeout(context.Background(), 600*time.Millisecond)
+	defer cancel()
+	began := time.Now()
+	res, err := Run(ctx, Config{URL: srv.URL, Clients: 5, Period: 100 * time.Millisecond,
+		Duration: time.Minute, Warmup: 100 * time.Millisecond}, nil)
+	if err == nil || res == nil {
+		t.Fatalf("cancelled run: res %v err %v", res, err)
+	}
+	if took := time.Since(began); took > 5*time.Second {
+		t.Errorf("Run took %v after cancel", took)
+	}
+	if res.WindowS <= 0 || res.WindowS > 1 || res.Sent == 0 {
+		t.Errorf("partial window %.2fs with %d sent", res.WindowS, res.Sent)
+	}
+	if uint64(count.Load()) != res.TotalSent {
+		t.Errorf("server %d, sent %d", count.Load(), res.TotalSent)
+	}
+}

@@ -11,10 +11,12 @@ import (
 	"time"
 
 	"github.com/jawas/jawas/engine"
+	"github.com/jawas/jawas/engine/client"
 	"github.com/jawas/jawas/engine/config"
 	"github.com/jawas/jawas/engine/http1"
 	"github.com/jawas/jawas/engine/netpoll"
 	"github.com/jawas/jawas/engine/period"
+	"github.com/jawas/jawas/engine/prefork"
 	"github.com/jawas/jawas/engine/serve"
 	"github.com/jawas/jawas/engine/snapshot"
 	"github.com/jawas/jawas/engine/tmpl"
@@ -24,7 +26,7 @@ import (
 type serveFlags struct {
 	dir, listen, dataDir, logFormat, logLevel string
 	workers                                   int
-	dev                                       bool
+	dev, single                               bool
 }
 
 func (m *Main) serveFlagSet(f *serveFlags) *flag.FlagSet {
@@ -36,6 +38,7 @@ func (m *Main) serveFlagSet(f *serveFlags) *flag.FlagSet {
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.BoolVar(&f.dev, "dev", false, "development mode: watch sources, site and templates; reload open pages")
+	fs.BoolVar(&f.single, "single-process", false, "run the engine and the serving loops in this one process (no supervisor; for debugging and benchmarks)")
 	return fs
 }
 
@@ -77,7 +80,68 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	log := newLogger(m.Stderr, f.logFormat, f.logLevel)
-	return m.serveSingle(ctx, cfg, log)
+	if f.single {
+		return m.serveSingle(ctx, cfg, log)
+	}
+	return m.supervise(ctx, cfg, &f, log)
+}
+
+// supervise is `jawas serve`'s supervisor: it checks the project, binds the
+// listening socket once, and runs the engine and worker processes.
+func (m *Main) supervise(ctx context.Context, cfg *config.Config, f *serveFlags, log *slog.Logger) error {
+	if _, err := m.loadAll(cfg, log); err != nil {
+		return err
+	}
+	dataDir := cfg.Path(cfg.Serve.DataDir)
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return fmt.Errorf("data directory (serve.data_dir): %w", err)
+	}
+	lfd, err := netpoll.Listen(cfg.Serve.Listen, 4096, false)
+	if err != nil {
+		return fmt.Errorf("listen on %s (serve.listen): %w", cfg.Serve.Listen, err)
+	}
+	lf := os.NewFile(uintptr(lfd), "listener")
+	addr, _ := netpoll.Addr(lfd)
+	pidFile := ""
+	if cfg.Serve.PidFile != "" {
+		pidFile = cfg.Path(cfg.Serve.PidFile)
+	}
+	log.Info("serving", "url", "http://"+addr+"/", "workers", cfg.Workers(), "pid", os.Getpid())
+	current := cfg
+	return prefork.Supervise(ctx, prefork.Options{
+		Listeners:       []*os.File{lf},
+		Workers:         cfg.Workers(),
+		RunDir:          runDir(cfg),
+		LockPath:        filepath.Join(dataDir, "jawas.lock"),
+		PidFile:         pidFile,
+		MaxRequests:     int64(cfg.Serve.MaxRequests),
+		ShutdownTimeout: cfg.Serve.ShutdownTimeout.Duration,
+		Reload: func() error { // SIGHUP: re-read jawas.toml; children re-read it when replaced
+			next, err := loadServeConfig(f)
+			if err != nil {
+				return err
+			}
+			if next.Serve.Listen != current.Serve.Listen || next.Serve.DataDir != current.Serve.DataDir || next.Workers() != current.Workers() {
+				log.Warn("serve.listen, serve.data_dir and serve.workers change only on restart; keeping the running values")
+			}
+			current = next
+			return nil
+		},
+		Log: log,
+	})
+}
+
+// loadAll loads the project's sources and templates, printing every author
+// error with file:line (the caller exits non-zero).
+func (m *Main) loadAll(cfg *config.Config, log *slog.Logger) (*period.Project, error) {
+	proj, err := period.Load(cfg, log)
+	if err != nil {
+		return nil, m.reportDiagnostics("cannot load the project", err)
+	}
+	if _, err := tmpl.Load(cfg.Path(cfg.Templates), cfg.Dir); err != nil {
+		return nil, m.reportDiagnostics("cannot load templates", err)
+	}
+	return proj, nil
 }
 
 // runDir is where the snapshot store and shared memory live.
@@ -98,6 +162,14 @@ func (m *Main) startEngine(ctx context.Context, cfg *config.Config, log *slog.Lo
 	}
 	store, err := snapshot.Create(snapDir)
 	if err != nil {
+		return nil, err
+	}
+	// The client library is published like a snapshot: hashed, precompressed
+	// once, mmapped by every worker.
+	if _, _, err := store.Put("/_jawas/client.js", client.JS, snapshot.Meta{ContentType: "text/javascript; charset=utf-8"}); err != nil {
+		return nil, err
+	}
+	if _, _, err := store.Put("/_jawas/client.d.ts", client.DTS, snapshot.Meta{ContentType: "text/plain; charset=utf-8"}); err != nil {
 		return nil, err
 	}
 	sched := &period.Scheduler{Project: proj, Store: store, Pages: pages, Log: log}
@@ -153,7 +225,7 @@ func (m *Main) serveSingle(ctx context.Context, cfg *config.Config, log *slog.Lo
 	if _, err := netpoll.RaiseNoFile(); err != nil {
 		log.Warn("cannot raise the open-file limit", "error", err)
 	}
-	rd := runDir(cfg)
+	rd := runDir(cfg) + "-single" // never mistaken for a supervisor's run dir
 	if err := os.RemoveAll(rd); err != nil {
 		return fmt.Errorf("clean runtime directory: %w", err)
 	}

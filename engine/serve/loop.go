@@ -100,6 +100,7 @@ type loop struct {
 
 	_        [64]byte
 	requests atomic.Uint64
+	lastTick atomic.Int64 // unix ns of the loop's last iteration; read by Server.Progress
 	_        [64]byte
 }
 
@@ -154,6 +155,7 @@ func (s *Server) closeLoops() {
 func (l *loop) tick() {
 	l.now = time.Now()
 	l.nowNS = l.now.UnixNano()
+	l.lastTick.Store(l.nowNS)
 	l.date = l.dates.Get(l.now)
 	l.view = l.s.store.View()
 	l.beat = l.s.store.Heartbeat()

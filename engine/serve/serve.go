@@ -219,3 +219,24 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("serve: shutdown: %w", ctx.Err())
 	}
 }
+
+// Progress returns the time of the least recent loop iteration: every loop
+// wakes at least four times a second, so an old value means a loop is stuck.
+// A supervisor heartbeat built on it proves the loops, not just the process,
+// are alive. Zero before Serve started the loops.
+func (s *Server) Progress() time.Time {
+	var oldest int64
+	for _, l := range s.loops {
+		t := l.lastTick.Load()
+		if t == 0 {
+			return time.Time{}
+		}
+		if oldest == 0 || t < oldest {
+			oldest = t
+		}
+	}
+	if oldest == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, oldest)
+}

@@ -233,6 +233,7 @@ func TestLoadErrors(t *testing.T) {
 		{"badperiod", 0, `export "period" = "fast" is not a duration`},
 		{"negperiod", 0, `export "period" = -5 must be a positive number`},
 		{"toplevel", 4, "top level threw Error: top-level failure"},
+		{"toploop", 2, "top level did not finish within its 50ms budget"},
 		{"badinitial", 0, `export "initial" contains a symbol (at key "at")`},
 	}
 	for _, tt := range tests {
@@ -242,7 +243,7 @@ func TestLoadErrors(t *testing.T) {
 				t.Fatalf("Load = %v, want an error", m)
 			}
 			d := diag(t, err, "sources/"+tt.name+".js", tt.line, tt.want)
-			if tt.line > 0 && !strings.Contains(d.Frame, "> 4 |   throw new Error") {
+			if tt.name == "toplevel" && !strings.Contains(d.Frame, "> 4 |   throw new Error") {
 				t.Errorf("frame:\n%s", d.Frame)
 			}
 		})

@@ -1,0 +1,3 @@
+let spins = 0;
+while (true) { spins++; }
+export default () => spins;

@@ -152,7 +152,7 @@ func Bundle(projectDir string, srcs []engine.Source) ([]Output, error) {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			outs[i] = fromResult(absProject, src, api.Build(Options(absProject, src)))
+			outs[i] = fromResult(absProject, src, api.Build(buildOptions(absProject, src)))
 		}()
 	}
 	wg.Wait()
@@ -171,9 +171,9 @@ func joinErrors(outs []Output) error {
 	return all
 }
 
-// Options are the esbuild options a source is bundled with. absProject must
+// buildOptions are the esbuild options a source is bundled with. absProject must
 // be absolute.
-func Options(absProject string, src engine.Source) api.BuildOptions {
+func buildOptions(absProject string, src engine.Source) api.BuildOptions {
 	nodeModules := filepath.Join(absProject, "node_modules")
 	return api.BuildOptions{
 		EntryPoints:   []string{filepath.FromSlash(src.File)},

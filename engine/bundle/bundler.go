@@ -55,7 +55,7 @@ func (b *Bundler) Set(srcs []engine.Source) error {
 			e.ctx.Dispose()
 			delete(b.ctxs, src.Name)
 		}
-		ctx, cerr := api.Context(Options(b.absProject, src))
+		ctx, cerr := api.Context(buildOptions(b.absProject, src))
 		if cerr != nil {
 			return fmt.Errorf("bundler: create esbuild context for %s: %w", src.File, cerr)
 		}

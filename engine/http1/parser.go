@@ -219,7 +219,7 @@ func (p *Parser) scanHead(buf []byte, lim Limits) (bool, *Error) {
 				if len(buf)-s.start > lim.MaxRequestLine+1 {
 					return false, fail(414, "request line too long")
 				}
-			} else if len(buf)-s.fields > lim.MaxHeaderBytes {
+			} else if len(buf)-s.fields > lim.MaxHeaderBytes+2 { // +2: the blank line
 				return false, fail(431, "header section too large")
 			}
 			return false, nil
@@ -813,7 +813,7 @@ func (p *Parser) chunks(buf []byte, lim Limits) (int, *Error) {
 			i := bytes.IndexByte(buf[s.scan:], '\n')
 			if i < 0 {
 				s.scan = len(buf)
-				if len(buf)-s.lineStart > lim.MaxHeaderBytes {
+				if s.trailer+len(buf)-s.lineStart > lim.MaxHeaderBytes+2 {
 					return 0, fail(431, "trailer section too large")
 				}
 				return 0, nil

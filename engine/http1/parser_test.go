@@ -376,3 +376,41 @@ func TestParseAllocs(t *testing.T) {
 		t.Errorf("%v allocations per parse, want 0", allocs)
 	}
 }
+
+// TestHeaderLimitEdge checks that the limit is the same whole or split: the
+// fields (with their CRLFs) may take exactly MaxHeaderBytes, and so may the
+// trailers.
+func TestHeaderLimitEdge(t *testing.T) {
+	head := func(v int) string { return "GET / HTTP/1.1\r\nHost: h\r\nX: " + strings.Repeat("v", v) + "\r\n\r\n" }
+	// The head's fields take 37 of the 40 bytes; the trailer section is counted apart.
+	trailers := func(v int) string {
+		return "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: " + strings.Repeat("v", v) + "\r\n\r\n"
+	}
+	for _, tt := range []struct {
+		name   string
+		max    int
+		in     string
+		status int
+	}{
+		{"at limit", 32, head(18), 0},
+		{"one over", 32, head(19), 431},
+		{"trailers at limit", 40, trailers(35), 0},
+		{"trailers one over", 40, trailers(36), 431},
+	} {
+		for mode, cut := range feedings(3) {
+			t.Run(tt.name+"/"+mode, func(t *testing.T) {
+				p := Parser{Limits: Limits{MaxHeaderBytes: tt.max}}
+				out, err := feed(&p, []byte(tt.in), cut)
+				if tt.status == 0 {
+					if err != nil || len(out) != 1 {
+						t.Fatalf("err=%v out=%+v", err, out)
+					}
+					return
+				}
+				if e, ok := err.(*Error); !ok || e.Status != tt.status {
+					t.Fatalf("err=%v, want status %d", err, tt.status)
+				}
+			})
+		}
+	}
+}

@@ -28,6 +28,9 @@ func (l *loop) handle(c *conn, req *http1.Request) {
 			l.entry(c, req, e)
 			return
 		}
+		if l.eventStatus(c, req) {
+			return
+		}
 		if e := l.page(req.Path); e != nil {
 			l.entry(c, req, e)
 			return
@@ -45,14 +48,7 @@ func (l *loop) handle(c *conn, req *http1.Request) {
 			l.notFound(c, req)
 			return
 		}
-		if l.s.opt.Write == nil {
-			l.appendError(c, 405, c.closing, allowRead)
-			return
-		}
-		w := Write{Method: req.Method, URL: e.URL, Body: append([]byte(nil), req.Body...),
-			ContentType: string(req.ContentType), Time: l.now}
-		c.waiting = true
-		l.s.opt.Write(w, l.writeDone(c))
+		l.write(c, req, e)
 	case http1.MethodOptions:
 		l.options(c, req)
 	default:

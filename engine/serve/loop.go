@@ -63,9 +63,9 @@ type conn struct {
 func (c *conn) hasOutput() bool { return c.pos < len(c.pieces) }
 
 type writeDone struct {
-	fd     int
-	gen    uint32
-	status int
+	fd  int
+	gen uint32
+	res WriteResult
 }
 
 // loop is one event loop. Everything in it is owned by its goroutine except
@@ -627,7 +627,7 @@ func (l *loop) completeWrites() {
 			continue
 		}
 		c.waiting = false
-		l.appendError(c, d.status, c.closing)
+		l.writeResponse(c, &d.res)
 		if !l.flush(c) {
 			continue
 		}
@@ -639,17 +639,16 @@ func (l *loop) completeWrites() {
 
 // writeDone returns the done callback for a write on c.
 // Called from any goroutine.
-func (l *loop) writeDone(c *conn) func(int) {
+func (l *loop) writeDone(c *conn) func(WriteResult) {
 	fd, gen, p := c.fd, c.gen, l.p
 	var once atomic.Bool
-	return func(status int) {
+	return func(res WriteResult) {
 		if !once.CompareAndSwap(false, true) {
 			return
 		}
 		l.doneMu.Lock()
-		l.doneQ = append(l.doneQ, writeDone{fd: fd, gen: gen, status: status})
+		l.doneQ = append(l.doneQ, writeDone{fd: fd, gen: gen, res: res})
 		l.doneMu.Unlock()
 		p.Wake() // after Shutdown the eventfd may be closed: the answer is moot then
-
 	}
 }

@@ -24,21 +24,41 @@ import (
 	"github.com/jawas/jawas/engine/snapshot"
 )
 
-// Write is one accepted POST or PUT to a published URL, handed to
-// Options.Write. Every field is a copy the callee owns.
+// Write is one POST or PUT to a published URL, handed to Options.Write.
+// Every field is a copy the callee owns.
 type Write struct {
-	Method      http1.Method
-	URL         string
+	Method        http1.Method
+	URL           string
+	Period        time.Duration // the published entry's period (0 when unknown)
+	Body          []byte
+	ContentType   string
+	Authorization string // the Authorization header, "" when absent
+	RemoteAddr    string // the client's IP address, "" when unknown
+	UserAgent     string
+	Referer       string
+	Origin        string
+	Time          time.Time // arrival (the loop's clock)
+}
+
+// WriteResult is the answer to a write. A nil Body gets the short text body
+// of an error response ("405 Method Not Allowed"); Header holds extra
+// fields such as Allow or Retry-After.
+type WriteResult struct {
+	Status      int
 	Body        []byte
-	ContentType string
-	Time        time.Time
+	ContentType string // of Body; default application/json
+	Header      []http1.Header
 }
 
 // WriteFunc accepts a write. It runs on an event loop, so it must not block:
 // it queues w and calls done exactly once, from any goroutine, with the
-// status to answer (202 once the write is durable). Requests pipelined
-// behind the write on the same connection wait for done.
-type WriteFunc func(w Write, done func(status int))
+// answer (202 once the write is durable). Requests pipelined behind the
+// write on the same connection wait for done.
+type WriteFunc func(w Write, done func(WriteResult))
+
+// EventsFunc answers GET /_jawas/events/ID with a status code and a JSON
+// body. It runs on an event loop and must not block.
+type EventsFunc func(id string) (status int, body []byte)
 
 // Options configures a Server. Zero values mean the documented defaults.
 type Options struct {
@@ -63,6 +83,10 @@ type Options struct {
 	// Write handles POST/PUT to a published URL; nil answers 405.
 	// Called on an event loop goroutine (see WriteFunc).
 	Write WriteFunc
+
+	// Events answers GET /_jawas/events/ID; nil answers 404.
+	// Called on an event loop goroutine.
+	Events EventsFunc
 
 	Log *slog.Logger
 }

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/andybalholm/brotli"
+
+	"github.com/jawas/jawas/engine/http1"
 	"github.com/jawas/jawas/engine/netpoll"
 	"github.com/jawas/jawas/engine/snapshot"
 )
@@ -480,19 +482,22 @@ func TestCORS(t *testing.T) {
 func TestWriteHook(t *testing.T) {
 	got := make(chan Write, 1)
 	f := start(t, func(o *Options) {
-		o.Write = func(w Write, done func(int)) {
+		o.Write = func(w Write, done func(WriteResult)) {
 			got <- w
-			go func() { time.Sleep(20 * time.Millisecond); done(202) }() // like a group commit
+			go func() { // like a group commit
+				time.Sleep(20 * time.Millisecond)
+				done(WriteResult{Status: 202, Body: []byte(`{"id":"x"}`), Header: []http1.Header{{Name: []byte("X-Test"), Value: []byte("1")}}})
+			}()
 		}
 	})
 	c := f.dial()
 	br := bufio.NewReader(c)
 	io.WriteString(c, "POST /clock.json HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\n\r\n{\"x\":1}"+get("/a.json"))
-	resp, _ := readResp(t, br, false)
-	if resp.StatusCode != 202 {
-		t.Fatalf("write: %d", resp.StatusCode)
+	resp, body := readResp(t, br, false)
+	if resp.StatusCode != 202 || string(body) != `{"id":"x"}` || resp.Header.Get("X-Test") != "1" || resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("write: %d %v %q", resp.StatusCode, resp.Header, body)
 	}
-	if w := <-got; w.URL != "/clock.json" || string(w.Body) != `{"x":1}` {
+	if w := <-got; w.URL != "/clock.json" || string(w.Body) != `{"x":1}` || w.RemoteAddr != "127.0.0.1" {
 		t.Fatalf("write seen as %+v", w)
 	}
 	if resp, body := readResp(t, br, false); resp.StatusCode != 200 || string(body) != `{"a":1}` {

@@ -45,6 +45,7 @@ type Config struct {
 	Site        string   `toml:"site"`
 	Templates   string   `toml:"templates"`
 	Output      string   `toml:"output"`
+	WriteToken  string   `toml:"write_token"` // Bearer token every write must carry; "" = none
 
 	Serve Serve `toml:"serve"`
 
@@ -59,8 +60,9 @@ type Config struct {
 
 // SourceConfig overrides settings for one source.
 type SourceConfig struct {
-	Period  Duration `toml:"period"`
-	Timeout Duration `toml:"timeout"`
+	Period     Duration `toml:"period"`
+	Timeout    Duration `toml:"timeout"`
+	WriteToken string   `toml:"write_token"` // replaces the project's write_token for this source
 }
 
 // Serve holds the keys of `jawas serve`.
@@ -80,6 +82,10 @@ type Serve struct {
 	CORSOrigins     []string `toml:"cors_origins"`
 	Durability      string   `toml:"durability"` // "sync" or "none"
 	PidFile         string   `toml:"pid_file"`
+
+	WriteRate         float64 `toml:"write_rate"`          // writes/s per client address and worker; 0 = no limit
+	WriteBurst        int     `toml:"write_burst"`         // writes a client may make at once; 0 = max(1, write_rate)
+	MaxPendingJournal int64   `toml:"max_pending_journal"` // journal bytes not applied yet before writes get 503
 }
 
 // Default returns the configuration used when jawas.toml is absent.
@@ -105,6 +111,8 @@ func Default() Config {
 			MaxHeaderBytes:  16 << 10,
 			MaxBody:         1 << 20,
 			Durability:      "sync",
+
+			MaxPendingJournal: 256 << 20,
 		},
 	}
 }
@@ -215,6 +223,18 @@ func (c *Config) Validate() error {
 	if s.Durability != "sync" && s.Durability != "none" {
 		bad("serve.durability", "expected \"sync\" or \"none\", got %q", s.Durability)
 	}
+	if s.WriteRate < 0 {
+		bad("serve.write_rate", "expected 0 (no limit) or writes per second, got %g", s.WriteRate)
+	}
+	if s.WriteBurst < 0 {
+		bad("serve.write_burst", "expected 0 (the rate) or a positive count, got %d", s.WriteBurst)
+	}
+	if s.MaxPendingJournal <= 0 {
+		bad("serve.max_pending_journal", "must be a positive number of bytes, got %d", s.MaxPendingJournal)
+	}
+	if msg := checkToken(c.WriteToken); msg != "" {
+		bad("write_token", "%s", msg)
+	}
 	for i, o := range s.CORSOrigins {
 		if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
 			bad(fmt.Sprintf("serve.cors_origins[%d]", i), "expected \"*\" or an origin such as \"https://example.com\", got %q", o)
@@ -232,6 +252,9 @@ func (c *Config) Validate() error {
 		}
 		if sc.Timeout.Duration < 0 {
 			bad("source."+n+".timeout", "must be positive, got %s", sc.Timeout.Duration)
+		}
+		if msg := checkToken(sc.WriteToken); msg != "" {
+			bad("source."+n+".write_token", "%s", msg)
 		}
 	}
 	if len(errs) > 0 {
@@ -274,6 +297,40 @@ func (c *Config) SourceTimeout(name string) time.Duration {
 		return sc.Timeout.Duration
 	}
 	return c.Timeout.Duration
+}
+
+// SourceWriteToken is the Bearer token writes to a source must carry: its
+// [source."name"] write_token, else the project's; "" means none.
+func (c *Config) SourceWriteToken(name string) string {
+	if sc, ok := c.Source[name]; ok && sc.WriteToken != "" {
+		return sc.WriteToken
+	}
+	return c.WriteToken
+}
+
+// WriteBurstOrDefault is serve.write_burst, or max(1, write_rate) when 0.
+func (c *Config) WriteBurstOrDefault() int {
+	if c.Serve.WriteBurst > 0 {
+		return c.Serve.WriteBurst
+	}
+	return max(1, int(c.Serve.WriteRate+0.999))
+}
+
+// checkToken says what is wrong with a write token ("" when nothing): it
+// must fit in an Authorization header and be long enough to guess badly.
+func checkToken(tok string) string {
+	if tok == "" {
+		return ""
+	}
+	if len(tok) < 16 {
+		return fmt.Sprintf("must be at least 16 characters, got %d", len(tok))
+	}
+	for i := 0; i < len(tok); i++ {
+		if tok[i] <= ' ' || tok[i] >= 0x7f {
+			return "must be printable ASCII without spaces (it is sent as \"Authorization: Bearer TOKEN\")"
+		}
+	}
+	return ""
 }
 
 func displayName(file string) string {

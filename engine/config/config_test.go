@@ -63,6 +63,25 @@ timeout = "20ms"
 	}
 }
 
+func TestWriteKeys(t *testing.T) {
+	c, err := Load(write(t, "write_token = \"project-token-0123456789\"\n[serve]\nwrite_rate = 2.5\nmax_pending_journal = 1024\n[source.chat]\nwrite_token = \"chat-token-0123456789\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.SourceWriteToken("chat"); got != "chat-token-0123456789" {
+		t.Errorf("chat token = %q", got)
+	}
+	if got := c.SourceWriteToken("clock"); got != "project-token-0123456789" {
+		t.Errorf("clock token = %q", got)
+	}
+	if c.Serve.WriteRate != 2.5 || c.WriteBurstOrDefault() != 3 || c.Serve.MaxPendingJournal != 1024 {
+		t.Errorf("serve = %+v, burst %d", c.Serve, c.WriteBurstOrDefault())
+	}
+	if d := Default(); d.Serve.MaxPendingJournal <= 0 || d.WriteToken != "" {
+		t.Errorf("defaults: %+v", d.Serve)
+	}
+}
+
 func TestBadInput(t *testing.T) {
 	cases := []struct {
 		name, body string
@@ -79,6 +98,11 @@ func TestBadInput(t *testing.T) {
 		{"bad source period", "[source.clock]\nperiod = \"1us\"\n", []string{`"source.clock.period"`}},
 		{"bad cors", "[serve]\ncors_origins = [\"example.com\"]\n", []string{`serve.cors_origins[0]`}},
 		{"syntax", "period = \n", []string{"jawas.toml:1"}},
+		{"short token", "write_token = \"abc\"\n", []string{`"write_token"`, "at least 16"}},
+		{"token with space", "[source.chat]\nwrite_token = \"abcdefgh ijklmnopq\"\n", []string{`"source.chat.write_token"`, "without spaces"}},
+		{"negative write rate", "[serve]\nwrite_rate = -1.0\n", []string{`"serve.write_rate"`}},
+		{"negative burst", "[serve]\nwrite_burst = -1\n", []string{`"serve.write_burst"`}},
+		{"zero pending cap", "[serve]\nmax_pending_journal = 0\n", []string{`"serve.max_pending_journal"`}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -12,7 +12,7 @@
 // date.go, response.go and negotiate.go.
 //
 // Changes from the brief (documented here on purpose):
-//   - Request.Body, a decoded Request.Path (when the target had %-escapes) and
+//   - A de-chunked Request.Body, a decoded Request.Path (when the target had %-escapes) and
 //     joined repeated headers live in the Parser's scratch memory: they stay
 //     valid until the next call to Parse or Reset on that Parser, like the
 //     slices that alias buf stay valid until those bytes are dropped.
@@ -108,6 +108,14 @@ type Parser struct {
 // needed (the parser remembers how far it scanned, so feeding one byte at a time
 // stays linear); the caller appends input to buf and calls again. err is always an *Error; after one, the parser must be Reset before reuse.
 // req's slices alias buf; valid until those bytes are dropped.
+//
+// Decisions where RFC 9112 leaves a choice: bare LF and bare CR are refused
+// (400); up to 8 empty lines before a request line are ignored; an empty Host
+// is accepted, an absolute-form target's authority replaces Host; an Expect
+// other than 100-continue is 417; Transfer-Encoding must be exactly
+// "chunked" (other codings 501, repeated or not last 400); chunk sizes have at
+// most 15 hex digits and no whitespace before extensions; identical repeated
+// Content-Length lines are accepted, lists ("5, 5") are not.
 func (p *Parser) Parse(buf []byte, req *Request) (n int, err error) { return p.parse(buf, req) }
 
 // HeadersComplete reports that the headers of the current request are parsed

@@ -122,3 +122,25 @@ func fuzzSeeds() []string {
 	}
 	return s
 }
+
+// FuzzHTTPDate checks that any date ParseHTTPDate accepts is written back
+// by AppendHTTPDate as an IMF-fixdate that parses to the same instant, and
+// that Negotiate and NoneMatch never panic on header garbage.
+func FuzzHTTPDate(f *testing.F) {
+	for _, s := range []string{"Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994", "gzip;q=0.5, br", `W/"a", "b"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		Negotiate(b, true, true)
+		NoneMatch(b, []byte(`"a"`))
+		tm, ok := ParseHTTPDate(b)
+		if !ok {
+			return
+		}
+		out := AppendHTTPDate(nil, tm)
+		back, ok := ParseHTTPDate(out)
+		if !ok || !back.Equal(tm) {
+			t.Fatalf("%q -> %v -> %q -> %v %v", b, tm, out, back, ok)
+		}
+	})
+}

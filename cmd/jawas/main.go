@@ -22,6 +22,8 @@ var version = "dev"
 // Main carries the process's streams so tests can run subcommands in-process.
 type Main struct {
 	Stdout, Stderr io.Writer
+
+	dev bool // serve --dev: the engine reloads on file changes (set from the flags)
 }
 
 type command struct {
@@ -116,8 +118,14 @@ func (m *Main) flags(name, args, summary string) *flag.FlagSet {
 }
 
 // parse parses flags, turning flag errors into usage errors.
+// flag.Parse itself calls Usage on every error; it is silenced here so a
+// bad flag gets the one-line error only, and -h prints the usage once.
 func (m *Main) parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
+	usage := fs.Usage
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	fs.Usage = usage
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.Usage()
 			return flag.ErrHelp

@@ -11,6 +11,7 @@ import (
 	"unsafe"
 
 	"github.com/jawas/jawas/engine/http1"
+	"github.com/jawas/jawas/engine/metrics"
 	"github.com/jawas/jawas/engine/snapshot"
 )
 
@@ -18,6 +19,7 @@ import (
 // Loop goroutine only.
 func (l *loop) handle(c *conn, req *http1.Request) {
 	l.requests.Add(1)
+	l.ops.kind = metrics.KindOther
 	c.http10 = req.Minor == 0
 	if !req.KeepAlive || l.s.draining.Load() {
 		c.closing = true
@@ -25,18 +27,24 @@ func (l *loop) handle(c *conn, req *http1.Request) {
 	switch req.Method {
 	case http1.MethodGet, http1.MethodHead:
 		if e := l.view.LookupBytes(req.Path); e != nil {
+			l.ops.kind = metrics.KindSnapshot
 			l.entry(c, req, e)
 			return
 		}
 		if l.eventStatus(c, req) {
 			return
 		}
+		if l.admin(c, req) {
+			return
+		}
 		if e := l.page(req.Path); e != nil {
+			l.ops.kind = metrics.KindPage
 			l.entry(c, req, e)
 			return
 		}
 		if l.site != nil {
 			if f := l.site.lookup(req.Path, l.nowNS); f != nil {
+				l.ops.kind = metrics.KindSite
 				l.file(c, req, f)
 				return
 			}
@@ -48,6 +56,8 @@ func (l *loop) handle(c *conn, req *http1.Request) {
 			l.notFound(c, req)
 			return
 		}
+		l.ops.kind = metrics.KindWrite
+		l.saveWriteLine(c, req)
 		l.write(c, req, e)
 	case http1.MethodOptions:
 		l.options(c, req)
@@ -290,6 +300,7 @@ func (l *loop) options(c *conn, req *http1.Request) {
 
 // head appends the status line, Server and Date.
 func (l *loop) head(b []byte, status int) []byte {
+	l.count(status)
 	b = http1.AppendStatusLine(b, status)
 	b = append(b, "Server: jawas\r\nDate: "...)
 	b = append(b, l.date...)
@@ -334,6 +345,7 @@ func (l *loop) appendError(c *conn, status int, close bool, extra ...http1.Heade
 		// HTTP/1.0 client would wait for a close: give it one.
 		close, c.closing = true, true
 	}
+	l.count(status)
 	h0 := len(c.out)
 	c.out = http1.AppendErrorResponse(c.out, status, l.date, close, extra...)
 	l.queue(c, h0, nil, nil)

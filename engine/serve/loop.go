@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jawas/jawas/engine/http1"
+	"github.com/jawas/jawas/engine/metrics"
 	"github.com/jawas/jawas/engine/netpoll"
 	"github.com/jawas/jawas/engine/snapshot"
 )
@@ -58,6 +59,8 @@ type conn struct {
 	waiting   bool  // a Write is in flight; later requests wait
 	more      bool  // input may hold complete requests not answered yet
 	http10    bool  // the last request handled was HTTP/1.0
+
+	ops connOps // peer address, admin access (admin.go)
 }
 
 func (c *conn) hasOutput() bool { return c.pos < len(c.pieces) }
@@ -98,6 +101,8 @@ type loop struct {
 	doneMu sync.Mutex
 	doneQ  []writeDone
 
+	ops ops // counters, access log (admin.go)
+
 	_        [64]byte
 	requests atomic.Uint64
 	lastTick atomic.Int64 // unix ns of the loop's last iteration; read by Server.Progress
@@ -131,6 +136,10 @@ func (s *Server) init() error {
 			l.site = sc
 		}
 		s.loops = append(s.loops, l)
+		if err := l.initOps(i); err != nil {
+			s.closeLoops()
+			return err
+		}
 	}
 	return nil
 }
@@ -149,6 +158,7 @@ func (s *Server) closeLoops() {
 			l.p.Close()
 			l.p = nil
 		}
+		l.closeOps()
 	}
 }
 
@@ -159,6 +169,7 @@ func (l *loop) tick() {
 	l.date = l.dates.Get(l.now)
 	l.view = l.s.store.View()
 	l.beat = l.s.store.Heartbeat()
+	l.opsTick()
 }
 
 // run is the loop body; it runs on a locked OS thread until the server has
@@ -244,12 +255,14 @@ func (l *loop) accept() {
 		c := l.newConn(fd)
 		l.conns[fd] = c
 		l.nconns++
+		l.opened(c)
 	}
 }
 
 // reject answers a connection over MaxConns with 503 and closes it without
 // ever waiting on it.
 func (l *loop) reject(fd int) {
+	l.ops.m.Rejected.Add(1)
 	b := http1.AppendErrorResponse(l.scratch[:0], 503, l.date, true)
 	netpoll.Write(fd, b)
 	netpoll.CloseWriteSide(fd)
@@ -276,6 +289,7 @@ func (l *loop) close(c *conn) {
 	netpoll.Close(c.fd)
 	l.conns[c.fd] = nil
 	l.nconns--
+	l.ops.m.Open.Add(-1)
 	for i := c.pos; i < len(c.pieces); i++ {
 		if f := c.pieces[i].file; f != nil {
 			l.site.release(f)
@@ -428,6 +442,7 @@ func (l *loop) answer(c *conn, buf []byte) int {
 		}
 		n, err := c.parser.Parse(b, &c.req)
 		if err != nil {
+			l.ops.kind = metrics.KindOther
 			status := 400
 			var he *http1.Error
 			if errors.As(err, &he) && he.Status != 0 {
@@ -488,6 +503,9 @@ func (l *loop) keep(c *conn, buf []byte, off int) {
 func (l *loop) queue(c *conn, h0 int, body []byte, f *siteFile) {
 	c.pieces = append(c.pieces, piece{h0: h0, h1: len(c.out), body: body, file: f})
 	c.pending += len(c.out) - h0 + len(body)
+	if l.ops.status != 0 {
+		l.logged(c, len(body))
+	}
 }
 
 // flush writes queued output with writev until it is all written or the
@@ -518,6 +536,7 @@ func (l *loop) flush(c *conn) bool {
 			break
 		}
 		c.pending -= n
+		l.ops.m.BytesOut.Add(uint64(n))
 		c.deadline = l.nowNS + int64(l.s.opt.WriteTimeout)
 		for n > 0 {
 			p := &c.pieces[c.pos]
@@ -580,6 +599,7 @@ func (l *loop) linger(c *conn) {
 
 // fail answers status and closes after it is written.
 func (l *loop) fail(c *conn, status int) {
+	l.ops.kind = metrics.KindOther
 	l.appendError(c, status, true)
 	c.closing = true
 	if c.in != nil {
@@ -627,6 +647,7 @@ func (l *loop) completeWrites() {
 			continue
 		}
 		c.waiting = false
+		l.ops.kind = metrics.KindWrite
 		l.writeResponse(c, &d.res)
 		if !l.flush(c) {
 			continue

@@ -88,6 +88,13 @@ type Options struct {
 	// Called on an event loop goroutine.
 	Events EventsFunc
 
+	// Admin configures /_jawas/metrics, status and health, and where the
+	// loops keep their counters (admin.go).
+	Admin Admin
+	// AccessLog, when set, gets a combined-format line per answer, written
+	// off the loops (accesslog.go). The caller closes it after Serve.
+	AccessLog *AccessLog
+
 	Log *slog.Logger
 }
 

@@ -1,0 +1,167 @@
+package metrics
+
+// This file implements the engine's side: after each commit the engine
+// records every source's status into a small JSON file under the metrics
+// folder (temp file + rename, so readers never see half of it). Once per
+// period is cheap, and JSON keeps the error text and file:line readable by
+// any worker without a shared-memory string protocol.
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/jawas/jawas/engine"
+)
+
+// EngineFile is the engine status file's name under the metrics folder.
+const EngineFile = "engine.json"
+
+// EvalBuckets are the upper bounds, in microseconds, of the evaluation-time
+// histogram (the last bucket, +Inf, is implicit).
+var EvalBuckets = []int64{100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000}
+
+// SourceStatus is one source as the status page shows it.
+type SourceStatus struct {
+	Name         string             `json:"name"`
+	URL          string             `json:"url"`
+	File         string             `json:"file"`
+	PeriodMs     int64              `json:"period_ms"`
+	LastBoundary time.Time          `json:"last_boundary"`
+	LastPublish  time.Time          `json:"last_publish"`
+	ETag         string             `json:"etag,omitempty"`
+	Size         int                `json:"size"`
+	EvalMicros   int64              `json:"eval_us"`
+	Evaluations  uint64             `json:"evaluations"`
+	Versions     uint64             `json:"versions"`
+	Errors       uint64             `json:"errors"`
+	Skipped      uint64             `json:"skipped_periods"`
+	LastError    *engine.Diagnostic `json:"last_error,omitempty"`
+	LastErrorAt  time.Time          `json:"last_error_at,omitempty"`
+	Hist         Hist               `json:"eval_hist"`
+}
+
+// Hist is a cumulative evaluation-time histogram: Counts[i] evaluations
+// took at most EvalBuckets[i] µs (and more than the bucket before); the last
+// element counts the rest.
+type Hist struct {
+	Counts    []uint64 `json:"counts"`
+	SumMicros uint64   `json:"sum_us"`
+}
+
+func (h *Hist) observe(us int64, n uint64) {
+	if len(h.Counts) != len(EvalBuckets)+1 {
+		h.Counts = make([]uint64, len(EvalBuckets)+1)
+	}
+	i := 0
+	for i < len(EvalBuckets) && us > EvalBuckets[i] {
+		i++
+	}
+	h.Counts[i] += n
+	h.SumMicros += uint64(max(us, 0)) * n
+}
+
+// JournalStats is the write journal's state, when the engine has one.
+type JournalStats struct {
+	Backlog      int64   `json:"backlog"`       // events appended, not yet applied
+	BacklogBytes int64   `json:"backlog_bytes"` // their size
+	Fsyncs       uint64  `json:"fsyncs"`        // group commits
+	FsyncSeconds float64 `json:"fsync_seconds"` // total time in fsync
+}
+
+// EngineStatus is the content of the engine status file.
+type EngineStatus struct {
+	PID         int            `json:"pid"`
+	Started     time.Time      `json:"started"`
+	Updated     time.Time      `json:"updated"`      // last Record
+	Commits     uint64         `json:"commits"`      // manifest commits
+	LastPublish time.Time      `json:"last_publish"` // newest publish of any source
+	Sources     []SourceStatus `json:"sources"`
+	Journal     *JournalStats  `json:"journal,omitempty"`
+}
+
+// Recorder keeps the engine's cumulative numbers and writes the status
+// file. Record must be called from one goroutine at a time (the
+// scheduler's publisher).
+type Recorder struct {
+	dir     string
+	st      EngineStatus
+	seen    map[string]uint64 // evaluations already in the histogram
+	hist    map[string]*Hist
+	Journal func() JournalStats // optional; called by Record
+}
+
+// NewRecorder returns a recorder writing under dir (the metrics folder).
+func NewRecorder(dir string) (*Recorder, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	return &Recorder{dir: dir, st: EngineStatus{PID: os.Getpid(), Started: time.Now()},
+		seen: map[string]uint64{}, hist: map[string]*Hist{}}, nil
+}
+
+// Record takes the sources' statuses after a commit and rewrites the
+// status file. The histogram learns each evaluation from the growth of
+// Evaluations and the last EvalMicros: exact when it is called after every
+// boundary (a source evaluates at most once per boundary); when several
+// evaluations happened between two calls, they are all attributed the last
+// one's time.
+func (r *Recorder) Record(now time.Time, sources []SourceStatus) error {
+	r.st.Updated = now
+	r.st.Commits++
+	for i := range sources {
+		s := &sources[i]
+		h := r.hist[s.Name]
+		if h == nil {
+			h = &Hist{}
+			h.observe(0, 0)
+			r.hist[s.Name] = h
+		}
+		if n := s.Evaluations - r.seen[s.Name]; n > 0 && s.Evaluations >= r.seen[s.Name] {
+			h.observe(s.EvalMicros, n)
+		}
+		r.seen[s.Name] = s.Evaluations
+		s.Hist = *h
+		if s.LastPublish.After(r.st.LastPublish) {
+			r.st.LastPublish = s.LastPublish
+		}
+	}
+	r.st.Sources = sources
+	if r.Journal != nil {
+		j := r.Journal()
+		r.st.Journal = &j
+	}
+	b, err := json.Marshal(&r.st)
+	if err != nil {
+		return fmt.Errorf("metrics: encode engine status: %w", err)
+	}
+	tmp := filepath.Join(r.dir, "."+EngineFile+".tmp")
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return fmt.Errorf("metrics: write engine status: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(r.dir, EngineFile)); err != nil {
+		return fmt.Errorf("metrics: publish engine status: %w", err)
+	}
+	return nil
+}
+
+// ReadEngine reads the engine status file under dir; nil without error when
+// the engine has not written one yet.
+func ReadEngine(dir string) (*EngineStatus, error) {
+	b, err := os.ReadFile(filepath.Join(dir, EngineFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("metrics: read engine status: %w", err)
+	}
+	var st EngineStatus
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("metrics: engine status: %w", err)
+	}
+	return &st, nil
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -86,6 +87,11 @@ type Serve struct {
 	WriteRate         float64 `toml:"write_rate"`          // writes/s per client address and worker; 0 = no limit
 	WriteBurst        int     `toml:"write_burst"`         // writes a client may make at once; 0 = max(1, write_rate)
 	MaxPendingJournal int64   `toml:"max_pending_journal"` // journal bytes not applied yet before writes get 503
+
+	AdminNetworks   []string `toml:"admin_networks"`    // CIDRs or addresses that may use /_jawas/* admin endpoints; empty = loopback
+	AdminToken      string   `toml:"admin_token"`       // "Authorization: Bearer TOKEN" also admits a client; "" = none
+	AccessLog       string   `toml:"access_log"`        // combined-format access log file; "" = off
+	HealthMaxMissed int      `toml:"health_max_missed"` // /_jawas/health is 503 after this many periods without a publish
 }
 
 // Default returns the configuration used when jawas.toml is absent.
@@ -113,6 +119,7 @@ func Default() Config {
 			Durability:      "sync",
 
 			MaxPendingJournal: 256 << 20,
+			HealthMaxMissed:   10,
 		},
 	}
 }
@@ -232,6 +239,7 @@ func (c *Config) Validate() error {
 	if s.MaxPendingJournal <= 0 {
 		bad("serve.max_pending_journal", "must be a positive number of bytes, got %d", s.MaxPendingJournal)
 	}
+	c.validateAdmin(bad)
 	if msg := checkToken(c.WriteToken); msg != "" {
 		bad("write_token", "%s", msg)
 	}
@@ -348,4 +356,52 @@ func quoteAll(ss []string) []string {
 		out[i] = fmt.Sprintf("%q", s)
 	}
 	return out
+}
+
+// validateAdmin checks the operability keys (admin access, access log,
+// health).
+func (c *Config) validateAdmin(bad func(key, format string, args ...any)) {
+	s := &c.Serve
+	for i, n := range s.AdminNetworks {
+		if _, err := parseNetwork(n); err != nil {
+			bad(fmt.Sprintf("serve.admin_networks[%d]", i), "expected a network such as \"10.0.0.0/8\" or an address such as \"192.0.2.7\", got %q", n)
+		}
+	}
+	if msg := checkToken(s.AdminToken); msg != "" {
+		bad("serve.admin_token", "%s", msg)
+	}
+	if s.AccessLog != "" && strings.TrimSpace(s.AccessLog) == "" {
+		bad("serve.access_log", "expected a file path or \"\" (off), got %q", s.AccessLog)
+	}
+	if s.HealthMaxMissed < 1 {
+		bad("serve.health_max_missed", "expected a number of periods of at least 1, got %d", s.HealthMaxMissed)
+	}
+}
+
+// AdminNetworks returns serve.admin_networks as prefixes; nil (loopback
+// only) when the key is empty. A bare address is a single-host network.
+func (c *Config) AdminNetworks() []netip.Prefix {
+	var out []netip.Prefix
+	for _, n := range c.Serve.AdminNetworks {
+		if p, err := parseNetwork(n); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func parseNetwork(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }

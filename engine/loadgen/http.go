@@ -70,6 +70,7 @@ type response struct {
 	wireBytes int64
 	etag      []byte
 	close     bool  // server asked to close, or framing requires it
+	toEOF     bool  // no Content-Length nor chunked: the body ends when the connection does
 	periodMs  int64 // X-Jawas-Period; -1 when absent
 	nextMs    int64 // X-Jawas-Next; -1 when absent
 	staleMs   int64 // X-Jawas-Stale; 0 when absent
@@ -167,7 +168,7 @@ func readResponse(br *bufio.Reader, res *response, etagBuf []byte) error {
 	case contentLength >= 0:
 		return discard(br, res, contentLength)
 	default: // body runs to the end of the connection
-		res.close = true
+		res.close, res.toEOF = true, true
 		for {
 			n, err := br.Discard(br.Buffered() + 1)
 			res.bodyBytes += int64(n)

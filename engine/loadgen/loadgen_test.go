@@ -39,10 +39,10 @@ func snapshotServer(t *testing.T, periodMs int64, count *atomic.Int64) *httptest
 	return srv
 }
 
-func TestCountsMatchServer(t *testing.T) {
+func testCountsMatchServer(t *testing.T, engine string) {
 	var count atomic.Int64
 	srv := snapshotServer(t, 100, &count)
-	cfg := Config{URL: srv.URL + "/clock.json", Clients: 20, Period: 100 * time.Millisecond,
+	cfg := Config{Engine: engine, URL: srv.URL + "/clock.json", Clients: 20, Period: 100 * time.Millisecond,
 		Duration: time.Second, Warmup: 200 * time.Millisecond,
 		MinRateRatio: 0.5} // the machine is shared: a starved client may miss a poll
 	var progress bytes.Buffer
@@ -91,13 +91,13 @@ func TestCountsMatchServer(t *testing.T) {
 	}
 }
 
-func TestSlowServerShortfall(t *testing.T) {
+func testSlowServerShortfall(t *testing.T, engine string) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(300 * time.Millisecond)
 		w.Write([]byte("{}"))
 	}))
 	t.Cleanup(srv.Close)
-	res, err := Run(context.Background(), Config{URL: srv.URL, Clients: 5, Period: 100 * time.Millisecond,
+	res, err := Run(context.Background(), Config{Engine: engine, URL: srv.URL, Clients: 5, Period: 100 * time.Millisecond,
 		Duration: 1200 * time.Millisecond, Warmup: 100 * time.Millisecond}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -151,7 +151,7 @@ func readRequest(br *bufio.Reader) error {
 	}
 }
 
-func TestErrorsByKind(t *testing.T) {
+func testErrorsByKind(t *testing.T, engine string) {
 	cases := []struct {
 		name   string
 		kind   string
@@ -189,7 +189,7 @@ func TestErrorsByKind(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			url := rawServer(t, tc.handle)
-			res, err := Run(context.Background(), Config{URL: url, Clients: 4, Period: 100 * time.Millisecond,
+			res, err := Run(context.Background(), Config{Engine: engine, URL: url, Clients: 4, Period: 100 * time.Millisecond,
 				Duration: 500 * time.Millisecond, Warmup: 50 * time.Millisecond, Timeout: 150 * time.Millisecond}, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -205,14 +205,14 @@ func TestErrorsByKind(t *testing.T) {
 	}
 }
 
-func TestConnectFailure(t *testing.T) {
+func testConnectFailure(t *testing.T, engine string) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	url := "http://" + ln.Addr().String() + "/"
 	ln.Close() // nothing listens there now
-	res, err := Run(context.Background(), Config{URL: url, Clients: 3, Period: 100 * time.Millisecond,
+	res, err := Run(context.Background(), Config{Engine: engine, URL: url, Clients: 3, Period: 100 * time.Millisecond,
 		Duration: 300 * time.Millisecond, Warmup: 0}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -225,7 +225,7 @@ func TestConnectFailure(t *testing.T) {
 	}
 }
 
-func TestConnectionCloseAndChunked(t *testing.T) {
+func testConnectionCloseAndChunked(t *testing.T, engine string) {
 	var count atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := count.Add(1)
@@ -237,7 +237,7 @@ func TestConnectionCloseAndChunked(t *testing.T) {
 		w.Write([]byte(`"part2":2}`))
 	}))
 	t.Cleanup(srv.Close)
-	res, err := Run(context.Background(), Config{URL: srv.URL, Clients: 4, Period: 100 * time.Millisecond,
+	res, err := Run(context.Background(), Config{Engine: engine, URL: srv.URL, Clients: 4, Period: 100 * time.Millisecond,
 		Duration: 500 * time.Millisecond, Warmup: 100 * time.Millisecond}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -330,12 +330,12 @@ func TestSteadyStateAllocatesNothing(t *testing.T) {
 	}
 }
 
-func TestMain_(t *testing.T) {
+func testMain_(t *testing.T, engine string) {
 	var count atomic.Int64
 	srv := snapshotServer(t, 100, &count)
 	jsonFile := filepath.Join(t.TempDir(), "r.json")
 	var out, errOut bytes.Buffer
-	code := Main([]string{srv.URL, "--clients", "5", "--period", "100ms", "--duration", "300ms",
+	code := Main([]string{srv.URL, "--engine", engine, "--clients", "5", "--period", "100ms", "--duration", "300ms",
 		"--warmup", "0s", "--min-rate-ratio", "0.01", "--json", jsonFile}, &out, &errOut)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errOut.String())
@@ -355,7 +355,7 @@ func TestMain_(t *testing.T) {
 		time.Sleep(250 * time.Millisecond)
 	}))
 	t.Cleanup(slow.Close)
-	if code := Main([]string{"--clients=2", "--period=50ms", "--duration=300ms", "--warmup=0s", "--timeout=5s", slow.URL}, &out, &errOut); code != 1 {
+	if code := Main([]string{"--engine=" + engine, "--clients=2", "--period=50ms", "--duration=300ms", "--warmup=0s", "--timeout=5s", slow.URL}, &out, &errOut); code != 1 {
 		t.Errorf("slow server: exit %d, want 1", code)
 	}
 }
@@ -382,13 +382,13 @@ func FuzzReadResponse(f *testing.F) {
 	})
 }
 
-func TestCancelStopsEarly(t *testing.T) {
+func testCancelStopsEarly(t *testing.T, engine string) {
 	var count atomic.Int64
 	srv := snapshotServer(t, 100, &count)
 	ctx, cancel := context.WithTimeout(context.Background(), 600*time.Millisecond)
 	defer cancel()
 	began := time.Now()
-	res, err := Run(ctx, Config{URL: srv.URL, Clients: 5, Period: 100 * time.Millisecond,
+	res, err := Run(ctx, Config{Engine: engine, URL: srv.URL, Clients: 5, Period: 100 * time.Millisecond,
 		Duration: time.Minute, Warmup: 100 * time.Millisecond}, nil)
 	if err == nil || res == nil {
 		t.Fatalf("cancelled run: res %v err %v", res, err)
@@ -401,5 +401,29 @@ func TestCancelStopsEarly(t *testing.T) {
 	}
 	if uint64(count.Load()) != res.TotalSent {
 		t.Errorf("server %d, sent %d", count.Load(), res.TotalSent)
+	}
+}
+
+// TestEngines runs every end-to-end test against both engines.
+func TestEngines(t *testing.T) {
+	tests := []struct {
+		name string
+		fn   func(*testing.T, string)
+	}{
+		{"CountsMatchServer", testCountsMatchServer},
+		{"SlowServerShortfall", testSlowServerShortfall},
+		{"ErrorsByKind", testErrorsByKind},
+		{"ConnectFailure", testConnectFailure},
+		{"ConnectionCloseAndChunked", testConnectionCloseAndChunked},
+		{"Main", testMain_},
+		{"CancelStopsEarly", testCancelStopsEarly},
+	}
+	for _, engine := range []string{"epoll", "goroutine"} {
+		for _, tc := range tests {
+			t.Run(engine+"/"+tc.name, func(t *testing.T) { tc.fn(t, engine) })
+		}
+	}
+	if _, err := Run(context.Background(), Config{URL: "http://127.0.0.1:1/", Engine: "threads"}, nil); err == nil {
+		t.Error("unknown engine accepted")
 	}
 }

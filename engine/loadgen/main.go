@@ -33,6 +33,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&cfg.MaxErrorRate, "max-error-rate", 0, "fail when errors/attempts exceeds this (0..1)")
 	fs.Float64Var(&cfg.MinRateRatio, "min-rate-ratio", 0.95, "fail when achieved rate < this × asked rate")
 	fs.StringVar(&jsonFile, "json", "", "also write the result as JSON to this file")
+	fs.StringVar(&cfg.Engine, "engine", "", "epoll (default on Linux) or goroutine (one per client)")
 
 	var positional []string
 	for {

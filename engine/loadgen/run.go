@@ -37,6 +37,7 @@ type Config struct {
 	Timeout      time.Duration // per request; connects get max(Timeout, 5s): a SYN retry takes 1 s
 	MaxErrorRate float64       // OK() fails when errors/attempts exceeds this
 	MinRateRatio float64       // OK() fails when achieved < MinRateRatio × asked
+	Engine       string        // "epoll" (Linux default: a few loops own raw sockets) or "goroutine" (one per client)
 }
 
 func (c *Config) setDefaults() {
@@ -60,6 +61,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.MinRateRatio <= 0 {
 		c.MinRateRatio = 0.95
+	}
+	if c.Engine == "" {
+		c.Engine = "goroutine"
+		if haveEpoll {
+			c.Engine = "epoll"
+		}
 	}
 }
 
@@ -85,6 +92,9 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loadgen: %w", err)
 	}
+	if cfg.Engine != "goroutine" && (cfg.Engine != "epoll" || !haveEpoll) {
+		return nil, fmt.Errorf("loadgen: engine %q: want goroutine or epoll (Linux)", cfg.Engine)
+	}
 	if err := raiseNoFile(cfg.Clients); err != nil {
 		return nil, fmt.Errorf("loadgen: %w", err)
 	}
@@ -98,9 +108,25 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 	progressDone := make(chan struct{})
 	go r.progressLoop(progress, start, stopProgress, progressDone) // own goroutine: reads counters only
 
+	var engineErr error
+	if cfg.Engine == "epoll" {
+		var rampLeft atomic.Int64
+		var finished atomic.Bool
+		rampLeft.Store(int64(cfg.Clients))
+		clients.Add(1)
+		go func() { // the epoll loops, until endAt or ctx is done
+			defer clients.Done()
+			engineErr = r.runEpoll(ctx, start, &rampLeft) // read after clients.Wait
+			finished.Store(true)
+		}()
+		for rampLeft.Load() > 0 && ctx.Err() == nil && !finished.Load() {
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+
 	// Ramp: client i starts at start + i/ConnectRate.
 	interval := time.Second / time.Duration(cfg.ConnectRate)
-	cancelled := false
+	cancelled := cfg.Engine != "goroutine"
 	for i := 0; i < cfg.Clients && !cancelled; i++ {
 		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
 			select {
@@ -125,6 +151,9 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 	clients.Wait()
 	close(stopProgress)
 	<-progressDone
+	if engineErr != nil {
+		return nil, fmt.Errorf("loadgen: %w", engineErr)
+	}
 
 	// Requests are attributed by their scheduled time, so the window is the
 	// whole Duration even when the last response came in before its end.

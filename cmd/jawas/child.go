@@ -120,6 +120,11 @@ func workerMain(cfg *config.Config, log *slog.Logger) error {
 	}
 	opt := serverOptions(cfg, prefork.ListenFD, filepath.Join(prefork.RunDir(), "snapshots"), log)
 	opt.Loops = 1
+	closeWrites, err := workerWrites(cfg, &opt, prefork.Slot(), log)
+	if err != nil {
+		return err
+	}
+	defer closeWrites() // after the server stopped: answers what is queued
 	srv, err := serve.New(opt)
 	if err != nil {
 		return err

@@ -186,13 +186,19 @@ func (m *Main) startEngine(ctx context.Context, cfg *config.Config, log *slog.Lo
 		return nil, err
 	}
 	sched := &period.Scheduler{Project: proj, Store: store, Pages: pages, Log: log}
+	ctx, stopEngine := context.WithCancel(ctx) // writes: a damaged journal stops the engine
+	finishWrites, err := engineWrites(cfg, proj, store, sched, log, stopEngine)
+	if err != nil {
+		stopEngine()
+		return nil, err
+	}
 	done := make(chan error, 1)
 	go func() { // the engine's timing loop; ends with ctx
 		done <- sched.Run(ctx)
 		store.Close()
 	}()
 	log.Info("engine started", "sources", len(proj.Sources))
-	return done, nil
+	return writesDone(done, finishWrites), nil
 }
 
 func (m *Main) reportDiagnostics(what string, err error) error {
@@ -256,6 +262,11 @@ func (m *Main) serveSingle(ctx context.Context, cfg *config.Config, log *slog.Lo
 	defer netpoll.Close(lfd)
 	opt := serverOptions(cfg, lfd, snapDir, log)
 	opt.Loops = cfg.Workers()
+	closeWrites, err := workerWrites(cfg, &opt, 0, log)
+	if err != nil {
+		return err
+	}
+	defer closeWrites()
 	srv, err := serve.New(opt)
 	if err != nil {
 		return err

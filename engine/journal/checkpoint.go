@@ -19,6 +19,10 @@ type Checkpoint struct {
 	Positions Positions                  `json:"positions"` // journal bytes reflected in States
 	States    map[string]json.RawMessage `json:"states"`    // source name → state JSON
 	Events    *StatusTable               `json:"events"`    // fates of recent events
+	// Pending holds records covered by Positions but not applied to States
+	// yet (a source with a long period has not reached their boundary); on
+	// start they are applied before anything read after Positions.
+	Pending []Record `json:"pending,omitempty"`
 }
 
 const (

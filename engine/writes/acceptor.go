@@ -1,0 +1,431 @@
+package writes
+
+// This file implements the worker side. Write runs on an event loop and
+// never touches the disk: it checks the request and hands a record to the
+// committer goroutine, which appends everything that queued up while the
+// previous fdatasync ran and commits it with one more (group commit), then
+// answers each writer.
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jawas/jawas/engine/http1"
+	"github.com/jawas/jawas/engine/journal"
+	"github.com/jawas/jawas/engine/serve"
+	"github.com/jawas/jawas/engine/snapshot"
+)
+
+// AcceptorOptions configure NewAcceptor.
+type AcceptorOptions struct {
+	DataDir    string // the journal lives in DataDir/journal
+	Slot       int    // this worker's slot (segment names start with it)
+	Durability journal.Durability
+	Store      *snapshot.Reader // where RoutesURL is read from
+
+	// Token returns the Bearer token writes to a source must carry ("" for
+	// none). Called on event loops; must be safe for concurrent use.
+	Token func(source string) string
+
+	Rate       float64 // writes/s per client address; 0 = no limit
+	Burst      int     // bucket size; default max(1, Rate)
+	MaxPending int64   // journal bytes not yet applied before 503; 0 = no cap
+	QueueLen   int     // writes waiting for the committer before 503; default 16384
+
+	Log *slog.Logger
+}
+
+// Acceptor accepts writes for one worker process.
+//
+// Threading: Write and Events are called on event loops (any number at
+// once); one committer goroutine owns the journal writer.
+type Acceptor struct {
+	opt    AcceptorOptions
+	queue  chan pending
+	quit   chan struct{}
+	closed chan struct{}
+	status *journal.StatusReader
+
+	routes  atomic.Pointer[routeCache]
+	limit   limiter
+	pending atomic.Int64 // last measured unapplied journal bytes
+	checked atomic.Int64 // unix ns of that measurement
+	busy    atomic.Bool  // a pending-bytes measurement is running
+
+	stateMu sync.Mutex
+	w       *journal.Writer // committer goroutine only (and Close)
+	stats   Stats
+}
+
+// Stats counts an Acceptor's work; read with atomic loads.
+type Stats struct {
+	Accepted atomic.Int64 // 202s
+	Rejected atomic.Int64 // 4xx/5xx answered by the acceptor
+	Fsyncs   atomic.Int64
+	Commits  atomic.Int64
+}
+
+type pending struct {
+	rec    journal.Record
+	period time.Duration
+	done   func(serve.WriteResult)
+}
+
+type routeCache struct {
+	etag   string
+	routes map[string]Route
+}
+
+// NewAcceptor opens a journal writer for opt.Slot and starts the committer.
+func NewAcceptor(opt AcceptorOptions) (*Acceptor, error) {
+	if opt.Store == nil {
+		return nil, errors.New("writes: new acceptor: Store is required")
+	}
+	if opt.Log == nil {
+		opt.Log = slog.Default()
+	}
+	if opt.QueueLen <= 0 {
+		opt.QueueLen = 16384
+	}
+	if opt.Burst <= 0 {
+		opt.Burst = max(1, int(opt.Rate+0.999))
+	}
+	w, err := journal.OpenWriter(opt.DataDir, opt.Slot, journal.WriterOptions{Durability: opt.Durability})
+	if err != nil {
+		return nil, fmt.Errorf("writes: new acceptor: %w", err)
+	}
+	a := &Acceptor{
+		opt:    opt,
+		queue:  make(chan pending, opt.QueueLen),
+		quit:   make(chan struct{}),
+		closed: make(chan struct{}),
+		status: journal.NewStatusReader(opt.DataDir),
+		w:      w,
+		limit:  limiter{rate: opt.Rate, burst: float64(opt.Burst), buckets: map[string]*bucket{}},
+	}
+	go a.commitLoop() // committer: owns a.w; ends when Close closes quit
+	return a, nil
+}
+
+// Stats returns the acceptor's counters.
+func (a *Acceptor) Stats() *Stats { return &a.stats }
+
+// Close answers nothing new, commits and answers what is queued, and closes
+// the journal writer (releasing its segment for compaction).
+func (a *Acceptor) Close() error {
+	select {
+	case <-a.quit:
+	default:
+		close(a.quit)
+	}
+	<-a.closed
+	a.stateMu.Lock()
+	defer a.stateMu.Unlock()
+	if err := a.w.Close(); err != nil {
+		return fmt.Errorf("writes: close acceptor: %w", err)
+	}
+	return nil
+}
+
+var (
+	hAllowRead  = http1.Header{Name: []byte("Allow"), Value: []byte("GET, HEAD, OPTIONS")}
+	hAuthBearer = http1.Header{Name: []byte("WWW-Authenticate"), Value: []byte(`Bearer realm="jawas"`)}
+)
+
+func allowHeader(methods []string) http1.Header {
+	return http1.Header{Name: []byte("Allow"), Value: []byte("GET, HEAD, OPTIONS, " + strings.Join(methods, ", "))}
+}
+
+func retryHeader(d time.Duration) http1.Header {
+	return http1.Header{Name: []byte("Retry-After"), Value: []byte(retryAfter(d))}
+}
+
+// Write is the serve.WriteFunc. Event loop goroutine; never blocks.
+func (a *Acceptor) Write(w serve.Write, done func(serve.WriteResult)) {
+	reject := func(status int, body []byte, h ...http1.Header) {
+		a.stats.Rejected.Add(1)
+		done(serve.WriteResult{Status: status, Body: body, Header: h})
+	}
+	method := w.Method.String()
+	rt, ok := a.route(w.URL)
+	if !ok {
+		reject(405, nil, hAllowRead)
+		return
+	}
+	if !contains(rt.Methods, method) {
+		reject(405, nil, allowHeader(rt.Methods))
+		return
+	}
+	if a.opt.Token != nil {
+		if tok := a.opt.Token(rt.Source); tok != "" && !bearerOK(w.Authorization, tok) {
+			reject(401, nil, hAuthBearer)
+			return
+		}
+	}
+	if wait, ok := a.limit.allow(w.RemoteAddr, w.Time); !ok {
+		reject(429, nil, retryHeader(wait))
+		return
+	}
+	if a.opt.MaxPending > 0 {
+		a.measurePending(w.Time)
+		if a.pending.Load() > a.opt.MaxPending {
+			reject(503, nil, retryHeader(time.Duration(rt.PeriodMs)*time.Millisecond))
+			return
+		}
+	}
+	mt, ok := mediaType(w.ContentType)
+	if !ok {
+		reject(415, nil)
+		return
+	}
+	if err := checkBody(mt, w.Body); err != nil {
+		var be *bodyError
+		if errors.As(err, &be) {
+			b, _ := json.Marshal(be)
+			reject(400, b)
+			return
+		}
+		reject(400, nil)
+		return
+	}
+	rec := journal.Record{Source: rt.Source, Method: method, Time: w.Time, ContentType: mt, Body: w.Body}
+	for _, kv := range [...][2]string{{"user-agent", w.UserAgent}, {"referer", w.Referer}, {"origin", w.Origin}} {
+		if kv[1] != "" {
+			if rec.Headers == nil {
+				rec.Headers = make(map[string]string, 3)
+			}
+			rec.Headers[kv[0]] = kv[1]
+		}
+	}
+	p := pending{rec: rec, period: time.Duration(rt.PeriodMs) * time.Millisecond, done: done}
+	if p.period <= 0 {
+		p.period = w.Period
+	}
+	select {
+	case a.queue <- p:
+	default:
+		reject(503, nil, retryHeader(time.Second))
+	}
+}
+
+// route returns the route of url from the published routes document.
+func (a *Acceptor) route(url string) (Route, bool) {
+	v := a.opt.Store.View()
+	e := v.Lookup(RoutesURL)
+	if e == nil {
+		return Route{}, false
+	}
+	rc := a.routes.Load()
+	if rc == nil || rc.etag != e.ETag {
+		var doc Routes
+		if err := json.Unmarshal(e.Body, &doc); err != nil {
+			a.opt.Log.Error("writes: unreadable routes document", "url", RoutesURL, "error", err)
+			return Route{}, false
+		}
+		rc = &routeCache{etag: e.ETag, routes: doc.Routes}
+		a.routes.Store(rc)
+	}
+	r, ok := rc.routes[url]
+	return r, ok
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// bearerOK compares the token of an Authorization header with want in
+// constant time.
+func bearerOK(auth, want string) bool {
+	const prefix = "bearer "
+	if len(auth) < len(prefix) || !strings.EqualFold(auth[:len(prefix)], prefix) {
+		return false
+	}
+	got := strings.TrimSpace(auth[len(prefix):])
+	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+// measurePending refreshes the pending journal bytes at most 4 times a
+// second, off the event loop.
+func (a *Acceptor) measurePending(now time.Time) {
+	if now.UnixNano()-a.checked.Load() < int64(250*time.Millisecond) || !a.busy.CompareAndSwap(false, true) {
+		return
+	}
+	go func() { // one measurement: a stat per segment and a status read
+		defer a.busy.Store(false)
+		n, err := journal.PendingBytes(a.opt.DataDir)
+		if err != nil {
+			a.opt.Log.Warn("writes: cannot measure the pending journal", "error", err)
+			return
+		}
+		a.pending.Store(n)
+		a.checked.Store(time.Now().UnixNano())
+	}()
+}
+
+// commitLoop appends and commits queued writes in groups: everything that
+// arrived while the previous commit ran goes into the next one.
+func (a *Acceptor) commitLoop() {
+	defer close(a.closed)
+	var batch []pending
+	for {
+		select {
+		case p := <-a.queue:
+			batch = append(batch[:0], p)
+		case <-a.quit:
+			batch = batch[:0]
+			for {
+				select {
+				case p := <-a.queue:
+					batch = append(batch, p)
+					continue
+				default:
+				}
+				break
+			}
+			if len(batch) > 0 {
+				a.commit(batch)
+			}
+			return
+		}
+	more:
+		for len(batch) < cap(a.queue) {
+			select {
+			case p := <-a.queue:
+				batch = append(batch, p)
+			default:
+				break more
+			}
+		}
+		a.commit(batch)
+		for i := range batch {
+			batch[i] = pending{}
+		}
+	}
+}
+
+// commit makes batch durable with one Commit and answers every write in it.
+func (a *Acceptor) commit(batch []pending) {
+	a.stateMu.Lock()
+	defer a.stateMu.Unlock()
+	ids := make([]string, len(batch))
+	var failed error
+	for i := range batch {
+		id, err := a.w.Append(&batch[i].rec)
+		if err != nil {
+			failed = err
+			break
+		}
+		ids[i] = id
+	}
+	before := a.w.Stats().Fsyncs.Load()
+	if failed == nil {
+		failed = a.w.Commit()
+	}
+	a.stats.Fsyncs.Add(a.w.Stats().Fsyncs.Load() - before)
+	if failed != nil {
+		a.opt.Log.Error("writes: journal commit failed; answering 503 and opening a new journal incarnation", "error", failed)
+		for _, p := range batch {
+			a.stats.Rejected.Add(1)
+			p.done(serve.WriteResult{Status: 503, Header: []http1.Header{retryHeader(time.Second)}})
+		}
+		a.w.Close()
+		if w, err := journal.OpenWriter(a.opt.DataDir, a.opt.Slot, journal.WriterOptions{Durability: a.opt.Durability}); err != nil {
+			a.opt.Log.Error("writes: cannot reopen the journal", "error", err)
+		} else {
+			a.w = w
+		}
+		return
+	}
+	a.stats.Commits.Add(1)
+	now := time.Now()
+	for i, p := range batch {
+		body, _ := json.Marshal(acceptedBody{ID: ids[i], VisibleAt: journal.VisibleAt(now, p.period).UnixMilli(), StatusURL: "/_jawas/events/" + ids[i]})
+		a.stats.Accepted.Add(1)
+		p.done(serve.WriteResult{Status: 202, Body: body})
+	}
+}
+
+// acceptedBody is the 202 body: visible_at in Unix milliseconds, as the
+// client library expects.
+type acceptedBody struct {
+	ID        string `json:"id"`
+	VisibleAt int64  `json:"visible_at"`
+	StatusURL string `json:"status_url"`
+}
+
+// Events is the serve.EventsFunc: GET /_jawas/events/ID.
+// Event loop goroutine; costs a stat, and a read when the engine published.
+func (a *Acceptor) Events(id string) (int, []byte) {
+	st, ok, err := a.status.Lookup(id)
+	if err != nil {
+		a.opt.Log.Warn("writes: event status unreadable", "error", err)
+		return 503, []byte(`{"error":"event status unavailable"}`)
+	}
+	if !ok {
+		return 404, []byte(`{"error":"not an event id"}`)
+	}
+	b, _ := json.Marshal(st)
+	return 200, b
+}
+
+// limiter is a token bucket per client address.
+type limiter struct {
+	rate, burst float64
+	mu          sync.Mutex
+	buckets     map[string]*bucket
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+const maxBuckets = 100000
+
+// allow takes a token for addr at now; when none is left it returns how
+// long until one is.
+func (l *limiter) allow(addr string, now time.Time) (time.Duration, bool) {
+	if l.rate <= 0 {
+		return 0, true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buckets[addr]
+	if b == nil {
+		if len(l.buckets) >= maxBuckets {
+			l.prune(now)
+		}
+		b = &bucket{tokens: l.burst, last: now}
+		l.buckets[addr] = b
+	}
+	if dt := now.Sub(b.last).Seconds(); dt > 0 {
+		b.tokens = min(l.burst, b.tokens+dt*l.rate)
+		b.last = now
+	}
+	if b.tokens >= 1 {
+		b.tokens--
+		return 0, true
+	}
+	return time.Duration((1 - b.tokens) / l.rate * float64(time.Second)), false
+}
+
+// prune forgets buckets that have refilled (they would start full anyway).
+func (l *limiter) prune(now time.Time) {
+	for k, b := range l.buckets {
+		if b.tokens+now.Sub(b.last).Seconds()*l.rate >= l.burst {
+			delete(l.buckets, k)
+		}
+	}
+}

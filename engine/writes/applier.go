@@ -1,0 +1,306 @@
+package writes
+
+// This file implements the engine side. The invariant that makes events
+// apply exactly once: under mu, every record the reader has passed (up to
+// pos) is either still in its source's queue or reflected in states[source];
+// a checkpoint saves pos, states and the queues together. A source takes
+// records off its queue only after their effect is in states.
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/jawas/jawas/engine/journal"
+	"github.com/jawas/jawas/engine/period"
+)
+
+// ApplierOptions configure OpenApplier.
+type ApplierOptions struct {
+	DataDir         string        // the journal lives in DataDir/journal
+	CheckpointEvery time.Duration // default 1s
+	LockWait        time.Duration // how long to wait for another engine's lock; default 15s
+	// OnFatal, when set, is called once when the journal is damaged; the
+	// engine must stop (Err says why). Called from an evaluating goroutine.
+	OnFatal func(err error)
+	Log     *slog.Logger
+}
+
+// Applier applies journal records to sources. Its BeforeRender and
+// AfterPublish methods are period.Scheduler hooks.
+//
+// Threading: BeforeRender runs on the scheduler's evaluating goroutines
+// (several at once, never twice at once for one source while it holds the
+// source); AfterPublish on its publisher goroutine; all shared state is
+// under mu.
+type Applier struct {
+	opt     ApplierOptions
+	reader  *journal.Reader // under mu
+	compact *journal.Reader // under cpRunning: a Reader belongs to one goroutine
+	lock    *os.File
+
+	mu        sync.Mutex
+	pos       journal.Positions
+	queues    map[string][]journal.Record // source name → read, not applied, in apply order
+	states    map[string]json.RawMessage  // source name → state reflecting everything applied
+	events    *journal.StatusTable
+	boundary  time.Time // latest boundary applied
+	dirty     bool      // changed since the last checkpoint
+	lastCP    time.Time
+	fatal     error
+	closed    bool
+	cpRunning sync.Mutex // one checkpoint at a time
+}
+
+// OpenApplier takes the engine's journal lock (so two engines never apply
+// the same journal), loads the checkpoint and restores each source's state
+// from it. Records after the checkpoint are applied at the first boundary.
+func OpenApplier(proj *period.Project, opt ApplierOptions) (*Applier, error) {
+	if opt.Log == nil {
+		opt.Log = slog.Default()
+	}
+	if opt.CheckpointEvery <= 0 {
+		opt.CheckpointEvery = time.Second
+	}
+	if opt.LockWait <= 0 {
+		opt.LockWait = 15 * time.Second
+	}
+	reader, err := journal.OpenReader(opt.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("writes: open applier: %w", err)
+	}
+	compact, err := journal.OpenReader(opt.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("writes: open applier: %w", err)
+	}
+	lock, err := lockEngine(filepath.Join(opt.DataDir, "journal", "engine.lock"), opt.LockWait)
+	if err != nil {
+		return nil, fmt.Errorf("writes: open applier: %w", err)
+	}
+	cp, err := journal.LoadCheckpoint(opt.DataDir)
+	if err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("writes: open applier: %w", err)
+	}
+	a := &Applier{
+		opt: opt, reader: reader, compact: compact, lock: lock,
+		pos:      cp.Positions,
+		queues:   map[string][]journal.Record{},
+		states:   cp.States,
+		events:   cp.Events,
+		boundary: cp.Boundary,
+		lastCP:   time.Now(),
+	}
+	for name, st := range cp.States {
+		s := proj.Source(name)
+		if s == nil {
+			opt.Log.Warn("checkpointed state of a source that is gone is kept, not applied", "source", name)
+			continue
+		}
+		if err := s.Module().SetState(st); err != nil {
+			lock.Close()
+			return nil, fmt.Errorf("writes: open applier: restore the state of %s from the checkpoint: %w", name, err)
+		}
+	}
+	for _, r := range cp.Pending {
+		a.queues[r.Source] = append(a.queues[r.Source], r)
+	}
+	opt.Log.Info("journal loaded", "checkpoint_boundary", cp.Boundary, "segments_applied", len(cp.Positions), "pending", len(cp.Pending))
+	return a, nil
+}
+
+// lockEngine takes an exclusive flock on path, waiting up to wait for an
+// engine that is still exiting.
+func lockEngine(path string, wait time.Duration) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("engine lock: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("engine lock: %w", err)
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return f, nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) || time.Now().After(deadline) {
+			f.Close()
+			return nil, fmt.Errorf("engine lock %s (another engine applies this journal): %w", path, os.NewSyscallError("flock", err))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Err returns the fatal error that stopped the applier, if any.
+func (a *Applier) Err() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.fatal
+}
+
+// BeforeRender applies the records for s stamped before boundary, in
+// order, through its reducers: the period.Scheduler hook.
+func (a *Applier) BeforeRender(s *period.Source, boundary time.Time) {
+	if !s.TryHold() {
+		return // still rendering an earlier boundary: its records wait in the queue
+	}
+	defer s.Unhold()
+	todo := a.take(s.Name, boundary)
+	if len(todo) == 0 {
+		return
+	}
+	mod := s.Module()
+	statuses := make([]journal.Status, 0, len(todo))
+	for i := range todo {
+		r := &todo[i]
+		st := journal.Status{ID: r.ID, State: journal.StateApplied, Boundary: boundary}
+		ev, err := eventOf(r)
+		switch {
+		case err != nil:
+		case !mod.HasReducer(r.Method):
+			err = fmt.Errorf("%s has no %s reducer any more", s.Name, r.Method)
+		default:
+			err = mod.Reduce(ev) // a throw rolls back this event only
+		}
+		if err != nil {
+			st = journal.Status{ID: r.ID, State: journal.StateRejected, Boundary: boundary, Reason: err.Error()}
+			a.opt.Log.Warn("event rejected by its reducer", "source", s.Name, "id", r.ID, "reason", err.Error())
+		}
+		statuses = append(statuses, st)
+	}
+	state := mod.State()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.queues[s.Name] = a.queues[s.Name][len(todo):]
+	a.states[s.Name] = state
+	for _, st := range statuses {
+		a.events.Record(st)
+	}
+	if boundary.After(a.boundary) {
+		a.boundary = boundary
+	}
+	a.dirty = true
+}
+
+// take reads what is new in the journal (up to boundary) into the queues
+// and returns source's records stamped before boundary, leaving them queued.
+func (a *Applier) take(source string, boundary time.Time) []journal.Record {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.fatal != nil || a.closed {
+		return nil
+	}
+	recs, next, err := a.reader.ReadNew(a.pos, boundary)
+	if err != nil {
+		a.fatal = err
+		a.opt.Log.Error("journal damaged: the engine stops", "error", err)
+		if a.opt.OnFatal != nil {
+			go a.opt.OnFatal(err)
+		}
+		return nil
+	}
+	for _, r := range recs {
+		a.queues[r.Source] = append(a.queues[r.Source], r)
+	}
+	a.pos = next
+	q := a.queues[source]
+	n := 0
+	for n < len(q) && q[n].Time.Before(boundary) {
+		n++
+	}
+	// The caller's slice keeps these n records even if appends move the
+	// queue: records are never modified in place.
+	return q[:n:n]
+}
+
+// AfterPublish publishes event statuses for workers and checkpoints every
+// CheckpointEvery: the period.Scheduler OnPublish hook (publisher goroutine).
+func (a *Applier) AfterPublish(time.Time) {
+	a.mu.Lock()
+	if a.fatal != nil || a.closed {
+		a.mu.Unlock()
+		return
+	}
+	pub := &journal.Published{Boundary: a.boundary, Positions: a.pos.Clone(), Events: a.events}
+	due := a.dirty && time.Since(a.lastCP) >= a.opt.CheckpointEvery
+	a.mu.Unlock()
+	if err := journal.PublishStatus(a.opt.DataDir, pub); err != nil {
+		a.opt.Log.Warn("cannot publish event status", "error", err)
+	}
+	if due {
+		if err := a.Checkpoint(); err != nil {
+			a.opt.Log.Error("checkpoint failed (the journal is kept; retried next period)", "error", err)
+		}
+	}
+}
+
+// Checkpoint saves every source's state with the journal positions and the
+// records read but not applied yet, atomically, then deletes the segments
+// it covers.
+func (a *Applier) Checkpoint() error {
+	a.cpRunning.Lock()
+	defer a.cpRunning.Unlock()
+	a.mu.Lock()
+	if a.fatal != nil {
+		a.mu.Unlock()
+		return fmt.Errorf("writes: checkpoint: %w", a.fatal)
+	}
+	cp := &journal.Checkpoint{
+		Boundary:  a.boundary,
+		Positions: a.pos.Clone(),
+		States:    make(map[string]json.RawMessage, len(a.states)),
+	}
+	for k, v := range a.states {
+		cp.States[k] = v
+	}
+	for _, q := range a.queues {
+		cp.Pending = append(cp.Pending, q...)
+	}
+	// Encode the status table now, under mu, so it matches the states.
+	evs, err := json.Marshal(a.events)
+	a.dirty = false
+	a.lastCP = time.Now()
+	a.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("writes: checkpoint: %w", err)
+	}
+	cp.Events = journal.NewStatusTable(0)
+	if err := json.Unmarshal(evs, cp.Events); err != nil {
+		return fmt.Errorf("writes: checkpoint: %w", err)
+	}
+	if err := journal.SaveCheckpoint(a.opt.DataDir, cp); err != nil {
+		a.mu.Lock()
+		a.dirty = true
+		a.mu.Unlock()
+		return fmt.Errorf("writes: %w", err)
+	}
+	if err := a.compact.Compact(cp); err != nil {
+		return fmt.Errorf("writes: %w", err)
+	}
+	return nil
+}
+
+// Close checkpoints (unless the journal was damaged) and releases the
+// engine lock. The scheduler must have stopped.
+func (a *Applier) Close() error {
+	var err error
+	if a.Err() == nil {
+		err = a.Checkpoint()
+	}
+	a.mu.Lock()
+	a.closed = true
+	a.mu.Unlock()
+	if cerr := a.lock.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("writes: close applier: %w", cerr)
+	}
+	return err
+}

@@ -73,16 +73,16 @@ func (r *run) runEpoll(ctx context.Context, start time.Time, rampLeft *atomic.In
 	if err != nil {
 		return fmt.Errorf("resolve %s: %w", r.tgt.addr, err)
 	}
-	var sa unix.Sockaddr
-	family := unix.AF_INET
-	if ip4 := addr.IP.To4(); ip4 != nil {
-		sa4 := &unix.SockaddrInet4{Port: addr.Port}
-		copy(sa4.Addr[:], ip4)
-		sa = sa4
-	} else {
+	// One Sockaddr per loop: unix.Connect writes into it.
+	sockaddr := func() (unix.Sockaddr, int) {
+		if ip4 := addr.IP.To4(); ip4 != nil {
+			sa4 := &unix.SockaddrInet4{Port: addr.Port}
+			copy(sa4.Addr[:], ip4)
+			return sa4, unix.AF_INET
+		}
 		sa6 := &unix.SockaddrInet6{Port: addr.Port}
 		copy(sa6.Addr[:], addr.IP.To16())
-		sa, family = sa6, unix.AF_INET6
+		return sa6, unix.AF_INET6
 	}
 	n := min(runtime.GOMAXPROCS(0), r.cfg.Clients)
 	loops := make([]*eloop, n)
@@ -94,6 +94,7 @@ func (r *run) runEpoll(ctx context.Context, start time.Time, rampLeft *atomic.In
 			}
 			return os.NewSyscallError("epoll_create1", err)
 		}
+		sa, family := sockaddr()
 		loops[i] = &eloop{r: r, epfd: epfd, sa: sa, family: family,
 			events: make([]unix.EpollEvent, 256), br: bufio.NewReaderSize(nil, 8<<10)}
 	}

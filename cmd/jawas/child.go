@@ -43,6 +43,7 @@ func runChild() (code int, ok bool) {
 		return 1, true
 	}
 	log := newLogger(os.Stderr, f.logFormat, f.logLevel).With("role", role, "pid", os.Getpid())
+	m.dev = f.dev
 	prefork.WatchParent()
 	// The supervisor forwards SIGUSR1 (reopen logs); children log to the
 	// inherited stderr, so there is nothing to reopen, but the signal must

@@ -83,6 +83,7 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	log := newLogger(m.Stderr, f.logFormat, f.logLevel)
+	m.dev = f.dev
 	if f.single {
 		return m.serveSingle(ctx, cfg, log)
 	}
@@ -92,7 +93,7 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 // supervise is `jawas serve`'s supervisor: it checks the project, binds the
 // listening socket once, and runs the engine and worker processes.
 func (m *Main) supervise(ctx context.Context, cfg *config.Config, f *serveFlags, log *slog.Logger) error {
-	if _, err := m.loadAll(cfg, log); err != nil {
+	if _, err := m.loadAll(cfg, log); err != nil && !f.dev { // dev mode starts anyway and shows the errors
 		return err
 	}
 	dataDir := cfg.Path(cfg.Serve.DataDir)
@@ -165,13 +166,22 @@ func runDir(cfg *config.Config) string {
 // startEngine loads the project and runs its scheduler until ctx is done.
 // Load errors are printed with file:line and returned.
 func (m *Main) startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, snapDir string) (<-chan error, error) {
-	proj, err := period.Load(cfg, log)
-	if err != nil {
-		return nil, m.reportDiagnostics("cannot load the project", err)
-	}
-	pages, err := tmpl.Load(cfg.Path(cfg.Templates), cfg.Dir)
-	if err != nil {
-		return nil, m.reportDiagnostics("cannot load templates", err)
+	var dev *period.Dev
+	var proj *period.Project
+	var pages *tmpl.Set
+	var err error
+	if m.dev {
+		if dev, err = period.NewDev(cfg, log, m.printDevDiagnostics); err != nil {
+			return nil, err
+		}
+		proj, pages = dev.Project(), dev.Pages()
+	} else {
+		if proj, err = period.Load(cfg, log); err != nil {
+			return nil, m.reportDiagnostics("cannot load the project", err)
+		}
+		if pages, err = tmpl.Load(cfg.Path(cfg.Templates), cfg.Dir); err != nil {
+			return nil, m.reportDiagnostics("cannot load templates", err)
+		}
 	}
 	store, err := snapshot.Create(snapDir)
 	if err != nil {
@@ -192,9 +202,16 @@ func (m *Main) startEngine(ctx context.Context, cfg *config.Config, log *slog.Lo
 		stopEngine()
 		return nil, err
 	}
+	stopWatch, err := m.watchProject(sched, dev, cfg, log)
+	if err != nil {
+		stopEngine()
+		return nil, err
+	}
 	done := make(chan error, 1)
 	go func() { // the engine's timing loop; ends with ctx
-		done <- sched.Run(ctx)
+		err := sched.Run(ctx)
+		stopWatch()
+		done <- err
 		store.Close()
 	}()
 	log.Info("engine started", "sources", len(proj.Sources))

@@ -100,32 +100,11 @@ func Load(cfg *config.Config, log *slog.Logger) (*Project, error) {
 		if len(out.Errors) > 0 {
 			continue
 		}
-		timeout := cfg.SourceTimeout(out.Source.Name)
-		mod, err := jsvm.Load(out, jsvm.Options{
-			Timeout:   timeout,
-			MaxOutput: cfg.MaxSnapshot,
-			Log:       log,
-		})
-		if err != nil {
-			var d engine.Diagnostic
-			var ds engine.Diagnostics
-			switch {
-			case errors.As(err, &ds):
-				diags = append(diags, ds...)
-			case errors.As(err, &d):
-				diags = append(diags, d)
-			default:
-				diags = append(diags, engine.Diagnostic{File: out.Source.File, Message: err.Error()})
-			}
+		s, ds := loadSource(cfg, out, log)
+		if ds != nil {
+			diags = append(diags, ds...)
 			continue
 		}
-		s := &Source{
-			Source:  out.Source,
-			Period:  cfg.SourcePeriod(out.Source.Name, mod.Period()),
-			Timeout: timeout,
-			mod:     mod,
-		}
-		s.status = Status{Name: s.Name, URL: s.URL, File: s.File, PeriodMs: s.Period.Milliseconds()}
 		p.Sources = append(p.Sources, s)
 		p.byName[s.Name] = s
 	}
@@ -139,6 +118,37 @@ func Load(cfg *config.Config, log *slog.Logger) (*Project, error) {
 		return nil, diags
 	}
 	return p, nil
+}
+
+// loadSource loads one bundled source into a runtime with its effective
+// settings; the diagnostics say why it could not be.
+func loadSource(cfg *config.Config, out bundle.Output, log *slog.Logger) (*Source, engine.Diagnostics) {
+	timeout := cfg.SourceTimeout(out.Source.Name)
+	mod, err := jsvm.Load(out, jsvm.Options{
+		Timeout:   timeout,
+		MaxOutput: cfg.MaxSnapshot,
+		Log:       log,
+	})
+	if err != nil {
+		var d engine.Diagnostic
+		var ds engine.Diagnostics
+		switch {
+		case errors.As(err, &ds):
+			return nil, ds
+		case errors.As(err, &d):
+			return nil, engine.Diagnostics{d}
+		default:
+			return nil, engine.Diagnostics{{File: out.Source.File, Message: err.Error()}}
+		}
+	}
+	s := &Source{
+		Source:  out.Source,
+		Period:  cfg.SourcePeriod(out.Source.Name, mod.Period()),
+		Timeout: timeout,
+		mod:     mod,
+	}
+	s.status = Status{Name: s.Name, URL: s.URL, File: s.File, PeriodMs: s.Period.Milliseconds()}
+	return s, nil
 }
 
 func hasSource(srcs []engine.Source, name string) bool {

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jawas/jawas/engine/snapshot"
@@ -32,12 +33,93 @@ type Scheduler struct {
 	// OnPublish, when set, is called by the publisher after each commit.
 	OnPublish func(boundary time.Time)
 
-	latest map[string][]byte // source name → last published JSON; publisher only
+	// BeforeCommit, when set, is called by the publisher just before each
+	// commit, with the store it owns (dev mode publishes /_jawas/dev.json
+	// here). It must not block for long.
+	BeforeCommit func(st *snapshot.Store)
+
+	// PageFilter, when set, rewrites every rendered page before it is
+	// published (dev mode injects its live-reload tag). Publisher goroutine.
+	PageFilter func(url string, html []byte) []byte
+
+	latest  map[string][]byte // source name → last published JSON; publisher only
+	live    *Project          // the project results are accepted from; publisher only
+	current atomic.Pointer[Project]
+	pageErr atomic.Pointer[error]
+
+	reloadMu  sync.Mutex
+	reloadReq *reload
+	reloadC   chan struct{}
+	reloadOne sync.Once
 }
 
 type tick struct {
 	at      time.Time
 	results []Result
+	reload  *reload  // applied before results, when set
+	removed []string // URLs of sources the reload dropped
+}
+
+// reload is a change of the running project or pages (see Reload).
+type reload struct {
+	proj  *Project  // nil: keep
+	pages *tmpl.Set // nil: keep
+	after []func()  // run by the publisher once the change is applied
+}
+
+func (sc *Scheduler) reloads() chan struct{} {
+	sc.reloadOne.Do(func() { sc.reloadC = make(chan struct{}, 1) })
+	return sc.reloadC
+}
+
+// Reload replaces the running project and/or the pages (nil keeps the
+// current one) while Run runs; safe from any goroutine. Sources of proj that
+// are not the very *Source objects running now are evaluated at once;
+// sources that are gone stop being published (their URLs 404); new pages
+// are rendered at once and pages that are gone are deleted. after, when not
+// nil, runs on the publisher once the change is applied, before the commit
+// that makes it visible (so a dev build counter never runs ahead of the
+// pages it announces). Reloads requested faster than Run applies them are
+// merged.
+func (sc *Scheduler) Reload(proj *Project, pages *tmpl.Set, after func()) {
+	sc.reloadMu.Lock()
+	r := sc.reloadReq
+	if r == nil {
+		r = &reload{}
+		sc.reloadReq = r
+	}
+	if proj != nil {
+		r.proj = proj
+	}
+	if pages != nil {
+		r.pages = pages
+	}
+	if after != nil {
+		r.after = append(r.after, after)
+	}
+	sc.reloadMu.Unlock()
+	select {
+	case sc.reloads() <- struct{}{}:
+	default:
+	}
+}
+
+// Current returns the project being evaluated now (Project until the first
+// Reload with a new project). Safe from any goroutine.
+func (sc *Scheduler) Current() *Project {
+	if p := sc.current.Load(); p != nil {
+		return p
+	}
+	return sc.Project
+}
+
+// PageError returns the error of the last page rendering, nil when every
+// page rendered. Safe from any goroutine.
+func (sc *Scheduler) PageError() error {
+	if p := sc.pageErr.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // Run evaluates until ctx is done. It returns nil on cancellation.
@@ -49,7 +131,8 @@ func (sc *Scheduler) Run(ctx context.Context) error {
 		sc.Parallel = runtime.NumCPU()
 	}
 	sc.latest = map[string][]byte{}
-	sources := sc.Project.Sources
+	sc.live = sc.Current()
+	sources := sc.live.Sources
 	due := make([]time.Time, len(sources))
 	now := time.Now()
 	for i, s := range sources {
@@ -78,6 +161,20 @@ func (sc *Scheduler) Run(ctx context.Context) error {
 			pubDone.Wait()
 			return nil
 		case <-timer.C:
+		case <-sc.reloads():
+			sc.reloadMu.Lock()
+			r := sc.reloadReq
+			sc.reloadReq = nil
+			sc.reloadMu.Unlock()
+			if r == nil {
+				break
+			}
+			var removed []string
+			if r.proj != nil {
+				sources, due, removed = swapSources(sources, due, r.proj, time.Now())
+				sc.current.Store(r.proj)
+			}
+			ticks <- tick{at: time.Now(), reload: r, removed: removed}
 		}
 		now := time.Now()
 		var batch []*Source
@@ -108,6 +205,31 @@ func (sc *Scheduler) Run(ctx context.Context) error {
 		}
 		timer.Reset(time.Until(next))
 	}
+}
+
+// swapSources returns next's sources with their due times: a source that is
+// the same *Source as before keeps its schedule, any other is due now. It
+// also returns the URLs of sources that are gone.
+func swapSources(sources []*Source, due []time.Time, next *Project, now time.Time) ([]*Source, []time.Time, []string) {
+	old := make(map[*Source]time.Time, len(sources))
+	for i, s := range sources {
+		old[s] = due[i]
+	}
+	nextDue := make([]time.Time, len(next.Sources))
+	for i, s := range next.Sources {
+		if d, ok := old[s]; ok {
+			nextDue[i] = d
+		} else {
+			nextDue[i] = Boundary(now, s.Period)
+		}
+	}
+	var removed []string
+	for _, s := range sources {
+		if n := next.Source(s.Name); n == nil || n.URL != s.URL {
+			removed = append(removed, s.URL)
+		}
+	}
+	return next.Sources, nextDue, removed
 }
 
 // evaluateBatch evaluates the sources due at one instant in parallel and
@@ -145,9 +267,15 @@ func (sc *Scheduler) evaluateBatch(batch []*Source, bounds []time.Time, sem chan
 // a snapshot changed, and commits once.
 func (sc *Scheduler) publish(t tick) {
 	changed := false
+	if t.reload != nil {
+		changed = sc.applyReload(t)
+	}
 	for _, r := range t.results {
 		if r.Source == nil || r.Err != nil {
 			continue
+		}
+		if sc.live.Source(r.Source.Name) != r.Source {
+			continue // evaluated before a reload replaced or removed it
 		}
 		s := r.Source
 		etag, ch, err := sc.Store.Put(s.URL, r.JSON, snapshot.Meta{
@@ -173,6 +301,14 @@ func (sc *Scheduler) publish(t tick) {
 	if changed && sc.Pages != nil {
 		sc.renderPages(t.at)
 	}
+	if t.reload != nil {
+		for _, f := range t.reload.after {
+			f()
+		}
+	}
+	if sc.BeforeCommit != nil {
+		sc.BeforeCommit(sc.Store)
+	}
 	sc.Store.Heartbeat(time.Now())
 	if err := sc.Store.Commit(); err != nil {
 		sc.Log.Error("commit of the snapshot manifest failed", "error", err)
@@ -183,12 +319,50 @@ func (sc *Scheduler) publish(t tick) {
 	}
 }
 
+// applyReload applies a reload tick on the publisher; it reports whether
+// pages must be rendered again.
+func (sc *Scheduler) applyReload(t tick) bool {
+	changed := false
+	if t.reload.proj != nil {
+		sc.live = t.reload.proj
+		for _, u := range t.removed {
+			sc.Store.Delete(u)
+		}
+		for name := range sc.latest {
+			if sc.live.Source(name) == nil {
+				delete(sc.latest, name)
+				changed = true
+			}
+		}
+	}
+	if p := t.reload.pages; p != nil {
+		keep := map[string]bool{}
+		for _, u := range p.URLs() {
+			keep[u] = true
+		}
+		if sc.Pages != nil {
+			for _, u := range sc.Pages.URLs() {
+				if !keep[u] {
+					sc.Store.Delete(u)
+				}
+			}
+		}
+		sc.Pages = p
+		changed = true
+	}
+	return changed
+}
+
 func (sc *Scheduler) renderPages(now time.Time) {
 	pages, err := sc.Pages.RenderAll(sc.latest)
 	if err != nil {
 		sc.Log.Error("template failed; previous pages stay published", "error", err)
 	}
+	sc.pageErr.Store(&err)
 	for url, html := range pages {
+		if sc.PageFilter != nil {
+			html = sc.PageFilter(url, html)
+		}
 		if _, _, err := sc.Store.Put(url, html, snapshot.Meta{ContentType: "text/html; charset=utf-8", Boundary: now}); err != nil {
 			sc.Log.Error("publish page failed", "url", url, "error", err)
 		}

@@ -61,6 +61,7 @@ type Acceptor struct {
 
 	stateMu sync.Mutex
 	w       *journal.Writer // committer goroutine only (and Close)
+	gate    *gate
 	stats   Stats
 }
 
@@ -101,7 +102,13 @@ func NewAcceptor(opt AcceptorOptions) (*Acceptor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("writes: new acceptor: %w", err)
 	}
+	g, err := openGate(opt.DataDir)
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("writes: new acceptor: %w", err)
+	}
 	a := &Acceptor{
+		gate:   g,
 		opt:    opt,
 		queue:  make(chan pending, opt.QueueLen),
 		quit:   make(chan struct{}),
@@ -128,6 +135,7 @@ func (a *Acceptor) Close() error {
 	<-a.closed
 	a.stateMu.Lock()
 	defer a.stateMu.Unlock()
+	a.gate.close()
 	if err := a.w.Close(); err != nil {
 		return fmt.Errorf("writes: close acceptor: %w", err)
 	}
@@ -195,7 +203,8 @@ func (a *Acceptor) Write(w serve.Write, done func(serve.WriteResult)) {
 		reject(400, nil)
 		return
 	}
-	rec := journal.Record{Source: rt.Source, Method: method, Time: w.Time, ContentType: mt, Body: w.Body}
+	// Time stays zero: Append stamps it under the commit gate (see gate.go).
+	rec := journal.Record{Source: rt.Source, Method: method, ContentType: mt, Body: w.Body}
 	for _, kv := range [...][2]string{{"user-agent", w.UserAgent}, {"referer", w.Referer}, {"origin", w.Origin}} {
 		if kv[1] != "" {
 			if rec.Headers == nil {
@@ -320,8 +329,8 @@ func (a *Acceptor) commit(batch []pending) {
 	a.stateMu.Lock()
 	defer a.stateMu.Unlock()
 	ids := make([]string, len(batch))
-	var failed error
-	for i := range batch {
+	failed := a.gate.enter(false)
+	for i := 0; failed == nil && i < len(batch); i++ {
 		id, err := a.w.Append(&batch[i].rec)
 		if err != nil {
 			failed = err
@@ -333,6 +342,7 @@ func (a *Acceptor) commit(batch []pending) {
 	if failed == nil {
 		failed = a.w.Commit()
 	}
+	a.gate.leave(false)
 	a.stats.Fsyncs.Add(a.w.Stats().Fsyncs.Load() - before)
 	if failed != nil {
 		a.opt.Log.Error("writes: journal commit failed; answering 503 and opening a new journal incarnation", "error", failed)
@@ -349,9 +359,12 @@ func (a *Acceptor) commit(batch []pending) {
 		return
 	}
 	a.stats.Commits.Add(1)
-	now := time.Now()
 	for i, p := range batch {
-		body, _ := json.Marshal(acceptedBody{ID: ids[i], VisibleAt: journal.VisibleAt(now, p.period).UnixMilli(), StatusURL: "/_jawas/events/" + ids[i]})
+		// The engine reads for boundary B only when no commit stamped
+		// before B is in flight, so this record is applied exactly at the
+		// first boundary after its stamp.
+		vis := journal.VisibleAt(p.rec.Time, p.period)
+		body, _ := json.Marshal(acceptedBody{ID: ids[i], VisibleAt: vis.UnixMilli(), StatusURL: "/_jawas/events/" + ids[i]})
 		a.stats.Accepted.Add(1)
 		p.done(serve.WriteResult{Status: 202, Body: body})
 	}

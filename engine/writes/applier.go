@@ -45,6 +45,7 @@ type Applier struct {
 	reader  *journal.Reader // under mu
 	compact *journal.Reader // under cpRunning: a Reader belongs to one goroutine
 	lock    *os.File
+	gate    *gate
 
 	mu        sync.Mutex
 	pos       journal.Positions
@@ -84,13 +85,19 @@ func OpenApplier(proj *period.Project, opt ApplierOptions) (*Applier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("writes: open applier: %w", err)
 	}
-	cp, err := journal.LoadCheckpoint(opt.DataDir)
+	g, err := openGate(opt.DataDir)
 	if err != nil {
 		lock.Close()
 		return nil, fmt.Errorf("writes: open applier: %w", err)
 	}
+	cp, err := journal.LoadCheckpoint(opt.DataDir)
+	if err != nil {
+		g.close()
+		lock.Close()
+		return nil, fmt.Errorf("writes: open applier: %w", err)
+	}
 	a := &Applier{
-		opt: opt, reader: reader, compact: compact, lock: lock,
+		opt: opt, reader: reader, compact: compact, lock: lock, gate: g,
 		pos:      cp.Positions,
 		queues:   map[string][]journal.Record{},
 		states:   cp.States,
@@ -199,7 +206,14 @@ func (a *Applier) take(source string, boundary time.Time) []journal.Record {
 	if a.fatal != nil || a.closed {
 		return nil
 	}
-	recs, next, err := a.reader.ReadNew(a.pos, boundary)
+	// No commit stamped before boundary may be in flight while we read.
+	err := a.gate.enter(true)
+	var recs []journal.Record
+	var next journal.Positions
+	if err == nil {
+		recs, next, err = a.reader.ReadNew(a.pos, boundary)
+		a.gate.leave(true)
+	}
 	if err != nil {
 		a.fatal = err
 		a.opt.Log.Error("journal damaged: the engine stops", "error", err)
@@ -299,6 +313,7 @@ func (a *Applier) Close() error {
 	a.mu.Lock()
 	a.closed = true
 	a.mu.Unlock()
+	a.gate.close()
 	if cerr := a.lock.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("writes: close applier: %w", cerr)
 	}

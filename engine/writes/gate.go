@@ -1,0 +1,84 @@
+package writes
+
+// This file implements the commit gate, because a promise needs it: a 202
+// says "visible at boundary B", B = the first boundary after the record's
+// Time. The engine applies at B the records with Time < B that it can read
+// at B, so a commit that stamped Time before B must be on the file before
+// the engine reads for B, and one stamped at or after B must not be
+// mistaken for earlier. Workers stamp and commit holding a shared flock on
+// journal/commit.lock; the engine takes it exclusively around each read.
+// A turnstile lock in front keeps a stream of commits from starving the
+// engine (flock has no writer preference).
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+type gate struct {
+	turn, commit *os.File
+}
+
+func openGate(dataDir string) (*gate, error) {
+	dir := filepath.Join(dataDir, "journal")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("commit gate: %w", err)
+	}
+	turn, err := os.OpenFile(filepath.Join(dir, "turnstile.lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("commit gate: %w", err)
+	}
+	commit, err := os.OpenFile(filepath.Join(dir, "commit.lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		turn.Close()
+		return nil, fmt.Errorf("commit gate: %w", err)
+	}
+	return &gate{turn: turn, commit: commit}, nil
+}
+
+func flock(f *os.File, how int) error {
+	for {
+		err := unix.Flock(int(f.Fd()), how)
+		if err != unix.EINTR {
+			if err != nil {
+				return os.NewSyscallError("flock "+f.Name(), err)
+			}
+			return nil
+		}
+	}
+}
+
+// enter takes the gate for a worker's commit (shared); exclusive for the
+// engine's read.
+func (g *gate) enter(exclusive bool) error {
+	mode := unix.LOCK_SH
+	if exclusive {
+		mode = unix.LOCK_EX
+	}
+	if err := flock(g.turn, mode); err != nil {
+		return err
+	}
+	err := flock(g.commit, mode)
+	if exclusive {
+		return err // keep the turnstile until leave
+	}
+	if uerr := flock(g.turn, unix.LOCK_UN); err == nil {
+		err = uerr
+	}
+	return err
+}
+
+func (g *gate) leave(exclusive bool) {
+	flock(g.commit, unix.LOCK_UN)
+	if exclusive {
+		flock(g.turn, unix.LOCK_UN)
+	}
+}
+
+func (g *gate) close() {
+	g.turn.Close()
+	g.commit.Close()
+}

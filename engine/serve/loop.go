@@ -21,10 +21,16 @@ import (
 const (
 	sweepEvery    = 250 * time.Millisecond
 	lingerTimeout = 2 * time.Second
-	scratchSize   = 64 << 10
-	inBufSize     = 16 << 10
-	maxFreeConns  = 1024
-	maxKeptOut    = 64 << 10 // a connection's header buffer is dropped above this when it goes back to the pool
+	// drainIdleGrace: a draining server closes a keep-alive connection only
+	// once it has been idle this long. Closing an idle connection races
+	// with the client's next request (already sent when the FIN arrives: it
+	// is lost); a busy connection instead gets "Connection: close" on its
+	// next response, so no request is lost (TestE2EMaxRequestsRecycling).
+	drainIdleGrace = time.Second
+	scratchSize    = 64 << 10
+	inBufSize      = 16 << 10
+	maxFreeConns   = 1024
+	maxKeptOut     = 64 << 10 // a connection's header buffer is dropped above this when it goes back to the pool
 )
 
 // piece is one queued response part: header bytes c.out[h0:h1], then body.
@@ -56,6 +62,7 @@ type conn struct {
 	deadline  int64 // unix ns; 0 none
 	closing   bool  // close once the queued output is written
 	lingering bool  // write side shut, draining input until EOF
+	idleSince int64 // unix ns: accepted, or last output written with nothing pending (see drainIdleGrace)
 	waiting   bool  // a Write is in flight; later requests wait
 	more      bool  // input may hold complete requests not answered yet
 	http10    bool  // the last request handled was HTTP/1.0
@@ -282,6 +289,7 @@ func (l *loop) newConn(fd int) *conn {
 	c.parser.Limits = l.s.opt.Limits
 	c.events = netpoll.In
 	c.deadline = l.nowNS + int64(l.s.opt.HeaderTimeout)
+	c.idleSince = l.nowNS
 	return c
 }
 
@@ -580,6 +588,7 @@ func (l *loop) flush(c *conn) bool {
 		// keep the header deadline set when the request started
 	default:
 		c.deadline = l.nowNS + int64(l.s.opt.IdleTimeout)
+		c.idleSince = l.nowNS
 	}
 	return true
 }
@@ -610,7 +619,7 @@ func (l *loop) fail(c *conn, status int) {
 }
 
 // sweep closes connections past their deadline; when draining it also
-// closes idle ones.
+// closes those idle for drainIdleGrace.
 func (l *loop) sweep(draining bool) {
 	l.nextSweep = l.nowNS + int64(sweepEvery)
 	if l.paused && !draining {
@@ -626,7 +635,8 @@ func (l *loop) sweep(draining bool) {
 			l.close(c)
 			continue
 		}
-		if draining && !c.lingering && !c.hasOutput() && !c.waiting && !c.partial && c.in == nil {
+		if draining && !c.lingering && !c.hasOutput() && !c.waiting && !c.partial && c.in == nil &&
+			l.nowNS-c.idleSince >= int64(drainIdleGrace) {
 			l.close(c)
 		}
 	}

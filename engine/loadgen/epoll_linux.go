@@ -208,8 +208,8 @@ func (l *eloop) run(ctx context.Context, rampLeft *atomic.Int64) error {
 
 		// Wait: until the next fire or sweep, at most 10 ms (ctx, ramp).
 		wait := nextSweep - now
-		if d := base + l.clients[idx].phase - now; d < wait {
-			wait = d
+		if d := base + l.clients[idx].phase - now; d < wait && (end == 0 || base+l.clients[idx].phase < end) {
+			wait = d // (a fire past the end, or while stopping, is never sent: don't wake for it)
 		}
 		if rampIdx < len(l.ramp) {
 			wait = min(wait, l.ramp[rampIdx].startAt-now)

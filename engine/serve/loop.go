@@ -134,7 +134,7 @@ func (s *Server) init() error {
 		l := &loop{s: s, p: p, lfd: s.opt.ListenFD, scratch: make([]byte, scratchSize),
 			iov: make([]netpoll.Iovec, 0, netpoll.MaxIovecs), maxIn: maxIn}
 		if s.opt.SiteDir != "" {
-			sc, err := newSiteCache(s.opt.SiteDir)
+			sc, err := newSiteCache(s.opt.SiteDir, &s.site)
 			if err != nil {
 				p.Close()
 				s.closeLoops()

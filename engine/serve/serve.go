@@ -151,6 +151,7 @@ type Server struct {
 	cors     cors
 
 	loops    []*loop
+	site     siteWatch // site.go: when cached site files must be re-checked
 	draining atomic.Bool
 	forced   atomic.Bool
 	started  atomic.Bool
@@ -202,6 +203,7 @@ func (s *Server) Serve() error {
 		return errors.New("serve: Serve called twice")
 	}
 	defer s.doneOnce.Do(func() { close(s.done) })
+	defer s.site.start(s.opt.SiteDir, s)()
 	errs := make(chan error, len(s.loops))
 	for _, l := range s.loops {
 		// Loop goroutine: owns l, its poller and every connection it accepts.

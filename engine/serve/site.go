@@ -1,10 +1,15 @@
 // This file implements the site file cache: files under SiteDir, mmapped on
-// first request and kept per loop (no locks, plain reference counts). A cached
-// file is re-checked with one stat at most once per second: changed size,
-// mtime or inode replaces the mapping, and the old one is unmapped only when
-// no queued response still points into it. A cheap periodic stat was chosen
-// over fsnotify because it needs no goroutine, no recursive watch setup and
-// costs at most one syscall per file per second on the serving path.
+// first request and kept per loop (no locks, plain reference counts). A
+// changed size, mtime or inode replaces the mapping, and the old one is
+// unmapped only when no queued response still points into it.
+//
+// When to look: one fsnotify watcher per Server (engine/watch, the whole
+// site tree) bumps a generation counter on every event, and a cached file is
+// re-checked with one stat only when the generation moved since it was last
+// checked, so a file copied in by a deployment is served on the next request
+// (not up to a second later) and the steady state costs one atomic load per
+// request, no syscall. Without a watcher (inotify limits, or before Serve),
+// a cached file falls back to one stat at most once per second.
 
 package serve
 
@@ -14,9 +19,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jawas/jawas/engine/http1"
+	"github.com/jawas/jawas/engine/watch"
 )
 
 const (
@@ -33,7 +40,8 @@ type siteFile struct {
 	etag    []byte
 	lastMod []byte
 	ctype   string
-	checked int64 // unix ns of the last stat
+	checked int64  // unix ns of the last stat
+	gen     uint64 // siteWatch generation at the last stat
 	refs    int   // queued responses using data
 	stale   bool  // replaced or evicted: unmap when refs reaches 0
 }
@@ -41,9 +49,37 @@ type siteFile struct {
 type siteCache struct {
 	root  string // SiteDir with symlinks resolved
 	files map[string]*siteFile
+	w     *siteWatch
 }
 
-func newSiteCache(dir string) (*siteCache, error) {
+// siteWatch is the Server's site watcher state, shared by its loops.
+type siteWatch struct {
+	gen  atomic.Uint64 // bumped on every change under the site dir
+	live atomic.Bool   // a watcher is running: trust gen, skip the periodic stat
+}
+
+// start watches dir and returns the function that stops watching. A
+// watcher that cannot start is logged, and the loops fall back to the
+// periodic stat.
+func (w *siteWatch) start(dir string, s *Server) func() {
+	if dir == "" {
+		return func() {}
+	}
+	// Watcher goroutine (engine/watch): only bumps the generation.
+	fw, err := watch.New([]string{dir}, watch.Options{}, func([]string) { w.gen.Add(1) })
+	if err != nil {
+		s.opt.Log.Warn("serve: site files are not watched; changes are seen within a second", "error", err)
+		return func() {}
+	}
+	w.gen.Add(1) // anything cached before the watch started is checked again
+	w.live.Store(true)
+	return func() {
+		w.live.Store(false)
+		fw.Close()
+	}
+}
+
+func newSiteCache(dir string, w *siteWatch) (*siteCache, error) {
 	root, err := filepath.Abs(dir)
 	if err == nil {
 		root, err = filepath.EvalSymlinks(root)
@@ -51,7 +87,7 @@ func newSiteCache(dir string) (*siteCache, error) {
 	if err != nil {
 		return nil, fmt.Errorf("site dir %s: %w", dir, err)
 	}
-	return &siteCache{root: root, files: make(map[string]*siteFile)}, nil
+	return &siteCache{root: root, files: make(map[string]*siteFile), w: w}, nil
 }
 
 // safePath reports whether a decoded URL path may name a site file: it is
@@ -81,12 +117,13 @@ func (s *siteCache) lookup(path []byte, now int64) *siteFile {
 		return nil
 	}
 	f := s.files[string(path)]
-	if f != nil && now-f.checked < siteRecheck {
+	gen := s.w.gen.Load()
+	if f != nil && f.gen == gen && (s.w.live.Load() || now-f.checked < siteRecheck) {
 		return f
 	}
 	if f != nil {
 		if st, err := os.Stat(f.full); err == nil && sameFile(f, st) {
-			f.checked = now
+			f.checked, f.gen = now, gen
 			return f
 		}
 		delete(s.files, string(path))
@@ -96,6 +133,7 @@ func (s *siteCache) lookup(path []byte, now int64) *siteFile {
 	if err != nil || f == nil {
 		return nil
 	}
+	f.gen = gen
 	if len(s.files) >= maxSiteFiles {
 		for k, old := range s.files {
 			delete(s.files, k)

@@ -108,12 +108,27 @@ export interface WriteError extends Error {
 export function post(url: string, body: unknown, opts?: Env & { headers?: Record<string, string> }): Promise<WriteResult>;
 export function put(url: string, body: unknown, opts?: Env & { headers?: Record<string, string> }): Promise<WriteResult>;
 
-export interface DevOptions {
-  url?: string;
-  EventSource?: typeof EventSource;
-  onReload?: () => void;
-  onDiagnostic?: (d: { file?: string; line?: number; column?: number; message: string; frame?: string }) => void;
+/** An author's error as dev mode reports it (an engine.Diagnostic). */
+export interface Diagnostic {
+  file?: string;
+  line?: number;
+  column?: number;
+  message: string;
+  frame?: string;
 }
 
-/** Live reload for `jawas serve --dev`; returns the EventSource, or null without EventSource support. */
-export function connectDev(opts?: DevOptions): EventSource | null;
+export interface DevOptions extends Env {
+  /** default "/_jawas/dev.json" */
+  url?: string;
+  /** instead of location.reload() when the build changes */
+  onReload?: () => void;
+  /** instead of the built-in overlay; called with [] when every error is fixed */
+  onErrors?: (errors: Diagnostic[]) => void;
+}
+
+/**
+ * Live reload for `jawas serve --dev`: polls /_jawas/dev.json once per period,
+ * reloads the page when its `build` changes, shows its `errors` in an overlay
+ * (#jawas-dev-overlay) until fixed. Idempotent: later calls return the first watcher.
+ */
+export function connectDev(opts?: DevOptions): Watcher<{ build: number; errors: Diagnostic[] }>;

@@ -228,17 +228,36 @@ async function send(method, url, body, opts = {}) {
   return { id: j && j.id, visibleAt: j && j.visible_at, status: res.status };
 }
 
-// connectDev is the live-reload hook for `jawas serve --dev`. It opens an
-// EventSource to /_jawas/dev/events; the dev server sends `event: reload`
-// (reload the page) and `event: diagnostic` (data: an engine.Diagnostic as
-// JSON, shown by opts.onDiagnostic). Without a dev server the EventSource
-// fails (404) and is closed quietly.
+// connectDev is the live-reload hook of `jawas serve --dev`. It watches
+// /_jawas/dev.json ({build, errors}), a snapshot like any other: once per
+// period with If-None-Match, so it costs a 304 while nothing changes. A new
+// `build` (a site file, template or config changed) reloads the page;
+// `errors` (file:line, message, code frame) are shown in an overlay that
+// goes away when they are fixed. Source changes need neither: their data
+// arrives through the page's own watchers. Calling it again returns the
+// same watcher (the page and the tag jawas injects may both call it).
+let dev;
 export function connectDev(opts = {}) {
-  const ES = opts.EventSource || G.EventSource;
-  if (!ES) return null;
-  const es = new ES(opts.url || "/_jawas/dev/events");
-  es.addEventListener("reload", () => (opts.onReload ? opts.onReload() : G.location.reload()));
-  es.addEventListener("diagnostic", (ev) => opts.onDiagnostic && opts.onDiagnostic(JSON.parse(ev.data)));
-  es.onerror = () => es.readyState == 2 && es.close();
-  return es;
+  if (dev) return dev;
+  let build;
+  const doc = opts.document || G.document;
+  return (dev = watch(opts.url || "/_jawas/dev.json", (d) => {
+    if (build !== undefined && d.build !== build) return opts.onReload ? opts.onReload() : G.location.reload();
+    build = d.build;
+    (opts.onErrors || ((e) => overlay(doc, e)))(d.errors || []);
+  }, opts));
+}
+
+// overlay shows errs over the page (text only, never HTML), or removes it.
+function overlay(doc, errs) {
+  let el = doc.getElementById("jawas-dev-overlay");
+  if (!errs.length) return el && el.remove();
+  if (!el) {
+    el = doc.createElement("pre");
+    el.id = "jawas-dev-overlay";
+    el.style.cssText = "position:fixed;inset:0;z-index:2147483647;margin:0;padding:24px;overflow:auto;background:#14060aee;color:#f4f4f5;font:14px/1.5 ui-monospace,monospace;white-space:pre-wrap";
+    doc.body.append(el);
+  }
+  el.textContent = `jawas dev: ${errs.length} error${errs.length > 1 ? "s" : ""}, fix and save\n\n` + errs.map((e) =>
+    (e.file ? e.file + (e.line ? ":" + e.line + (e.column ? ":" + e.column : "") : "") + ": " : "") + e.message + (e.frame ? "\n" + e.frame : "")).join("\n\n");
 }

@@ -2,7 +2,7 @@
 // Time, timers, rAF, fetch and document are fakes injected through opts.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { watch, interpolate, animate, post, put } from "./client.js";
+import { watch, interpolate, animate, post, put, connectDev } from "./client.js";
 
 // fakeHost is virtual time with timers, animation frames, a document and a
 // scripted fetch. handler(url, init, host) returns a Response or throws.
@@ -394,5 +394,67 @@ test("a snapshot arriving mid-blend starts from what is on screen (no jump)", as
   assert.equal(w.blend().x, 125);
   h.t += 100;
   assert.equal(w.blend().x, 200);
+  w.stop();
+});
+
+// ---- dev hook ---------------------------------------------------------------
+
+// fakeDOM is just enough of a document for the dev overlay.
+function fakeDOM(doc) {
+  const byId = new Map();
+  doc.body = {
+    append: (el) => byId.set(el.id, el),
+  };
+  doc.getElementById = (id) => byId.get(id) || null;
+  doc.createElement = (tag) => {
+    const el = { tagName: tag, id: "", style: {}, textContent: "" };
+    el.remove = () => byId.delete(el.id);
+    return el;
+  };
+  return byId;
+}
+
+test("connectDev: polls dev.json once per period, reloads on a new build, overlay while errors last", async () => {
+  let state = { build: 1, errors: [] };
+  const h = fakeHost(jawasServer({ version: () => JSON.stringify(state) }));
+  // jawasServer's body is {v, x}: answer dev.json's own body instead.
+  const serve = h.opts.fetch;
+  h.opts.fetch = async (url, init) => {
+    const res = await serve(url, init);
+    if (res.status !== 200) return res;
+    return new Response(JSON.stringify(state), { status: 200, headers: res.headers });
+  };
+  const dom = fakeDOM(h.document);
+  let reloads = 0;
+  const w = connectDev({ ...h.opts, onReload: () => reloads++ });
+  assert.equal(connectDev(), w, "a second call returns the same watcher");
+  await h.advance(0);
+  h.frame();
+  assert.equal(h.calls[0].url, "/_jawas/dev.json");
+  assert.equal(dom.size, 0, "no overlay without errors");
+
+  await h.advance(1000);
+  h.frame();
+  assert.ok(h.calls.length >= 4 && h.calls.length <= 6, `once per 200 ms period: ${h.calls.length} fetches in 1 s`);
+  assert.ok(h.calls.slice(1).every((c) => c.init.headers["If-None-Match"]), "revalidates with If-None-Match");
+
+  state = { build: 1, errors: [{ file: "sources/clock.js", line: 3, column: 7, message: "Expected \";\"", frame: "> 3 | x y" }] };
+  await h.advance(400);
+  h.frame();
+  const el = dom.get("jawas-dev-overlay");
+  assert.ok(el, "overlay shown");
+  assert.match(el.textContent, /sources\/clock\.js:3:7: Expected ";"/);
+  assert.match(el.textContent, /> 3 \| x y/);
+  assert.equal(reloads, 0, "errors alone do not reload");
+
+  state = { build: 1, errors: [] };
+  await h.advance(400);
+  h.frame();
+  assert.equal(dom.size, 0, "overlay removed when fixed");
+
+  state = { build: 2, errors: [] };
+  await h.advance(400);
+  h.frame();
+  assert.equal(reloads, 1, "a new build reloads the page");
   w.stop();
 });

@@ -117,6 +117,9 @@ type server struct {
 	runDir  string
 	exited  chan struct{}
 	state   *os.ProcessState
+
+	mu   sync.Mutex
+	seen map[int]proc // every child ever listed, so cleanup finds orphans too
 }
 
 var urlRE = regexp.MustCompile(`msg=serving url=http://([0-9.]+:[0-9]+)/`)
@@ -148,7 +151,8 @@ func startServeNoWait(t *testing.T, dir string, args ...string) *server {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{t: t, cmd: cmd, pid: cmd.Process.Pid, logPath: logPath, exited: make(chan struct{})}
+	s := &server{t: t, cmd: cmd, pid: cmd.Process.Pid, logPath: logPath, exited: make(chan struct{}),
+		seen: map[int]proc{}}
 	go func() {
 		cmd.Wait()
 		s.state = cmd.ProcessState
@@ -159,18 +163,20 @@ func startServeNoWait(t *testing.T, dir string, args ...string) *server {
 }
 
 func (s *server) cleanup() {
-	kids := childrenOf(s.pid)
+	s.children("") // record the current ones
 	if !s.done() {
 		syscall.Kill(s.pid, syscall.SIGKILL)
 		<-s.exited
 	}
 	// Children die with the supervisor (Pdeathsig); make sure, by pid.
 	deadline := time.Now().Add(3 * time.Second)
-	for _, k := range kids {
-		for alive(k.pid) && time.Now().Before(deadline) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range s.seen {
+		for ourChild(k.pid, s.pid) && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
 		}
-		if alive(k.pid) {
+		if ourChild(k.pid, s.pid) {
 			s.t.Logf("cleanup: child %d (%s) outlived the supervisor; killing it", k.pid, k.role)
 			syscall.Kill(k.pid, syscall.SIGKILL)
 		}
@@ -320,10 +326,14 @@ func childrenOf(pid int) []proc {
 	return out
 }
 
+// children lists the supervisor's live children of role ("" for all).
 func (s *server) children(role string) []proc {
 	var out []proc
 	for _, p := range childrenOf(s.pid) {
-		if p.role == role {
+		s.mu.Lock()
+		s.seen[p.pid] = p
+		s.mu.Unlock()
+		if role == "" || p.role == role {
 			out = append(out, p)
 		}
 	}
@@ -346,14 +356,36 @@ func (s *server) waitChildren(role string, n int, timeout time.Duration) []proc 
 	}
 }
 
-// alive reports whether pid exists and is not a zombie.
+// alive reports whether pid exists and is not a zombie. A killed
+// multi-threaded process shows its leader as a zombie while other threads
+// are still exiting (and still hold its files), so those count as alive.
 func alive(pid int) bool {
 	st, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return false
 	}
 	i := bytes.LastIndexByte(st, ')')
-	return i < 0 || !bytes.HasPrefix(bytes.TrimSpace(st[i+1:]), []byte("Z"))
+	if i < 0 || !bytes.HasPrefix(bytes.TrimSpace(st[i+1:]), []byte("Z")) {
+		return true
+	}
+	tasks, _ := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	return len(tasks) > 1
+}
+
+// ourChild reports whether pid is alive and was started by supervisor
+// (its environment says so), so a recycled pid is never killed.
+func ourChild(pid, supervisor int) bool {
+	if !alive(pid) {
+		return false
+	}
+	env, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+	want := []byte("JAWAS_SUPERVISOR_PID=" + strconv.Itoa(supervisor))
+	for _, kv := range bytes.Split(env, []byte{0}) {
+		if bytes.Equal(kv, want) {
+			return true
+		}
+	}
+	return false
 }
 
 // socketCount counts the sockets in pid's fd table.
@@ -495,6 +527,7 @@ func startLoad(addr, path string, clients int, pause time.Duration, maxTime time
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
+			time.Sleep(time.Duration(i) * 10 * time.Millisecond) // a ramp: connections spread over the workers
 			l.client(ctx, &total, maxReq)
 		}()
 	}

@@ -147,6 +147,9 @@ to_ms() {
 		else print "n/a" }'
 }
 
+printf "\n%s, %s CPUs, load average at start: %s\n" "$(uname -sr)" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+log "raw outputs (wrk, jbench JSON) stay in $work"
+
 # --- table 1: wrk ------------------------------------------------------------
 if [ "$MODE" = all ] || [ "$MODE" = wrk ]; then
 	out=$work/wrk.txt
@@ -206,5 +209,6 @@ if [ "$MODE" = all ] || [ "$MODE" = capacity ]; then
 	echo
 	echo "held: achieved ≥ 95% of asked with no errors (jbench exit 0). CPU µs/req counts ramp and warmup requests too."
 	echo "gen µs/req: the load generator's own CPU per request (it shares the cores with the server)."
-	echo "lag p99: how far behind schedule the generator sent (ms); near 200 means the generator itself could not keep up."
+	echo "lag p99: how far behind schedule the generator sent (ms); at or above the 200 ms period means the generator itself was starved (CPU) and could not send on time."
 fi
+printf "\nload average at end: %s (other work on the machine inflates every figure; compare rows of one run)\n" "$(cut -d' ' -f1-3 /proc/loadavg)"

@@ -4,7 +4,10 @@
 // — and reports whether the asked rate was held, latency percentiles, errors
 // by kind, the 304 share and how old the served snapshots were.
 //
-// It owns its minimal HTTP/1.1 client (http.go) and its histogram (hist.go).
+// It owns its minimal HTTP/1.1 response reader (http.go), its histogram
+// (hist.go) and two engines that drive the clients: epoll_linux.go (the
+// default: one loop per CPU over raw non-blocking sockets) and run.go's
+// goroutine-per-client engine on net.Conn (portable, the reference).
 // It must never use net/http on the request path (too heavy for 10,000
 // connections on 2 cores), never allocate per request in steady state, and
 // never let a late client burst to catch up: a client that falls a whole

@@ -42,8 +42,8 @@ type siteFile struct {
 	ctype   string
 	checked int64  // unix ns of the last stat
 	gen     uint64 // siteWatch generation at the last stat
-	refs    int   // queued responses using data
-	stale   bool  // replaced or evicted: unmap when refs reaches 0
+	refs    int    // queued responses using data
+	stale   bool   // replaced or evicted: unmap when refs reaches 0
 }
 
 type siteCache struct {

@@ -212,3 +212,12 @@ if [ "$MODE" = all ] || [ "$MODE" = capacity ]; then
 	echo "lag p99: how far behind schedule the generator sent (ms); at or above the 200 ms period means the generator itself was starved (CPU) and could not send on time."
 fi
 printf "\nload average at end: %s (other work on the machine inflates every figure; compare rows of one run)\n" "$(cut -d' ' -f1-3 /proc/loadavg)"
+
+# ---- DEV MODE: save → served (bench/dev; owned by the dev-mode work) --------
+# `jawas serve --dev` on a copy of the demo: saves sources/clock.js 20 times
+# and measures until the new snapshot is served. Goal: p50 < 100 ms.
+if [ "$MODE" = all ] || [ "$MODE" = dev ]; then
+	printf "\n## Dev mode: save a source → new snapshot served\n\n"
+	(cd "$root" && go build -o "$work/bin/jawas-dev" ./cmd/jawas &&
+		go run ./bench/dev -jawas "$work/bin/jawas-dev" -project "$root" -n 20) || log "bench/dev failed (see above)"
+fi

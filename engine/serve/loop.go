@@ -215,6 +215,7 @@ func (l *loop) run() error {
 				if !l.paused {
 					l.p.Del(l.lfd)
 				}
+				l.s.stoppedAccepting()
 			}
 			l.sweep(true)
 			if l.nconns == 0 {

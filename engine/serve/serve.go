@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/jawas/jawas/engine/http1"
+	"github.com/jawas/jawas/engine/netpoll"
 	"github.com/jawas/jawas/engine/snapshot"
 )
 
@@ -79,6 +80,13 @@ type Options struct {
 	MaxPendingOutput int // queued response bytes per connection before reading stops; default 4 MiB
 
 	CORSOrigins []string // exact origins, or "*"; empty: no CORS headers
+
+	// CloseListener makes the Server close ListenFD as soon as every loop
+	// has stopped accepting during Shutdown. A worker process that shares
+	// the socket with others sets it: once no process holds the socket, new
+	// connections are refused at once instead of queueing on a socket
+	// nobody accepts from and being reset when the process exits.
+	CloseListener bool
 
 	// Write handles POST/PUT to a published URL; nil answers 405.
 	// Called on an event loop goroutine (see WriteFunc).
@@ -150,13 +158,14 @@ type Server struct {
 	ownStore bool
 	cors     cors
 
-	loops    []*loop
-	site     siteWatch // site.go: when cached site files must be re-checked
-	draining atomic.Bool
-	forced   atomic.Bool
-	started  atomic.Bool
-	done     chan struct{} // closed when Serve returns
-	doneOnce sync.Once
+	loops        []*loop
+	site         siteWatch // site.go: when cached site files must be re-checked
+	draining     atomic.Bool
+	notAccepting atomic.Int32 // loops that stopped accepting (Shutdown)
+	forced       atomic.Bool
+	started      atomic.Bool
+	done         chan struct{} // closed when Serve returns
+	doneOnce     sync.Once
 }
 
 // New checks opt, opens the snapshot store and prepares the loops.
@@ -272,4 +281,12 @@ func (s *Server) Progress() time.Time {
 		return time.Time{}
 	}
 	return time.Unix(0, oldest)
+}
+
+// stoppedAccepting is called by each loop once, when it stops accepting
+// during Shutdown; the last one closes the listener if the Server owns it.
+func (s *Server) stoppedAccepting() {
+	if s.notAccepting.Add(1) == int32(len(s.loops)) && s.opt.CloseListener {
+		netpoll.Close(s.opt.ListenFD)
+	}
 }

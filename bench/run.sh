@@ -80,8 +80,8 @@ free_port() {
 	exit 1
 }
 
-wait_up() { # URL
-	for _ in $(seq 50); do
+wait_up() { # URL [tries of 0.1 s]
+	for _ in $(seq "${2:-50}"); do
 		curl -sf -o /dev/null "$1" && return 0
 		sleep 0.1
 	done
@@ -112,11 +112,25 @@ targets=(
 	"net/http cached bytes|http://127.0.0.1:$p_cached/|$pid_cached"
 )
 # ---- JAWAS SLOT --------------------------------------------------------------
-# `jawas serve` (another engineer's server) joins both tables when its URL is
-# given: start it yourself (e.g. `./bin/jawas serve` in the project root) and
-# run `JAWAS_URL=http://127.0.0.1:8080/clock.json JAWAS_PID=<supervisor pid> make bench`.
+# `jawas serve` joins both tables. Either give a running server
+# (`JAWAS_URL=http://127.0.0.1:8080/clock.json JAWAS_PID=<supervisor pid>`), or
+# let this script start $JAWAS_BIN (default bin/jawas, which `make bench`
+# builds) on a fresh project whose one source, bench/jawas-project/bench.js,
+# renders the baselines' ~1 KB document once per 200 ms. JAWAS_BIN=none: skip.
+JAWAS_BIN=${JAWAS_BIN:-$root/bin/jawas}
+if [ -z "${JAWAS_URL:-}" ] && [ "$JAWAS_BIN" != none ] && [ -x "$JAWAS_BIN" ]; then
+	jp=$work/jawas-project
+	"$JAWAS_BIN" init "$jp" >/dev/null
+	cp "$root/bench/jawas-project/bench.js" "$jp/sources/bench.js"
+	p_jawas=$(free_port $((p_nginx + 1)))
+	"$JAWAS_BIN" serve -C "$jp" --listen "127.0.0.1:$p_jawas" --data-dir "$jp/.jawas" --log-level warn >"$work/jawas.log" 2>&1 &
+	JAWAS_PID=$!
+	pids+=("$JAWAS_PID")
+	JAWAS_URL=http://127.0.0.1:$p_jawas/bench.json
+	log "jawas serve pid $JAWAS_PID (:$p_jawas), log $work/jawas.log"
+fi
 if [ -n "${JAWAS_URL:-}" ]; then
-	wait_up "$JAWAS_URL"
+	wait_up "$JAWAS_URL" 300
 	targets+=("jawas serve|$JAWAS_URL|${JAWAS_PID:-}")
 fi
 # -----------------------------------------------------------------------------

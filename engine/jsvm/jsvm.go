@@ -366,7 +366,7 @@ func (m *Module) Render(ctx RenderContext) ([]byte, error) {
 		if v, err = settle(v); err != nil {
 			return err
 		}
-		js, err := rt.toJSON(goja.Undefined(), v, rt.vm.ToValue("the render result"))
+		js, err := rt.toJSON(goja.Undefined(), v, rt.vm.ToValue("the render result"), rt.vm.ToValue("render"))
 		if err != nil {
 			return err
 		}

@@ -38,6 +38,12 @@ func chromium(t *testing.T) string {
 // fresh profile; the returned context runs in its first tab.
 func browser(t *testing.T) context.Context {
 	t.Helper()
+	// A fresh profile, removed after the browser exited (chromium may still
+	// write into it while it shuts down, so not t.TempDir).
+	profile, err := os.MkdirTemp("", "jawas-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromium(t)),
 		chromedp.Headless,
@@ -45,7 +51,7 @@ func browser(t *testing.T) context.Context {
 		chromedp.DisableGPU,
 		chromedp.NoFirstRun,
 		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
@@ -55,7 +61,17 @@ func browser(t *testing.T) context.Context {
 	}
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancel(); cancelA() }) // closes the browser process chromedp started
+	t.Cleanup(func() {
+		chromedp.Cancel(ctx) // closes the browser process chromedp started, and waits for it
+		cancel()
+		cancelA()
+		for range 50 {
+			if os.RemoveAll(profile) == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
 	if err := chromedp.Run(ctx); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}

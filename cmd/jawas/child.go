@@ -121,6 +121,10 @@ func workerMain(cfg *config.Config, log *slog.Logger) error {
 	}
 	opt := serverOptions(cfg, prefork.ListenFD, filepath.Join(prefork.RunDir(), "snapshots"), log)
 	opt.Loops = 1
+	if err := workerOps(cfg, &opt, shm, log); err != nil {
+		return err
+	}
+	defer closeOps(&opt)
 	closeWrites, err := workerWrites(cfg, &opt, prefork.Slot(), log)
 	if err != nil {
 		return err

@@ -196,6 +196,9 @@ func (m *Main) startEngine(ctx context.Context, cfg *config.Config, log *slog.Lo
 		return nil, err
 	}
 	sched := &period.Scheduler{Project: proj, Store: store, Pages: pages, Log: log}
+	if err := recordStatus(sched, metricsDir(filepath.Dir(snapDir)), log); err != nil {
+		return nil, err
+	}
 	ctx, stopEngine := context.WithCancel(ctx) // writes: a damaged journal stops the engine
 	finishWrites, err := engineWrites(cfg, proj, store, sched, log, stopEngine)
 	if err != nil {
@@ -279,6 +282,10 @@ func (m *Main) serveSingle(ctx context.Context, cfg *config.Config, log *slog.Lo
 	defer netpoll.Close(lfd)
 	opt := serverOptions(cfg, lfd, snapDir, log)
 	opt.Loops = cfg.Workers()
+	if err := singleOps(cfg, &opt, rd, log); err != nil {
+		return err
+	}
+	defer closeOps(&opt)
 	closeWrites, err := workerWrites(cfg, &opt, 0, log)
 	if err != nil {
 		return err

@@ -23,6 +23,7 @@ const (
 	offMagic      = 0
 	offNSlots     = 8
 	offSupPID     = 16
+	offRecycles   = 24 // workers replaced after max_requests (supervisor only writes)
 	fieldPID      = 0
 	fieldPos      = 8
 	fieldStart    = 16
@@ -72,6 +73,10 @@ func (s *Shared) Len() int { return int(s.word(offNSlots).Load()) }
 
 // SupervisorPID returns the pid of the supervisor that created the table.
 func (s *Shared) SupervisorPID() int { return int(s.word(offSupPID).Load()) }
+
+// Recycles is how many workers the supervisor replaced because they
+// reached max_requests.
+func (s *Shared) Recycles() int64 { return s.word(offRecycles).Load() }
 
 // Engine returns the engine's slot.
 func (s *Shared) Engine() *WorkerSlot { return s.Slot(engineSlot) }

@@ -246,6 +246,8 @@ func (s *supervisor) tick(now time.Time) {
 			why := "recycle (max_requests)"
 			if head {
 				why = "reload"
+			} else {
+				s.shm.word(offRecycles).Add(1)
 			}
 			s.log.Info("starting replacement", "worker", p.pos, "old_pid", p.cur.pid, "why", why,
 				"requests", p.cur.slot.Requests())

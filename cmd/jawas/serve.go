@@ -238,13 +238,24 @@ func (m *Main) reportDiagnostics(what string, err error) error {
 	return errSilent
 }
 
+// siteDir is the static files directory, or "" (serve none) when the
+// project has none: a project without site/ is valid.
+func siteDir(cfg *config.Config, log *slog.Logger) string {
+	dir := cfg.Path(cfg.Site)
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		log.Debug("no site directory; serving snapshots and pages only", "site", dir)
+		return ""
+	}
+	return dir
+}
+
 // serverOptions maps the config onto the HTTP core's options.
 func serverOptions(cfg *config.Config, lfd int, snapDir string, log *slog.Logger) serve.Options {
 	s := cfg.Serve
 	return serve.Options{
 		ListenFD:    lfd,
 		SnapshotDir: snapDir,
-		SiteDir:     cfg.Path(cfg.Site),
+		SiteDir:     siteDir(cfg, log),
 		Limits: http1.Limits{
 			MaxRequestLine: s.MaxRequestLine,
 			MaxHeaderBytes: s.MaxHeaderBytes,

@@ -194,8 +194,8 @@ fi
 # --- table 2: capacity with the jawas load generator ----------------------------
 if [ "$MODE" = all ] || [ "$MODE" = capacity ]; then
 	printf "\n## Capacity: N clients, each polling once per 200 ms on its own connection (jbench = engine/loadgen), %s measured after %s warmup\n\n" "$CAP_DURATION" "$CAP_WARMUP"
-	printf "| %-26s | %7s | %8s | %8s | %6s | %8s | %8s | %7s | %10s | %6s | %8s | %10s |\n" server clients "asked/s" "got/s" held "p50 ms" "p99 ms" errors "CPU µs/req" "sys" "lag p99" "gen µs/req"
-	printf "|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n" "----------------------------" "--------:" "---------:" "---------:" "-------:" "---------:" "---------:" "--------:" "-----------:" "-------:" "---------:" "-----------:"
+	printf "| %-26s | %7s | %8s | %8s | %6s | %8s | %8s | %7s | %10s | %6s | %8s | %10s | %5s | %9s |\n" server clients "asked/s" "got/s" held "p50 ms" "p99 ms" errors "CPU µs/req" "sys" "lag p99" "gen µs/req" "304 %" "stale p99"
+	printf "|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n" "----------------------------" "--------:" "---------:" "---------:" "-------:" "---------:" "---------:" "--------:" "-----------:" "-------:" "---------:" "-----------:" "------:" "----------:"
 	for n in $CLIENTS; do
 		for t in "${targets[@]}"; do
 			IFS='|' read -r name url pid <<<"$t"
@@ -216,13 +216,17 @@ if [ "$MODE" = all ] || [ "$MODE" = capacity ]; then
 			held=$([ "$rc" = 0 ] && echo yes || echo NO)
 			errs=$(num '[.errors[]] | add // 0')
 			read -r cpuus sys <<<"$(cpu_cols "$before" "$after" "$(num .total_sent)")"
-			printf "| %-26s | %7s | %8s | %8s | %6s | %8.2f | %8.2f | %7s | %10s | %6s | %8.1f | %10.1f |\n" "$name" "$n" "$asked" "$got" "$held" \
-				"$(num .latency.p50_ms)" "$(num .latency.p99_ms)" "$errs" "$cpuus" "$sys" "$(num .lag.p99_ms)" "$(num .generator_cpu_us_per_request)"
+			printf "| %-26s | %7s | %8s | %8s | %6s | %8.2f | %8.2f | %7s | %10s | %6s | %8.1f | %10.1f | %5s | %9s |\n" "$name" "$n" "$asked" "$got" "$held" \
+				"$(num .latency.p50_ms)" "$(num .latency.p99_ms)" "$errs" "$cpuus" "$sys" "$(num .lag.p99_ms)" "$(num .generator_cpu_us_per_request)" \
+				"$(num 'if (.ok_200 + .not_modified_304) > 0 then (100 * .not_modified_304 / (.ok_200 + .not_modified_304) | floor) else 0 end')" \
+				"$(num 'if .staleness then (.staleness.p99_ms * 10 | floor) / 10 else "n/a" end')"
 		done
 	done
 	echo
 	echo "held: achieved ≥ 95% of asked with no errors (jbench exit 0). CPU µs/req counts ramp and warmup requests too."
 	echo "gen µs/req: the load generator's own CPU per request (it shares the cores with the server)."
+	echo "304 %: share of polls answered Not Modified (a static file never changes; a 200 ms source changes every period)."
+	echo "stale p99: age of the served snapshot at receipt, from X-Jawas-Period/X-Jawas-Next (ms; n/a without them)."
 	echo "lag p99: how far behind schedule the generator sent (ms); at or above the 200 ms period means the generator itself was starved (CPU) and could not send on time."
 fi
 printf "\nload average at end: %s (other work on the machine inflates every figure; compare rows of one run)\n" "$(cut -d' ' -f1-3 /proc/loadavg)"

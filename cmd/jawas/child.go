@@ -45,9 +45,9 @@ func runChild() (code int, ok bool) {
 	log := newLogger(os.Stderr, f.logFormat, f.logLevel).With("role", role, "pid", os.Getpid())
 	m.dev = f.dev
 	prefork.WatchParent()
-	// The supervisor forwards SIGUSR1 (reopen logs); children log to the
-	// inherited stderr, so there is nothing to reopen, but the signal must
-	// not kill them.
+	// The supervisor forwards SIGUSR1 (reopen logs). Handle it from the
+	// start so it never kills a child; a worker with an access log also
+	// reopens that file on it (workerOps in ops.go).
 	prefork.NotifyReopen()
 	switch role {
 	case prefork.RoleValidate:
@@ -121,6 +121,7 @@ func workerMain(cfg *config.Config, log *slog.Logger) error {
 	}
 	opt := serverOptions(cfg, prefork.ListenFD, filepath.Join(prefork.RunDir(), "snapshots"), log)
 	opt.Loops = 1
+	opt.CloseListener = true // refuse, rather than queue, once this worker stops accepting
 	if err := workerOps(cfg, &opt, shm, log); err != nil {
 		return err
 	}
@@ -151,7 +152,6 @@ func workerMain(cfg *config.Config, log *slog.Logger) error {
 			err := srv.Shutdown(ctx)
 			cancel()
 			<-served
-			netpoll.Close(prefork.ListenFD)
 			if err != nil {
 				log.Warn("drain cut short", "error", err)
 			}

@@ -482,3 +482,181 @@ func TestCrashConsistency(t *testing.T) {
 		t.Errorf("only %d writes acknowledged: the test exercised too little", len(acked))
 	}
 }
+
+// TestRejections checks every refusal with its status code and headers,
+// and that a reducer that throws rolls back only its own event.
+func TestRejections(t *testing.T) {
+	p := newProject(t, "max_body = 1024\nwrite_rate = 2.0\nwrite_burst = 3\n", nil)
+	toml, _ := os.ReadFile(filepath.Join(p.dir, "jawas.toml"))
+	toml = append(toml, "[source.secret]\nwrite_token = \"secret-token-0123456789\"\n"...)
+	must(t, os.WriteFile(filepath.Join(p.dir, "jawas.toml"), toml, 0o644))
+	must(t, os.MkdirAll(filepath.Join(p.dir, "sources"), 0o755))
+	for name, code := range map[string]string{
+		"q.js":      queueJS,
+		"secret.js": queueJS,
+		"clock.js":  "export default function render(s, ctx) { return { now: ctx.nowMs }; }\n",
+	} {
+		must(t, os.WriteFile(filepath.Join(p.dir, "sources", name), []byte(code), 0o644))
+	}
+	p.start()
+
+	cases := []struct {
+		name, req string
+		status    int
+		header    [2]string
+		body      string
+	}{
+		{"no reducer", post("/clock.json", "application/json", `{}`), 405, [2]string{"Allow", "GET, HEAD, OPTIONS"}, ""},
+		{"method without reducer", strings.Replace(post("/q.json", "application/json", `{}`), "POST", "PUT", 1), 405, [2]string{"Allow", "GET, HEAD, OPTIONS, POST"}, ""},
+		{"not published", post("/nope.json", "application/json", `{}`), 404, [2]string{}, ""},
+		{"bad JSON", post("/q.json", "application/json", `{"id": x}`), 400, [2]string{}, `"offset":8`},
+		{"unsupported type", post("/q.json", "image/png", `x`), 415, [2]string{}, ""},
+		{"too large", post("/q.json", "application/json", `{"id":"`+strings.Repeat("x", 2000)+`"}`), 413, [2]string{}, ""},
+		{"no token", post("/secret.json", "application/json", `{"id":"s"}`), 401, [2]string{"WWW-Authenticate", `Bearer realm="jawas"`}, ""},
+		{"wrong token", post("/secret.json", "application/json", `{"id":"s"}`, "Authorization: Bearer secret-token-0123456788"), 401, [2]string{}, ""},
+		{"right token", post("/secret.json", "application/json", `{"id":"s"}`, "Authorization: Bearer secret-token-0123456789"), 202, [2]string{}, `"visible_at":`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &client{addr: p.addr}
+			defer c.close()
+			resp, body, err := c.do(tc.req)
+			must(t, err)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, body)
+			}
+			if tc.header[0] != "" && resp.Header.Get(tc.header[0]) != tc.header[1] {
+				t.Errorf("%s: %q, want %q", tc.header[0], resp.Header.Get(tc.header[0]), tc.header[1])
+			}
+			if !strings.Contains(string(body), tc.body) {
+				t.Errorf("body %q does not contain %q", body, tc.body)
+			}
+		})
+	}
+
+	// Rate: burst 3 at 2/s on one connection (one worker): the 4th at once is 429.
+	t.Run("rate limit and rollback", func(t *testing.T) {
+		time.Sleep(2 * time.Second) // refill the bucket used above
+		c := &client{addr: p.addr}
+		defer c.close()
+		var ids []string
+		for i, body := range []string{`{"id":"a"}`, `{"id":"b","fail":true}`, `{"id":"c"}`} {
+			resp, b, err := c.do(post("/q.json", "application/json", body))
+			must(t, err)
+			if resp.StatusCode != 202 {
+				t.Fatalf("write %d: %d %s", i, resp.StatusCode, b)
+			}
+			var a ack
+			must(t, json.Unmarshal(b, &a))
+			ids = append(ids, a.ID)
+		}
+		resp, _, err := c.do(post("/q.json", "application/json", `{"id":"d"}`))
+		must(t, err)
+		if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {
+			t.Errorf("4th write at once: %d Retry-After %q, want 429 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+		}
+		time.Sleep(500 * time.Millisecond)
+		snap, err := c.snapshot("/q.json")
+		must(t, err)
+		if strings.Join(snap.IDs, ",") != "a,c" {
+			t.Errorf("state ids %v, want [a c]: the throwing event must roll back alone", snap.IDs)
+		}
+		want := []string{"applied", "rejected", "applied"}
+		for i, id := range ids {
+			_, b, err := c.do(get("/_jawas/events/" + id))
+			must(t, err)
+			var st struct{ State, Reason string }
+			must(t, json.Unmarshal(b, &st))
+			if st.State != want[i] || (st.State == "rejected" && !strings.Contains(st.Reason, "rejected on purpose")) {
+				t.Errorf("event %d: %s", i, b)
+			}
+		}
+	})
+
+	// Pending cap: with the engine stopped (SIGSTOP) the journal grows past
+	// max_pending_journal and writes get 503 with Retry-After.
+	t.Run("pending cap", func(t *testing.T) {
+		p.stop()
+		toml, _ := os.ReadFile(filepath.Join(p.dir, "jawas.toml"))
+		toml = []byte(strings.Replace(string(toml), "write_rate = 2.0\n", "max_pending_journal = 300\n", 1))
+		must(t, os.WriteFile(filepath.Join(p.dir, "jawas.toml"), toml, 0o644))
+		p.start()
+		eng := children(p.cmd.Process.Pid)["engine"]
+		if len(eng) != 1 {
+			t.Fatalf("engine pids %v", eng)
+		}
+		syscall.Kill(eng[0], syscall.SIGSTOP)
+		defer syscall.Kill(eng[0], syscall.SIGCONT)
+		c := &client{addr: p.addr}
+		defer c.close()
+		got503 := false
+		for i := 0; i < 40 && !got503; i++ {
+			resp, _, err := c.do(post("/q.json", "application/json", fmt.Sprintf(`{"id":"p%d"}`, i)))
+			must(t, err)
+			if resp.StatusCode == 503 {
+				got503 = resp.Header.Get("Retry-After") != ""
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if !got503 {
+			t.Errorf("no 503 with Retry-After while the engine was stopped")
+		}
+	})
+}
+
+// TestCorruptJournalStopsEngine damages a record in the middle of a segment
+// and checks that the engine refuses to go on, naming the file and offset.
+func TestCorruptJournalStopsEngine(t *testing.T) {
+	p := newProject(t, "", map[string]string{"q.js": queueJS})
+	p.start()
+	// Stop the engine first so nothing is applied or compacted.
+	eng := children(p.cmd.Process.Pid)["engine"]
+	if len(eng) != 1 {
+		t.Fatalf("engine pids %v", eng)
+	}
+	syscall.Kill(eng[0], syscall.SIGSTOP)
+	c := &client{addr: p.addr}
+	for i := 0; i < 5; i++ {
+		resp, _, err := c.do(post("/q.json", "application/json", fmt.Sprintf(`{"id":"k%d"}`, i)))
+		must(t, err)
+		if resp.StatusCode != 202 {
+			t.Fatalf("write %d: %d", i, resp.StatusCode)
+		}
+	}
+	c.close()
+	sup := p.cmd.Process.Pid
+	syscall.Kill(sup, syscall.SIGKILL)
+	syscall.Kill(eng[0], syscall.SIGCONT)
+	p.waitChildrenGone(sup)
+	p.cmd = nil
+	segs, _ := filepath.Glob(filepath.Join(p.dir, ".jawas", "journal", "*.seg"))
+	var seg string
+	for _, s := range segs {
+		if fi, err := os.Stat(s); err == nil && fi.Size() > 100 {
+			seg = s
+		}
+	}
+	if seg == "" {
+		t.Fatalf("no segment with records among %v", segs)
+	}
+	data, err := os.ReadFile(seg)
+	must(t, err)
+	data[20] ^= 0xff // inside the first record's payload: its CRC fails, valid records follow
+	must(t, os.WriteFile(seg, data, 0o644))
+
+	cmd := exec.Command(jawasBin, "serve", "-C", p.dir)
+	cmd.Stdout, cmd.Stderr = p.log, p.log
+	must(t, cmd.Start())
+	p.cmd = cmd
+	go cmd.Wait()
+	want := filepath.Base(seg) + " at offset 0"
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		b, _ := os.ReadFile(p.log.Name())
+		if strings.Contains(string(b), "journal corrupt") && strings.Contains(string(b), want) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("the log never said %q with %q", "journal corrupt", want)
+}

@@ -239,3 +239,10 @@ if [ "$MODE" = all ] || [ "$MODE" = dev ]; then
 	(cd "$root" && go build -o "$work/bin/jawas-dev" ./cmd/jawas &&
 		go run ./bench/dev -jawas "$work/bin/jawas-dev" -project "$root" -n 20) || log "bench/dev failed (see above)"
 fi
+
+# ---- WRITES: acknowledged writes/s, fsyncs/s, reads while writing (bench/writes; owned by the write-path work)
+if [ "$MODE" = all ] || [ "$MODE" = writes ]; then
+	printf "\n## Writes: group commit (sync), none, reads while writing\n\n"
+	(cd "$root" && go build -o "$work/bin/jawas-writes" ./cmd/jawas &&
+		go run ./bench/writes -jawas "$work/bin/jawas-writes" -d 5s) || log "bench/writes failed (see above)"
+fi

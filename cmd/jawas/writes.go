@@ -103,6 +103,9 @@ func workerWrites(cfg *config.Config, opt *serve.Options, slot int, log *slog.Lo
 		if err := acc.Close(); err != nil {
 			log.Error("closing the journal", "error", err)
 		}
+		st := acc.Stats()
+		log.Info("journal closed", "accepted", st.Accepted.Load(), "rejected", st.Rejected.Load(),
+			"commits", st.Commits.Load(), "fsyncs", st.Fsyncs.Load())
 		if own {
 			store.Close()
 		}

@@ -17,10 +17,12 @@ deps:
 	./scripts/ensure-deps.sh
 
 # Every test: Go unit, integration, fault and browser tests, and the client
-# library's tests on Node's test runner.
+# library's tests on Node's test runner. Packages run one at a time (-p 1):
+# the fault tests measure restart latencies of real processes, and two
+# packages of them side by side on 2 cores would measure each other.
 test: deps build
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 15m ./...
+	$(GO) test -count=1 -p 1 -timeout 20m ./...
 	node --test engine/client/
 
 # Benchmarks print figures and ratios against baselines measured in the same run.

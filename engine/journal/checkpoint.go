@@ -33,10 +33,25 @@ const (
 	fileMagic = "jawas-journal 1 crc32c="
 )
 
+// encode is json.Marshal(cp) without re-scanning the event table's output
+// (the members come in another order; decoding does not care).
+func (cp *Checkpoint) encode() ([]byte, error) {
+	b, err := json.Marshal(struct {
+		Boundary  time.Time                  `json:"boundary"`
+		Positions Positions                  `json:"positions"`
+		States    map[string]json.RawMessage `json:"states"`
+		Pending   []Record                   `json:"pending,omitempty"`
+	}{cp.Boundary, cp.Positions, cp.States, cp.Pending})
+	if err != nil {
+		return nil, err
+	}
+	return appendEvents(b, cp.Events)
+}
+
 // SaveCheckpoint writes cp under the data directory dir atomically and
 // durably: temp file, fsync, rename, fsync of the directory.
 func SaveCheckpoint(dir string, cp *Checkpoint) error {
-	if err := writeFileAtomic(filepath.Join(dir, journalDir, checkpointFile), cp, true); err != nil {
+	if err := writeFileAtomic(filepath.Join(dir, journalDir, checkpointFile), cp.encode, true); err != nil {
 		return fmt.Errorf("save checkpoint: %w", err)
 	}
 	return nil
@@ -66,10 +81,10 @@ func LoadCheckpoint(dir string) (*Checkpoint, error) {
 	return cp, nil
 }
 
-// writeFileAtomic writes v as a checked JSON file at path by temp file and
+// writeFileAtomic writes encode's JSON as a checked file at path by temp file and
 // rename; durable also fsyncs the file and the directory.
-func writeFileAtomic(path string, v any, durable bool) (err error) {
-	body, err := json.Marshal(v)
+func writeFileAtomic(path string, encode func() ([]byte, error), durable bool) (err error) {
+	body, err := encode()
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", path, err)
 	}
@@ -113,26 +128,36 @@ func writeFileAtomic(path string, v any, durable bool) (err error) {
 // readFileChecked decodes a file written by writeFileAtomic into v. found is
 // false when the file does not exist.
 func readFileChecked(path string, v any) (found bool, err error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	line, body, ok := bytes.Cut(data, []byte("\n"))
-	var sum uint32
-	if !ok || !bytes.HasPrefix(line, []byte(fileMagic)) {
-		return false, fmt.Errorf("%s: not a jawas journal file (bad header)", path)
-	}
-	if _, err := fmt.Sscanf(string(line[len(fileMagic):]), "%08x", &sum); err != nil {
-		return false, fmt.Errorf("%s: bad header: %w", path, err)
-	}
-	if got := crc32.Checksum(body, castagnoli); got != sum {
-		return false, fmt.Errorf("%s: checksum mismatch (header %08x, content %08x)", path, sum, got)
+	body, found, err := readChecked(path)
+	if !found || err != nil {
+		return found, err
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		return false, fmt.Errorf("%s: decode: %w", path, err)
 	}
 	return true, nil
+}
+
+// readChecked returns the JSON body of a file written by writeFileAtomic,
+// after checking its header and checksum.
+func readChecked(path string) (body []byte, found bool, err error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	line, body, ok := bytes.Cut(data, []byte("\n"))
+	var sum uint32
+	if !ok || !bytes.HasPrefix(line, []byte(fileMagic)) {
+		return nil, false, fmt.Errorf("%s: not a jawas journal file (bad header)", path)
+	}
+	if _, err := fmt.Sscanf(string(line[len(fileMagic):]), "%08x", &sum); err != nil {
+		return nil, false, fmt.Errorf("%s: bad header: %w", path, err)
+	}
+	if got := crc32.Checksum(body, castagnoli); got != sum {
+		return nil, false, fmt.Errorf("%s: checksum mismatch (header %08x, content %08x)", path, sum, got)
+	}
+	return body, true, nil
 }

@@ -261,10 +261,10 @@ func (r *Reader) isDead(name string) (bool, error) {
 func PendingBytes(dir string) (int64, error) {
 	jdir := filepath.Join(dir, journalDir)
 	var applied Positions
-	if p, err := ReadStatus(dir); err != nil {
+	if p, found, err := readStatusPositions(dir); err != nil {
 		return 0, fmt.Errorf("pending journal bytes: %w", err)
-	} else if p != nil {
-		applied = p.Positions
+	} else if found {
+		applied = p
 	} else if cp, err := LoadCheckpoint(dir); err != nil {
 		return 0, fmt.Errorf("pending journal bytes: %w", err)
 	} else {

@@ -1,12 +1,14 @@
 package journal
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -126,10 +128,88 @@ type statusTableJSON struct {
 }
 
 // MarshalJSON encodes the table for checkpoints and status files.
-func (s *StatusTable) MarshalJSON() ([]byte, error) {
+func (s *StatusTable) MarshalJSON() ([]byte, error) { return s.appendJSON(nil) }
+
+// appendJSON appends what json.Marshal(statusTableJSON{...}) writes, by
+// hand: the engine encodes the whole table (DefaultStatusEvents entries)
+// every period, and reflection made that most of its CPU under writes.
+func (s *StatusTable) appendJSON(b []byte) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return json.Marshal(statusTableJSON{Max: s.max, Events: s.events, Done: s.done})
+	b = append(b, `{"max":`...)
+	b = strconv.AppendInt(b, int64(s.max), 10)
+	b = append(b, `,"events":`...)
+	if s.events == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		var lastB time.Time
+		var lastJSON []byte
+		for i := range s.events {
+			st := &s.events[i]
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"id":`...)
+			b = appendJSONString(b, st.ID)
+			b = append(b, `,"state":`...)
+			b = appendJSONString(b, st.State)
+			if !st.Boundary.IsZero() {
+				if lastJSON == nil || !st.Boundary.Equal(lastB) || st.Boundary.Location() != lastB.Location() {
+					j, err := st.Boundary.MarshalJSON()
+					if err != nil {
+						return nil, fmt.Errorf("encode status table: %w", err)
+					}
+					lastB, lastJSON = st.Boundary, j
+				}
+				b = append(b, `,"boundary":`...)
+				b = append(b, lastJSON...)
+			}
+			if st.Reason != "" {
+				b = append(b, `,"reason":`...)
+				b = appendJSONString(b, st.Reason)
+			}
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	done, err := json.Marshal(s.done)
+	if err != nil {
+		return nil, fmt.Errorf("encode status table: %w", err)
+	}
+	b = append(b, `,"done":`...)
+	b = append(b, done...)
+	return append(b, '}'), nil
+}
+
+// appendJSONString appends v as a JSON string: as is when it has nothing
+// json.Marshal would escape (event IDs and states never do), else through
+// json.Marshal.
+func appendJSONString(b []byte, v string) []byte {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			j, _ := json.Marshal(v) // a string always encodes
+			return append(b, j...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, v...)
+	return append(b, '"')
+}
+
+// Clone returns a copy of the table.
+func (s *StatusTable) Clone() *StatusTable {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := &StatusTable{max: s.max, events: append([]Status(nil), s.events...), drop: s.drop,
+		index: make(map[string]int, len(s.index)), done: make(map[string]uint64, len(s.done))}
+	for k, v := range s.index {
+		c.index[k] = v
+	}
+	for k, v := range s.done {
+		c.done[k] = v
+	}
+	return c
 }
 
 // UnmarshalJSON decodes a table written by MarshalJSON.
@@ -160,11 +240,38 @@ type Published struct {
 	Events    *StatusTable `json:"events"`
 }
 
+// encode is json.Marshal(p) without re-scanning the event table's output.
+func (p *Published) encode() ([]byte, error) {
+	b, err := json.Marshal(struct {
+		Boundary  time.Time `json:"boundary"`
+		Positions Positions `json:"positions"`
+	}{p.Boundary, p.Positions})
+	if err != nil {
+		return nil, err
+	}
+	return appendEvents(b, p.Events)
+}
+
+// appendEvents replaces the closing brace of the JSON object b with an
+// "events" member holding t, and closes the object again.
+func appendEvents(b []byte, t *StatusTable) ([]byte, error) {
+	b = append(b[:len(b)-1], `,"events":`...)
+	if t == nil {
+		b = append(b, "null"...)
+	} else {
+		var err error
+		if b, err = t.appendJSON(b); err != nil {
+			return nil, err
+		}
+	}
+	return append(b, '}'), nil
+}
+
 // PublishStatus replaces the status file under the data directory dir
 // atomically. It is not fsynced: it is derived from the journal and the
 // checkpoint and is rewritten every period.
 func PublishStatus(dir string, p *Published) error {
-	if err := writeFileAtomic(filepath.Join(dir, journalDir, statusFile), p, false); err != nil {
+	if err := writeFileAtomic(filepath.Join(dir, journalDir, statusFile), p.encode, false); err != nil {
 		return fmt.Errorf("publish event status: %w", err)
 	}
 	return nil
@@ -184,6 +291,42 @@ func ReadStatus(dir string) (*Published, error) {
 		p.Events = NewStatusTable(0)
 	}
 	return p, nil
+}
+
+// readStatusPositions returns the positions of the status file under dir
+// (nil, false when none was published). It decodes the document only up to
+// its "positions" member, which Published encodes before the event table,
+// so it costs a checksum of the file, not a decode of its events: workers
+// call it several times a second (PendingBytes).
+func readStatusPositions(dir string) (Positions, bool, error) {
+	path := filepath.Join(dir, journalDir, statusFile)
+	body, found, err := readChecked(path)
+	if !found || err != nil {
+		return nil, false, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, false, fmt.Errorf("%s: decode: not an object", path)
+	}
+	for dec.More() {
+		k, err := dec.Token()
+		if err != nil {
+			return nil, false, fmt.Errorf("%s: decode: %w", path, err)
+		}
+		if k != "positions" {
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return nil, false, fmt.Errorf("%s: decode: %w", path, err)
+			}
+			continue
+		}
+		var p Positions
+		if err := dec.Decode(&p); err != nil {
+			return nil, false, fmt.Errorf("%s: decode positions: %w", path, err)
+		}
+		return p, true, nil
+	}
+	return nil, true, nil // published without positions: nothing applied yet
 }
 
 // StatusReader answers event status lookups in a worker, rereading the

@@ -88,3 +88,24 @@ func TestStatusReader(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusTableJSONMatchesReflection checks the hand-written encoder
+// against encoding/json, and that a clone encodes the same.
+func TestStatusTableJSONMatchesReflection(t *testing.T) {
+	tab := NewStatusTable(3)
+	b1 := time.Date(2026, 1, 2, 3, 4, 5, 200e6, time.UTC)
+	tab.Record(Status{ID: FormatID("0123456789abcdef01234567", 1), State: StateApplied, Boundary: b1})
+	tab.Record(Status{ID: FormatID("0123456789abcdef01234567", 2), State: StateRejected, Boundary: b1, Reason: "a \"quoted\" <reason>\n\u00e9"})
+	tab.Record(Status{ID: FormatID("0123456789abcdef01234567", 3), State: StateApplied, Boundary: b1.Add(200 * time.Millisecond)})
+	tab.Record(Status{ID: FormatID("fedcba9876543210fedcba98", 1), State: StatePending})
+	for _, tt := range []*StatusTable{NewStatusTable(0), tab, tab.Clone()} {
+		got, err := tt.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.Marshal(statusTableJSON{Max: tt.max, Events: tt.events, Done: tt.done})
+		if string(got) != string(want) {
+			t.Errorf("MarshalJSON:\n got %s\nwant %s", got, want)
+		}
+	}
+}

@@ -479,9 +479,14 @@ func (m *Module) renderContext(rt *runtime, ctx RenderContext) (goja.Value, erro
 // event builds the JS event argument of a reducer. The body goes through
 // JSON so JavaScript gets plain objects, never wrapped Go values.
 func (m *Module) event(rt *runtime, ev Event) (goja.Value, error) {
-	body, err := json.Marshal(ev.Body)
-	if err != nil {
-		return nil, fmt.Errorf("encode event body: %w", err)
+	var body []byte
+	if raw, ok := ev.Body.(json.RawMessage); ok && len(raw) > 0 {
+		body = raw // already JSON (the journal checked it); JSON.parse below checks again
+	} else {
+		var err error
+		if body, err = json.Marshal(ev.Body); err != nil {
+			return nil, fmt.Errorf("encode event body: %w", err)
+		}
 	}
 	jsBody, err := rt.parseJSON(goja.Undefined(), rt.vm.ToValue(string(body)))
 	if err != nil {

@@ -65,6 +65,7 @@ type ops struct {
 // connOps is a connection's operability state, set once at accept.
 type connOps struct {
 	peer   netip.Addr
+	peerS  string // peer as text, made at the connection's first write (write.go)
 	admin  bool   // the peer's network may use the admin endpoints
 	wline  []byte // access-log request line + referer and agent of a write awaiting its answer
 	wsplit int    // where the request line ends in wline

@@ -107,6 +107,8 @@ type loop struct {
 
 	doneMu sync.Mutex
 	doneQ  []writeDone
+	// doneSpare is the buffer doneQ swaps with; loop goroutine only.
+	doneSpare []writeDone
 
 	ops ops // counters, access log (admin.go)
 
@@ -647,8 +649,12 @@ func (l *loop) sweep(draining bool) {
 func (l *loop) completeWrites() {
 	l.doneMu.Lock()
 	q := l.doneQ
-	l.doneQ = nil
+	l.doneQ = l.doneSpare[:0]
 	l.doneMu.Unlock()
+	defer func() { // keep both buffers: no allocation per batch in steady state
+		clear(q)
+		l.doneSpare = q[:0]
+	}()
 	for _, d := range q {
 		if d.fd >= len(l.conns) {
 			continue
@@ -679,8 +685,14 @@ func (l *loop) writeDone(c *conn) func(WriteResult) {
 			return
 		}
 		l.doneMu.Lock()
+		first := len(l.doneQ) == 0
 		l.doneQ = append(l.doneQ, writeDone{fd: fd, gen: gen, res: res})
 		l.doneMu.Unlock()
-		p.Wake() // after Shutdown the eventfd may be closed: the answer is moot then
+		// One wake per batch: a non-empty queue means whoever queued first
+		// has woken (or is about to wake) the loop, which then takes the
+		// whole queue, this answer included.
+		if first {
+			p.Wake() // after Shutdown the eventfd may be closed: the answer is moot then
+		}
 	}
 }

@@ -8,10 +8,7 @@ package serve
 
 import (
 	"bytes"
-	"net/netip"
 	"strconv"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/jawas/jawas/engine/http1"
 	"github.com/jawas/jawas/engine/snapshot"
@@ -34,7 +31,7 @@ func (l *loop) write(c *conn, req *http1.Request, e *snapshot.Entry) {
 		Body:          append([]byte(nil), req.Body...),
 		ContentType:   string(req.ContentType),
 		Authorization: string(req.Authorization),
-		RemoteAddr:    peerAddr(c.fd),
+		RemoteAddr:    peerText(c),
 		UserAgent:     string(req.UserAgent),
 		Referer:       string(req.Referer),
 		Origin:        string(req.Origin),
@@ -95,18 +92,11 @@ func (l *loop) eventStatus(c *conn, req *http1.Request) bool {
 	return true
 }
 
-// peerAddr returns the IP address of the peer of socket fd, "" when it is
-// not known.
-func peerAddr(fd int) string {
-	sa, err := unix.Getpeername(fd)
-	if err != nil {
-		return ""
+// peerText returns c's peer address as text ("" when not known), formatted
+// once per connection: the address was read at accept (admin.go).
+func peerText(c *conn) string {
+	if c.ops.peerS == "" && c.ops.peer.IsValid() {
+		c.ops.peerS = c.ops.peer.String()
 	}
-	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
-		return netip.AddrFrom4(a.Addr).String()
-	case *unix.SockaddrInet6:
-		return netip.AddrFrom16(a.Addr).Unmap().String()
-	}
-	return ""
+	return c.ops.peerS
 }

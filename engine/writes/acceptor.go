@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -364,7 +365,7 @@ func (a *Acceptor) commit(batch []pending) {
 		// before B is in flight, so this record is applied exactly at the
 		// first boundary after its stamp.
 		vis := journal.VisibleAt(p.rec.Time, p.period)
-		body, _ := json.Marshal(acceptedBody{ID: ids[i], VisibleAt: vis.UnixMilli(), StatusURL: "/_jawas/events/" + ids[i]})
+		body := appendAccepted(make([]byte, 0, 128), ids[i], vis.UnixMilli())
 		a.stats.Accepted.Add(1)
 		p.done(serve.WriteResult{Status: 202, Body: body})
 	}
@@ -376,6 +377,19 @@ type acceptedBody struct {
 	ID        string `json:"id"`
 	VisibleAt int64  `json:"visible_at"`
 	StatusURL string `json:"status_url"`
+}
+
+// appendAccepted appends the JSON of acceptedBody{id, visibleAt,
+// "/_jawas/events/"+id}, what json.Marshal would write, without reflection:
+// an event ID is hex digits and '-' (journal.FormatID), never escaped.
+func appendAccepted(b []byte, id string, visibleAt int64) []byte {
+	b = append(b, `{"id":"`...)
+	b = append(b, id...)
+	b = append(b, `","visible_at":`...)
+	b = strconv.AppendInt(b, visibleAt, 10)
+	b = append(b, `,"status_url":"/_jawas/events/`...)
+	b = append(b, id...)
+	return append(b, `"}`...)
 }
 
 // Events is the serve.EventsFunc: GET /_jawas/events/ID.

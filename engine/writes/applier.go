@@ -279,18 +279,11 @@ func (a *Applier) Checkpoint() error {
 	for _, q := range a.queues {
 		cp.Pending = append(cp.Pending, q...)
 	}
-	// Encode the status table now, under mu, so it matches the states.
-	evs, err := json.Marshal(a.events)
+	// Copy the status table now, under mu, so it matches the states.
+	cp.Events = a.events.Clone()
 	a.dirty = false
 	a.lastCP = time.Now()
 	a.mu.Unlock()
-	if err != nil {
-		return fmt.Errorf("writes: checkpoint: %w", err)
-	}
-	cp.Events = journal.NewStatusTable(0)
-	if err := json.Unmarshal(evs, cp.Events); err != nil {
-		return fmt.Errorf("writes: checkpoint: %w", err)
-	}
 	if err := journal.SaveCheckpoint(a.opt.DataDir, cp); err != nil {
 		a.mu.Lock()
 		a.dirty = true

@@ -127,8 +127,11 @@ func Build(cfg *config.Config, logw interface{ Write([]byte) (int, error) }) ([]
 		files[url] = html
 		rows = append(rows, buildRow{url: url, bytes: len(html), gzip: gzipSize(html)})
 	}
-	files["/_jawas/client.js"] = client.JS
-	files["/_jawas/client.d.ts"] = client.DTS
+	// The client library, so pages work on any static host.
+	for url, b := range map[string][]byte{"/_jawas/client.js": client.JS, "/_jawas/client.d.ts": client.DTS} {
+		files[url] = b
+		rows = append(rows, buildRow{url: url, bytes: len(b), gzip: gzipSize(b)})
+	}
 	// site/ files; a template page wins over a site file of the same URL.
 	site := cfg.Path(cfg.Site)
 	err = filepath.WalkDir(site, func(p string, d fs.DirEntry, err error) error {

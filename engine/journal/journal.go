@@ -28,9 +28,14 @@
 // # Framing
 //
 // A segment is a sequence of frames: u32 payload length, u32 CRC-32C
-// (Castagnoli) of the payload, both little-endian, then the payload, which is
-// the JSON encoding of a Record. Writes cost one JSON encoding per event; that
-// is once per write, not per read.
+// (Castagnoli) of the payload, both little-endian, then the payload: a
+// Record in one of two versioned layouts, told apart by the first byte.
+//
+//   - '{': version 1, the JSON encoding of a Record (read, no longer written).
+//   - 0x02: version 2, what writers write (record.go): the fields in a fixed
+//     order, integers as varints, strings and the body length-prefixed. It
+//     costs a few appends per write and a few slices per read, where JSON
+//     cost reflection on both sides.
 //
 // # Group commit
 //
@@ -73,7 +78,6 @@ package journal
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -124,10 +128,15 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // appendFrame appends the frame for payload to dst.
 func appendFrame(dst, payload []byte) []byte {
 	var h [headerSize]byte
-	binary.LittleEndian.PutUint32(h[0:4], uint32(len(payload)))
-	binary.LittleEndian.PutUint32(h[4:8], crc32.Checksum(payload, castagnoli))
+	putFrameHeader(h[:], payload)
 	dst = append(dst, h[:]...)
 	return append(dst, payload...)
+}
+
+// putFrameHeader writes the frame header of payload into h.
+func putFrameHeader(h, payload []byte) {
+	binary.LittleEndian.PutUint32(h[0:4], uint32(len(payload)))
+	binary.LittleEndian.PutUint32(h[4:8], crc32.Checksum(payload, castagnoli))
 }
 
 // frameStatus says what parseFrame found at the start of a buffer.
@@ -157,7 +166,7 @@ func parseFrame(b []byte) (rec Record, n int, st frameStatus, why string) {
 	if crc32.Checksum(payload, castagnoli) != sum {
 		return rec, 0, frameBad, "checksum mismatch"
 	}
-	if err := json.Unmarshal(payload, &rec); err != nil {
+	if err := decodeRecord(payload, &rec); err != nil {
 		return Record{}, 0, frameBad, "undecodable record: " + err.Error()
 	}
 	if _, _, ok := ParseID(rec.ID); !ok {
@@ -172,7 +181,7 @@ func parseFrame(b []byte) (rec Record, n int, st frameStatus, why string) {
 func validFrameAfter(b []byte) bool {
 	for i := 1; i+headerSize < len(b); i++ {
 		size := binary.LittleEndian.Uint32(b[i : i+4])
-		if size == 0 || size > MaxRecordSize || uint64(len(b)-i) < headerSize+uint64(size) || b[i+headerSize] != '{' {
+		if size == 0 || size > MaxRecordSize || uint64(len(b)-i) < headerSize+uint64(size) || !isRecordStart(b[i+headerSize]) {
 			continue
 		}
 		if _, _, st, _ := parseFrame(b[i:]); st == frameOK {

@@ -1,7 +1,6 @@
 package journal
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -153,16 +152,18 @@ func (w *Writer) Append(r *Record) (id string, err error) {
 	r.Slot = w.slot
 	r.Seq = w.seq + 1
 	r.ID = FormatID(w.inc, r.Seq)
-	payload, err := json.Marshal(r)
-	if err != nil {
-		return "", fmt.Errorf("journal append: encode record: %w", err)
+	// Encode straight into the batch buffer after a header placeholder.
+	start := len(w.buf)
+	w.buf = append(w.buf, make([]byte, headerSize)...)
+	w.buf = appendRecord(w.buf, r)
+	size := len(w.buf) - start - headerSize
+	if size > MaxRecordSize {
+		w.buf = w.buf[:start]
+		return "", fmt.Errorf("journal append: record of %d bytes exceeds %d", size, MaxRecordSize)
 	}
-	if len(payload) > MaxRecordSize {
-		return "", fmt.Errorf("journal append: record of %d bytes exceeds %d", len(payload), MaxRecordSize)
-	}
+	putFrameHeader(w.buf[start:], w.buf[start+headerSize:])
 	w.seq++
 	w.last = t
-	w.buf = appendFrame(w.buf, payload)
 	w.pending++
 	return r.ID, nil
 }

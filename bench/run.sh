@@ -18,7 +18,7 @@
 # Environment:
 #   JAWAS_URL   a running jawas server's snapshot URL (e.g. http://127.0.0.1:8080/clock.json)
 #   JAWAS_PID   its supervisor pid, for CPU figures (optional)
-#   MODE        all | wrk | capacity            (default all)
+#   MODE        all | wrk | capacity | dev | writes | process   (default all)
 #   WRK_DURATION (10s)  CONNS ("100 1000 10000")
 #   CAP_DURATION (10s)  CAP_WARMUP (2s)  CLIENTS ("1000 5000 10000")
 # Bounded: every run has a fixed duration; the default total is ~5 minutes.
@@ -196,10 +196,26 @@ if [ "$MODE" = all ] || [ "$MODE" = capacity ]; then
 	printf "\n## Capacity: N clients, each polling once per 200 ms on its own connection (jbench = engine/loadgen), %s measured after %s warmup\n\n" "$CAP_DURATION" "$CAP_WARMUP"
 	printf "| %-26s | %7s | %8s | %8s | %6s | %8s | %8s | %7s | %10s | %6s | %8s | %10s | %5s | %9s |\n" server clients "asked/s" "got/s" held "p50 ms" "p99 ms" errors "CPU µs/req" "sys" "lag p99" "gen µs/req" "304 %" "stale p99"
 	printf "|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n" "----------------------------" "--------:" "---------:" "---------:" "-------:" "---------:" "---------:" "--------:" "-----------:" "-------:" "---------:" "-----------:" "------:" "----------:"
+	# Like-for-like jawas row (process-model work): nginx's file never changes
+	# (100% 304s) while bench.js changes every period (mostly 200s), so a second
+	# jawas serves const.js, the same document with constant bytes (304s too).
+	cap_targets=("${targets[@]}")
+	if [ -n "${jp:-}" ]; then
+		jc=$work/jawas-const
+		"$JAWAS_BIN" init "$jc" >/dev/null
+		cp "$root/bench/jawas-project/const.js" "$jc/sources/const.js"
+		p_jconst=$(free_port $((p_jawas + 1)))
+		"$JAWAS_BIN" serve -C "$jc" --listen "127.0.0.1:$p_jconst" --data-dir "$jc/.jawas" --log-level warn >"$work/jawas-const.log" 2>&1 &
+		pid_jconst=$!
+		pids+=("$pid_jconst")
+		cap_targets+=("jawas, constant document|http://127.0.0.1:$p_jconst/const.json|$pid_jconst")
+		wait_up "http://127.0.0.1:$p_jconst/const.json" 300
+	fi
 	for n in $CLIENTS; do
-		for t in "${targets[@]}"; do
+		for t in "${cap_targets[@]}"; do
 			IFS='|' read -r name url pid <<<"$t"
 			[ "$name" = "net/http JSON per request" ] && continue # the cached variant is the fairer Go baseline here
+			[ "$name" = "jawas serve" ] && name="jawas, data changes every period"
 			js=$work/cap-$n-$(echo "$name" | tr -c 'a-z0-9' _).json
 			before=$(cpu "$pid")
 			rc=0
@@ -226,6 +242,7 @@ if [ "$MODE" = all ] || [ "$MODE" = capacity ]; then
 	echo "held: achieved ≥ 95% of asked with no errors (jbench exit 0). CPU µs/req counts ramp and warmup requests too."
 	echo "gen µs/req: the load generator's own CPU per request (it shares the cores with the server)."
 	echo "304 %: share of polls answered Not Modified (a static file never changes; a 200 ms source changes every period)."
+	echo "jawas, constant document: bench/jawas-project/const.js, the same ~1 KB document with constant bytes, so it gets 304s like nginx's file (like for like)."
 	echo "stale p99: age of the served snapshot at receipt, from X-Jawas-Period/X-Jawas-Next (ms; n/a without them)."
 	echo "lag p99: how far behind schedule the generator sent (ms); at or above the 200 ms period means the generator itself was starved (CPU) and could not send on time."
 fi
@@ -245,4 +262,14 @@ if [ "$MODE" = all ] || [ "$MODE" = writes ]; then
 	printf "\n## Writes: group commit (sync), none, reads while writing\n\n"
 	(cd "$root" && go build -o "$work/bin/jawas-writes" ./cmd/jawas &&
 		go run ./bench/writes -jawas "$work/bin/jawas-writes" -d 5s) || log "bench/writes failed (see above)"
+fi
+
+# ---- PROCESS MODEL: prefork vs single-process, snapshot PSS, restart, idle memory, p99 (bench/process; owned by the process-model work)
+# Starts its own jawas servers (workers 1/2/4, --single-process, a 10 MB
+# snapshot, 10,000 idle connections, 20 worker kills); about 2.5 minutes.
+if [ "$MODE" = all ] || [ "$MODE" = process ]; then
+	printf "\n## Process model\n"
+	(cd "$root" && go build -o "$work/bin/jawas-process" ./cmd/jawas && go build -o "$work/bin/process" ./bench/process &&
+		"$work/bin/process" -jawas "$work/bin/jawas-process" -nginx "$root/bench/nginx.sh" -source "$root/bench/jawas-project/bench.js") ||
+		log "bench/process failed (see above)"
 fi

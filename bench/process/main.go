@@ -225,7 +225,7 @@ func machineBusy() time.Duration {
 func figThroughput(bench project) []summaryRow {
 	cores := runtime.NumCPU()
 	fmt.Printf("\n### Throughput by process model: wrk -t2 -c100 -d%s, ~1 KB snapshot (bench.js, 200 ms)\n\n", *wrkDur)
-	fmt.Printf("| server | req/s: mean (runs) | p50 ms | p99 ms | errors | CPU µs/req: mean (runs) | other load, cores | req/s vs single-process |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Printf("| server | req/s: mean (runs) | req/s, quietest run | p50 ms | p99 ms | errors | CPU µs/req: mean (runs) | other load, cores | vs single-process: mean, quietest |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	type cfg struct {
 		name    string
 		workers int
@@ -276,20 +276,31 @@ func figThroughput(bench project) []summaryRow {
 	}
 	rps := func(r wrkResult) float64 { return r.rps }
 	cpu := func(r wrkResult) float64 { return r.cpuUS }
-	var single, singleCPU float64
+	// quietest is the run with the least other load: the ratio goal is judged
+	// on it, because other engineers' work moved single runs by 2-3×.
+	quietest := func(rs []wrkResult) wrkResult {
+		q := rs[0]
+		for _, r := range rs[1:] {
+			if r.others < q.others {
+				q = r
+			}
+		}
+		return q
+	}
+	var single, singleCPU, singleQ float64
 	var rows []summaryRow
 	for i, c := range cfgs {
 		rs := res[i]
 		if len(rs) == 0 {
-			fmt.Printf("| %s | failed (see stderr) | | | | | | |\n", c.name)
+			fmt.Printf("| %s | failed (see stderr) | | | | | | | |\n", c.name)
 			continue
 		}
-		m, mc := mean(rs, rps), mean(rs, cpu)
-		ratio := "1.00"
+		m, mc, q := mean(rs, rps), mean(rs, cpu), quietest(rs)
+		ratio := "1.00, 1.00"
 		if c.single {
-			single, singleCPU = m, mc
+			single, singleCPU, singleQ = m, mc, q.rps
 		} else if single > 0 {
-			ratio = fmt.Sprintf("%.2f", m/single)
+			ratio = fmt.Sprintf("%.2f, %.2f", m/single, q.rps/singleQ)
 		} else {
 			ratio = "n/a"
 		}
@@ -297,15 +308,16 @@ func figThroughput(bench project) []summaryRow {
 		for _, r := range rs {
 			errs += r.errs
 		}
-		fmt.Printf("| %s | %.0f (%s) | %s | %s | %d | %.1f (%s) | %s | %s |\n", c.name, m, list(rs, "%.0f", rps),
+		fmt.Printf("| %s | %.0f (%s) | %.0f | %s | %s | %d | %.1f (%s) | %s | %s |\n", c.name, m, list(rs, "%.0f", rps), q.rps,
 			list(rs, "%.2f", func(r wrkResult) float64 { return r.p50 }), list(rs, "%.2f", func(r wrkResult) float64 { return r.p99 }),
 			errs, mc, list(rs, "%.1f", cpu), list(rs, "%.2f", func(r wrkResult) float64 { return r.others }), ratio)
 		if !c.single && c.workers == cores && single > 0 {
-			rows = append(rows, summaryRow{"1", fmt.Sprintf("req/s prefork (%d workers) ÷ single-process (%d loops), c=100, mean of %d runs", cores, cores, len(rs)),
-				fmt.Sprintf("%.2f (%.0f vs %.0f req/s); CPU µs/req %.1f vs %.1f", m/single, m, single, mc, singleCPU), "≥ 0.95 (no loss)", yes(m/single >= 0.95)})
+			rows = append(rows, summaryRow{"1", fmt.Sprintf("req/s prefork (%d workers) ÷ single-process (%d loops), c=100, quietest of %d runs each", cores, cores, len(rs)),
+				fmt.Sprintf("%.2f (%.0f vs %.0f req/s; mean of runs %.2f); CPU µs/req %.1f vs %.1f", q.rps/singleQ, q.rps, singleQ, m/single, mc, singleCPU),
+				"≥ 0.95 (no loss)", yes(q.rps/singleQ >= 0.95)})
 		}
 	}
-	fmt.Println("\nTwo runs per configuration, the second pass in reverse order. CPU µs/req: user+sys of the server's whole process tree (supervisor, engine, workers) from /proc ÷ requests, the least noisy column. wrk shares the 2 cores with the server. Other load: cores kept busy during the run by anything but this server and wrk (/proc/stat), i.e. other engineers' work.")
+	fmt.Println("\nTwo runs per configuration, the second pass in reverse order. CPU µs/req: user+sys of the server's whole process tree (supervisor, engine, workers) from /proc ÷ requests, the least noisy column. wrk shares the 2 cores with the server. Other load: cores kept busy during the run by anything but this server and wrk (/proc/stat), i.e. other engineers' work; the quietest run is the one with the least of it, and the goal is judged on it.")
 	return rows
 }
 

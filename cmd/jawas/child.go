@@ -122,6 +122,7 @@ func workerMain(cfg *config.Config, log *slog.Logger) error {
 	opt := serverOptions(cfg, prefork.ListenFD, filepath.Join(prefork.RunDir(), "snapshots"), log)
 	opt.Loops = 1
 	opt.CloseListener = true // refuse, rather than queue, once this worker stops accepting
+	opt.Balance = true       // even out connections between the workers sharing the socket
 	if err := workerOps(cfg, &opt, shm, log); err != nil {
 		return err
 	}

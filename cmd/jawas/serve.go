@@ -276,6 +276,7 @@ func (m *Main) serveSingle(ctx context.Context, cfg *config.Config, log *slog.Lo
 		log.Warn("cannot raise the open-file limit", "error", err)
 	}
 	rd := runDir(cfg) + "-single" // never mistaken for a supervisor's run dir
+	defer os.RemoveAll(rd)
 	if err := os.RemoveAll(rd); err != nil {
 		return fmt.Errorf("clean runtime directory: %w", err)
 	}
@@ -293,6 +294,7 @@ func (m *Main) serveSingle(ctx context.Context, cfg *config.Config, log *slog.Lo
 	defer netpoll.Close(lfd)
 	opt := serverOptions(cfg, lfd, snapDir, log)
 	opt.Loops = cfg.Workers()
+	opt.Balance = true // even out connections between the loops sharing the socket
 	if err := singleOps(cfg, &opt, rd, log); err != nil {
 		return err
 	}

@@ -102,6 +102,9 @@ func Supervise(ctx context.Context, opt Options) error {
 	if err := freshRunDir(opt.RunDir); err != nil {
 		return err
 	}
+	// Removed on the way out, before the lock is released (defers run in
+	// reverse): the run dir often lives on tmpfs and holds memory.
+	defer os.RemoveAll(opt.RunDir)
 	if opt.PidFile != "" {
 		if err := os.WriteFile(opt.PidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 			return fmt.Errorf("prefork: write pid file: %w", err)

@@ -104,6 +104,9 @@ type loop struct {
 	nextSweep int64
 	accepting bool
 	paused    bool // accept paused after an error (EMFILE); resumed by the sweep
+	balanced  bool // accept paused: this loop holds more than its share (mayAccept)
+
+	selfCounters string // this loop's counters file, to tell it from its peers in Balance
 
 	doneMu sync.Mutex
 	doneQ  []writeDone
@@ -150,7 +153,21 @@ func (s *Server) init() error {
 			return err
 		}
 	}
+	if s.opt.Balance && s.opt.Admin.MetricsDir != "" {
+		s.balance = metrics.NewBalance(s.opt.Admin.MetricsDir, 100*time.Millisecond)
+		for i, l := range s.loops {
+			l.selfCounters = metrics.ServeFileName(s.opt.Admin.MetricsDir, s.opt.Admin.Slot, i)
+		}
+	}
 	return nil
+}
+
+// mayAccept reports whether this loop may take more connections now (see
+// metrics.Balance): a loop holding clearly more than its share lets the
+// others accept instead.
+func (l *loop) mayAccept() bool {
+	b := l.s.balance
+	return b == nil || b.Allow(l.selfCounters, int64(l.nconns))
 }
 
 func (s *Server) wakeAll() {
@@ -214,7 +231,7 @@ func (l *loop) run() error {
 			}
 			if l.accepting {
 				l.accepting = false
-				if !l.paused {
+				if !l.paused && !l.balanced {
 					l.p.Del(l.lfd)
 				}
 				l.s.stoppedAccepting()
@@ -223,8 +240,13 @@ func (l *loop) run() error {
 			if l.nconns == 0 {
 				return nil
 			}
-		} else if l.nowNS >= l.nextSweep {
-			l.sweep(false)
+		} else {
+			if l.balanced && !l.paused && l.mayAccept() && l.p.AddListener(l.lfd) == nil {
+				l.balanced = false
+			}
+			if l.nowNS >= l.nextSweep {
+				l.sweep(false)
+			}
 		}
 	}
 }
@@ -239,6 +261,13 @@ func (l *loop) closeAll() {
 
 func (l *loop) accept() {
 	for l.accepting {
+		if !l.mayAccept() {
+			// Over its share: stop polling the listener, so the kernel
+			// wakes another loop; run re-adds it once the shares even out.
+			l.balanced = true
+			l.p.Del(l.lfd)
+			return
+		}
 		fd, ok, err := netpoll.Accept(l.lfd)
 		if err != nil {
 			// Most likely EMFILE: stop polling the listener until the next
@@ -626,8 +655,8 @@ func (l *loop) fail(c *conn, status int) {
 func (l *loop) sweep(draining bool) {
 	l.nextSweep = l.nowNS + int64(sweepEvery)
 	if l.paused && !draining {
-		if l.p.AddListener(l.lfd) == nil {
-			l.paused = false
+		if l.balanced || l.p.AddListener(l.lfd) == nil {
+			l.paused = false // when balanced, the balance check re-adds it
 		}
 	}
 	for _, c := range l.conns {

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/jawas/jawas/engine/http1"
+	"github.com/jawas/jawas/engine/metrics"
 	"github.com/jawas/jawas/engine/netpoll"
 	"github.com/jawas/jawas/engine/snapshot"
 )
@@ -87,6 +88,13 @@ type Options struct {
 	// connections are refused at once instead of queueing on a socket
 	// nobody accepts from and being reset when the process exits.
 	CloseListener bool
+
+	// Balance evens out connections between every loop that shares the
+	// listener (this process's and other workers'), using the open-connection
+	// gauges under Admin.MetricsDir: a loop holding clearly more than the
+	// average stops accepting until the others catch up. Without it, a burst
+	// of new connections often lands on a single worker.
+	Balance bool
 
 	// Write handles POST/PUT to a published URL; nil answers 405.
 	// Called on an event loop goroutine (see WriteFunc).
@@ -162,6 +170,7 @@ type Server struct {
 	site         siteWatch // site.go: when cached site files must be re-checked
 	draining     atomic.Bool
 	notAccepting atomic.Int32 // loops that stopped accepting (Shutdown)
+	balance      *metrics.Balance
 	forced       atomic.Bool
 	started      atomic.Bool
 	done         chan struct{} // closed when Serve returns
@@ -232,6 +241,9 @@ func (s *Server) Serve() error {
 		}
 	}
 	s.closeLoops()
+	if s.balance != nil {
+		s.balance.Close()
+	}
 	if s.ownStore {
 		s.store.Close()
 	}

@@ -1,0 +1,145 @@
+package metrics
+
+// This file implements connection balancing between the event loops that
+// share one listening socket. With EPOLLEXCLUSIVE the kernel wakes one
+// waiting loop per new connection, and the loop that woke drains the accept
+// queue: a burst of connections (a load balancer reconnecting, wrk starting)
+// often lands entirely on one worker, leaving the other cores idle. nginx
+// answers the same problem with accept_mutex and ngx_accept_disabled; jawas
+// lets a loop that holds clearly more than its share stop accepting for a
+// moment, so the kernel hands the queue to the others. The shares come from
+// the open-connections gauges every loop already keeps in shared memory.
+
+import (
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Balance tells a loop whether it may accept now.
+//
+// Threading: Allow is called by event loops (lock-free: atomic loads only);
+// a background goroutine started by NewBalance refreshes the set of peers
+// every refresh interval until Close.
+type Balance struct {
+	dir   string
+	peers atomic.Pointer[[]peer]
+	stop  chan struct{}
+}
+
+type peer struct {
+	path string
+	data []byte
+	s    *Serve
+	pid  int
+}
+
+// NewBalance watches the counters files under dir (every loop's, this
+// process's included).
+func NewBalance(dir string, refresh time.Duration) *Balance {
+	b := &Balance{dir: dir, stop: make(chan struct{})}
+	empty := []peer{}
+	b.peers.Store(&empty)
+	b.refresh()
+	go func() { // refreshes the peer set; ends with Close
+		t := time.NewTicker(refresh)
+		defer t.Stop()
+		for {
+			select {
+			case <-b.stop:
+				return
+			case <-t.C:
+				b.refresh()
+			}
+		}
+	}()
+	return b
+}
+
+// Allow reports whether the loop whose counters file is self, holding mine
+// connections, may accept more: yes unless it holds clearly more than the
+// average of all live loops (average + 4 + average/8). The loop holding the
+// fewest is always allowed, so connections never wait for all of them.
+func (b *Balance) Allow(self string, mine int64) bool {
+	peers := *b.peers.Load()
+	total, n := mine, int64(1)
+	for i := range peers {
+		if peers[i].path == self {
+			continue
+		}
+		if c := peers[i].s.Open.Load(); c > 0 {
+			total += c
+		}
+		n++
+	}
+	avg := total / n
+	return mine <= avg+4+avg/8
+}
+
+// refresh maps new live peers' files and drops those whose process is gone.
+func (b *Balance) refresh() {
+	paths, _ := filepath.Glob(filepath.Join(b.dir, servePrefix+"*"+serveExt))
+	old := *b.peers.Load()
+	byPath := map[string]peer{}
+	for _, p := range old {
+		byPath[p.path] = p
+	}
+	next := make([]peer, 0, len(paths))
+	for _, path := range paths {
+		p, known := byPath[path]
+		if !known {
+			var ok bool
+			if p, ok = mapPeer(path); !ok {
+				continue
+			}
+		}
+		// The pid word may change when a new process takes over the slot.
+		p.pid = int((*atomic.Int64)(unsafe.Pointer(&p.data[16])).Load())
+		if !alive(p.pid) {
+			if !known {
+				unix.Munmap(p.data) // never published: no loop can be reading it
+			}
+			continue // a known one stays in byPath: unmapped after the grace
+		}
+		delete(byPath, path)
+		next = append(next, p)
+	}
+	b.peers.Store(&next)
+	// Peers no longer listed are unmapped only after a grace, since a loop
+	// may be reading the previous slice right now.
+	if len(byPath) > 0 {
+		gone := byPath
+		time.AfterFunc(time.Second, func() {
+			for _, p := range gone {
+				unix.Munmap(p.data)
+			}
+		})
+	}
+}
+
+func mapPeer(path string) (peer, bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return peer{}, false
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || fi.Size() != int64(serveSize) {
+		return peer{}, false
+	}
+	data, err := unix.Mmap(int(f.Fd()), 0, serveSize, unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		return peer{}, false
+	}
+	if uint64((*atomic.Int64)(unsafe.Pointer(&data[0])).Load()) != serveMagic {
+		unix.Munmap(data)
+		return peer{}, false
+	}
+	return peer{path: path, data: data, s: (*Serve)(unsafe.Pointer(&data[serveHeader]))}, true
+}
+
+// Close stops the refresher. Mappings are left to the process's exit.
+func (b *Balance) Close() { close(b.stop) }

@@ -1,0 +1,58 @@
+package metrics
+
+import (
+	"testing"
+	"time"
+)
+
+func TestBalanceAllowsOnlyUpToAShare(t *testing.T) {
+	dir := t.TempDir()
+	a, err := OpenServe(ServeFileName(dir, 1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	self := ServeFileName(dir, 1, 0)
+
+	b := NewBalance(dir, time.Hour)
+	defer b.Close()
+	if !b.Allow(self, 1000) {
+		t.Fatal("a loop alone must always be allowed to accept")
+	}
+
+	peer, err := OpenServe(ServeFileName(dir, 2, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	b.refresh()
+	for _, tc := range []struct {
+		mine, peer int64
+		want       bool
+	}{
+		{0, 0, true},
+		{10, 10, true},
+		{20, 0, false}, // avg 10: allowed up to 10+4+1
+		{15, 5, true},
+		{16, 4, false},
+		{90, 70, true}, // avg 80: up to 94
+		{100, 40, false},
+		{0, 500, true}, // the emptiest loop is always allowed
+	} {
+		peer.C.Open.Store(tc.peer)
+		if got := b.Allow(self, tc.mine); got != tc.want {
+			t.Errorf("mine %d, peer %d: Allow = %v, want %v", tc.mine, tc.peer, got, tc.want)
+		}
+	}
+
+	// A peer whose process is gone does not count.
+	peer.word(16).Store(1 << 30) // no such pid
+	b.refresh()
+	peer.C.Open.Store(0)
+	if !b.Allow(self, 50) {
+		t.Error("a dead peer's file still counts")
+	}
+	if n := len(*b.peers.Load()); n != 1 {
+		t.Errorf("peers = %d, want 1 (self only)", n)
+	}
+}

@@ -18,7 +18,7 @@
 # Environment:
 #   JAWAS_URL   a running jawas server's snapshot URL (e.g. http://127.0.0.1:8080/clock.json)
 #   JAWAS_PID   its supervisor pid, for CPU figures (optional)
-#   MODE        all | wrk | capacity | dev | writes | process   (default all)
+#   MODE        all | wrk | capacity | dev | writes | process | engine   (default all)
 #   WRK_DURATION (10s)  CONNS ("100 1000 10000")
 #   CAP_DURATION (10s)  CAP_WARMUP (2s)  CLIENTS ("1000 5000 10000")
 # Bounded: every run has a fixed duration; the default total is ~5 minutes.
@@ -272,4 +272,11 @@ if [ "$MODE" = all ] || [ "$MODE" = process ]; then
 	(cd "$root" && go build -o "$work/bin/jawas-process" ./cmd/jawas && go build -o "$work/bin/process" ./bench/process &&
 		"$work/bin/process" -jawas "$work/bin/jawas-process" -nginx "$root/bench/nginx.sh" -source "$root/bench/jawas-project/bench.js") ||
 		log "bench/process failed (see above)"
+fi
+
+# ---- ENGINE: per-period cost of a source, 100 sources' CPU share, build time (bench/engine)
+if [ "$MODE" = all ] || [ "$MODE" = engine ]; then
+	printf "\n"
+	(cd "$root" && go build -o "$work/bin/jawas-engine" ./cmd/jawas && go build -o "$work/bin/engine" ./bench/engine &&
+		"$work/bin/engine" -jawas "$work/bin/jawas-engine" -root "$root" -duration 5s) || log "bench/engine failed (see above)"
 fi

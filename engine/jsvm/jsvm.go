@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"math"
 	"path"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -435,7 +436,13 @@ func (m *Module) Reduce(ev Event) error {
 // TODO(host async): when fetch or timers exist, run their callbacks here
 // until the promise settles or the budget runs out.
 func settle(v goja.Value) (goja.Value, error) {
-	p, ok := v.Export().(*goja.Promise)
+	// Look at the type before exporting: Export of a plain result would
+	// convert the whole object tree to Go values, every period.
+	o, ok := v.(*goja.Object)
+	if !ok || o.ExportType() != promiseType {
+		return v, nil
+	}
+	p, ok := o.Export().(*goja.Promise)
 	if !ok {
 		return v, nil
 	}
@@ -448,6 +455,8 @@ func settle(v goja.Value) (goja.Value, error) {
 		return nil, resultError("render returned a Promise that never settles: it waits for something nothing will resolve")
 	}
 }
+
+var promiseType = reflect.TypeOf((*goja.Promise)(nil))
 
 // rejection is a rejected promise's reason.
 type rejection struct{ reason goja.Value }

@@ -76,21 +76,25 @@ type Module struct {
 	period  time.Duration
 	methods map[string]bool // reducers the source exports: "POST", "PUT"
 
-	rt   *runtime // nil after a failed rebuild; rebuilt on next use
-	good []byte   // JSON of the last good state ("null" if none)
+	rt    *runtime   // nil after a failed rebuild; rebuilt on next use
+	good  []byte     // JSON of the last good state ("null" if none)
+	clock batchClock // ReduceBatch's progress, for its per-event budget
+	alone int        // events ReduceBatch ran alone through Reduce (for tests)
 }
 
 // runtime is one goja runtime running the bundle, with the handles jsvm uses.
 type runtime struct {
-	vm        *goja.Runtime
-	render    goja.Callable
-	reducers  map[string]goja.Callable
-	toJSON    goja.Callable // the checked stringify (helperSrc)
-	parseJSON goja.Callable // the original JSON.parse
-	stringify goja.Callable // the original JSON.stringify, for console
-	date      goja.Value    // the Date constructor
-	exports   *goja.Object
-	state     goja.Value
+	vm         *goja.Runtime
+	render     goja.Callable
+	reducers   map[string]goja.Callable
+	reducerObj *goja.Object  // the same reducers by method, for reduceAll
+	reduceAll  goja.Callable // the batch driver (driverSrc)
+	toJSON     goja.Callable // the checked stringify (helperSrc)
+	parseJSON  goja.Callable // the original JSON.parse
+	stringify  goja.Callable // the original JSON.stringify, for console
+	date       goja.Value    // the Date constructor
+	exports    *goja.Object
+	state      goja.Value
 }
 
 // errBudget is the value the budget timer interrupts a runtime with.
@@ -113,6 +117,7 @@ func Load(out bundle.Output, opt Options) (*Module, error) {
 		opt.Log = slog.Default()
 	}
 	m := &Module{src: out.Source, opt: opt, files: sourcesContent(out.Code), good: []byte("null")}
+	m.clock.base = time.Now()
 
 	ast, err := goja.Parse(bundle.MapBase, out.Code, parser.WithSourceMapLoader(func(string) ([]byte, error) {
 		return nil, errors.New("only inline source maps are read")
@@ -184,6 +189,9 @@ func (m *Module) newRuntime() (*runtime, error) {
 		return nil, fmt.Errorf("jsvm: install JSON helper: %w", err)
 	}
 	rt.toJSON, _ = goja.AssertFunction(toJSON)
+	if err := m.installDriver(rt); err != nil {
+		return nil, fmt.Errorf("jsvm: install reducer driver: %w", err)
+	}
 	if err := vm.Set("console", m.console(rt)); err != nil {
 		return nil, fmt.Errorf("jsvm: install console: %w", err)
 	}
@@ -264,6 +272,7 @@ func (m *Module) bindExports(rt *runtime) error {
 		return bad("the default export must be the render function, not %s", typeOf(def))
 	}
 	rt.reducers = map[string]goja.Callable{}
+	rt.reducerObj = rt.vm.NewObject()
 	for _, name := range []string{"post", "put"} {
 		v := rt.exports.Get(name)
 		if v == nil || goja.IsUndefined(v) {
@@ -274,6 +283,7 @@ func (m *Module) bindExports(rt *runtime) error {
 			return bad("export %q must be a reducer function(state, event), not %s", name, typeOf(v))
 		}
 		rt.reducers[strings.ToUpper(name)] = fn
+		_ = rt.reducerObj.Set(strings.ToUpper(name), v)
 	}
 	return nil
 }

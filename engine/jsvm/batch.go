@@ -1,0 +1,306 @@
+package jsvm
+
+// This file implements ReduceBatch: a boundary's events for one source in
+// one call into JavaScript, because crossing from Go into goja, building an
+// event object from Go and stringifying the whole state for rollback once
+// per event cost several times the reducers themselves (the engine spent
+// about half its CPU there under write load).
+//
+// The contract is Reduce's, event by event: the same reducers see the same
+// events in the same order, a failing event is rejected with the same
+// diagnostic and its effects rolled back, the others applied. What changes
+// is where the rollback point is kept: the last good state's JSON (m.good)
+// is the snapshot of the whole batch, and a failure in the middle restores
+// it and replays the events before the failure (reducers are deterministic
+// by contract), then runs the failing event alone through Reduce, which
+// gives its diagnostic with the author's file:line and rolls it back.
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/dop251/goja"
+
+	"github.com/jawas/jawas/engine"
+)
+
+// driverSrc evaluates to a factory that takes the Date and Promise
+// constructors (captured before the author's code runs) and tick (a Go
+// function that starts the next event's budget), and returns
+// reduceAll(state, reducers, evs): evs is an array of events (decoded from
+// JSON by decodeJSON), each with a "method" naming one of reducers; it
+// applies them in order and returns the state. An event that throws (or returns a Promise) stops the
+// batch with an exception; the last tick tells Go which event it was.
+const driverSrc = `(function (JSDate, JSPromise, tick) {
+  "use strict";
+  return function reduceAll(state, reducers, evs) {
+    for (let i = 0; i < evs.length; i++) {
+      const ev = evs[i];
+      ev.time = new JSDate(ev.timeMs);
+      tick(i);
+      const v = reducers[ev.method](state, ev);
+      if (v !== undefined) {
+        if (v instanceof JSPromise) {
+          throw new TypeError("reducers must be synchronous");
+        }
+        state = v;
+      }
+    }
+    return state;
+  };
+})`
+
+// driverPrg is driverSrc compiled once; every runtime runs it.
+var driverPrg = goja.MustCompile("jawas:reduce", driverSrc, true)
+
+// batchClock is where the running batch tells the budget timer which event
+// it is at and since when. Written by the JavaScript thread (tick), read by
+// the timer.
+type batchClock struct {
+	event atomic.Int64 // index (in the batch's text) of the running event; -1 before the first
+	since atomic.Int64 // when it started, nanoseconds since base
+	base  time.Time    // monotonic origin of since
+}
+
+func (c *batchClock) start(event int64) {
+	c.since.Store(int64(time.Since(c.base)))
+	c.event.Store(event)
+}
+
+// installDriver adds reduceAll to rt.
+func (m *Module) installDriver(rt *runtime) error {
+	factory, err := rt.vm.RunProgram(driverPrg)
+	if err != nil {
+		return err
+	}
+	mk, _ := goja.AssertFunction(factory)
+	clock := &m.clock
+	tick := rt.vm.ToValue(func(call goja.FunctionCall) goja.Value {
+		clock.start(call.Argument(0).ToInteger())
+		return goja.Undefined()
+	})
+	drv, err := mk(goja.Undefined(), rt.date, rt.vm.Get("Promise"), tick)
+	if err != nil {
+		return err
+	}
+	rt.reduceAll, _ = goja.AssertFunction(drv)
+	return nil
+}
+
+// ReduceBatch applies evs in order, as calling Reduce for each would, and
+// returns one error per event (nil: applied). It runs the batch in one call
+// into JavaScript: the events cross as one array (one JSON text, decoded
+// by decodeJSON), and the state is checked and encoded as JSON once, at the
+// end.
+//
+// The rollback point is the state before the batch. When event k fails
+// (throws, returns a Promise, or overruns its budget), the state is
+// restored, events before k are replayed, event k is run alone through
+// Reduce (its error is Reduce's diagnostic, located in the author's file;
+// its effects are rolled back), and the batch goes on after k. When the
+// state at the end is not JSON, the batch is redone one Reduce per event,
+// so the event that broke it is the one rejected.
+//
+// The time budget (Options.Timeout) applies to each event, as in Reduce,
+// and to the final JSON check: a timer interrupts the runtime when the
+// running event started longer than Timeout ago.
+func (m *Module) ReduceBatch(evs []Event) []error {
+	errs := make([]error, len(evs))
+	todo := make([]int, 0, len(evs))
+	for i := range evs {
+		method := strings.ToUpper(evs[i].Method)
+		if !m.methods[method] {
+			errs[i] = engine.Diagnostic{File: m.src.File, Message: fmt.Sprintf("%s has no reducer for %s; export function %s(state, event)", m.src.Name, method, strings.ToLower(method))}
+			continue
+		}
+		todo = append(todo, i)
+	}
+	var text []byte
+	for len(todo) > 0 {
+		if err := m.ensure(); err != nil {
+			for _, i := range todo {
+				errs[i] = err
+			}
+			return errs
+		}
+		var err error
+		text, err = appendEvents(text[:0], evs, todo)
+		if err != nil {
+			break // a body Go cannot encode: Reduce reports it per event
+		}
+		at, err := m.runBatch(text, len(todo))
+		if err == nil {
+			return errs
+		}
+		m.recover(err) // back to the state before todo
+		if at < 0 || at >= len(todo) {
+			break // the text did not parse, or the end state is not JSON
+		}
+		if at > 0 {
+			// Replay what succeeded before the failure: it commits m.good.
+			if err := m.ensure(); err != nil {
+				break // Reduce reports it per event
+			}
+			text, err = appendEvents(text[:0], evs, todo[:at])
+			if err == nil {
+				_, err = m.runBatch(text, at)
+			}
+			if err != nil {
+				// Not deterministic after all: event by event from here.
+				m.recover(err)
+				break
+			}
+		}
+		m.alone++
+		errs[todo[at]] = m.Reduce(evs[todo[at]])
+		todo = todo[at+1:]
+	}
+	for _, i := range todo {
+		m.alone++
+		errs[i] = m.Reduce(evs[i])
+	}
+	return errs
+}
+
+// runBatch runs reduceAll over text (n events) and checks the state at the
+// end. On success the state is committed (m.good). On failure it returns
+// the index of the event that was running (n: the final check; -1: none
+// had started) and the error; the runtime's state is then undefined and
+// the caller must recover.
+func (m *Module) runBatch(text []byte, n int) (int, error) {
+	rt := m.rt
+	var next string
+	m.clock.event.Store(-1)
+	err := m.guardEach(rt.vm, func() error {
+		evs, err := decodeJSON(rt.vm, text)
+		if err != nil {
+			return err // Reduce will say what is wrong, event by event
+		}
+		v, err := rt.reduceAll(goja.Undefined(), rt.state, rt.reducerObj, evs)
+		if err != nil {
+			return err
+		}
+		rt.state = v
+		m.clock.start(int64(n))
+		js, err := rt.toJSON(goja.Undefined(), v, rt.vm.ToValue("the state after the batch"))
+		if err != nil {
+			return err
+		}
+		next = js.String()
+		return nil
+	})
+	if err != nil {
+		return int(m.clock.event.Load()), err
+	}
+	m.good = []byte(next)
+	return 0, nil
+}
+
+// guardEach runs f with a budget per event: a timer interrupts vm when the
+// event m.clock names has run for longer than the budget. On return no
+// interrupt is pending.
+func (m *Module) guardEach(vm *goja.Runtime, f func() error) error {
+	budget := m.opt.Timeout
+	var (
+		mu          sync.Mutex
+		t           *time.Timer
+		finished    bool
+		interrupted bool
+	)
+	m.clock.start(m.clock.event.Load())
+	mu.Lock()
+	t = time.AfterFunc(budget, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if finished {
+			return
+		}
+		if left := budget - (time.Since(m.clock.base) - time.Duration(m.clock.since.Load())); left > 0 {
+			t.Reset(left)
+			return
+		}
+		vm.Interrupt(errBudget)
+		interrupted = true
+	})
+	mu.Unlock()
+	err := f()
+	mu.Lock()
+	finished = true
+	t.Stop()
+	if interrupted {
+		vm.ClearInterrupt()
+	}
+	mu.Unlock()
+	return err
+}
+
+// appendEvents appends the JSON array of the events evs[idx...] as
+// reduceAll reads them: the event object Reduce builds, with "time" set in
+// JavaScript from "timeMs".
+func appendEvents(b []byte, evs []Event, idx []int) ([]byte, error) {
+	b = append(b, '[')
+	var keys []string
+	for n, i := range idx {
+		ev := &evs[i]
+		if n > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"id":`...)
+		b = appendString(b, ev.ID)
+		b = append(b, `,"method":`...)
+		b = appendString(b, strings.ToUpper(ev.Method))
+		b = append(b, `,"time":null,"timeMs":`...)
+		b = strconv.AppendInt(b, ev.Time.UnixMilli(), 10)
+		b = append(b, `,"body":`...)
+		if raw, ok := ev.Body.(json.RawMessage); ok && len(raw) > 0 {
+			b = append(b, raw...) // the journal checked it; JSON.parse checks again
+		} else {
+			body, err := json.Marshal(ev.Body)
+			if err != nil {
+				return b, fmt.Errorf("encode event body: %w", err)
+			}
+			b = append(b, body...)
+		}
+		b = append(b, `,"headers":{`...)
+		keys = keys[:0]
+		for k := range ev.Headers {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for j, k := range keys {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, strings.ToLower(k))
+			b = append(b, ':')
+			b = appendString(b, ev.Headers[k])
+		}
+		b = append(b, "}}"...)
+	}
+	return append(b, ']'), nil
+}
+
+// appendString appends s as a JSON string.
+func appendString(b []byte, s string) []byte {
+	plain := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		b = append(b, '"')
+		b = append(b, s...)
+		return append(b, '"')
+	}
+	q, _ := json.Marshal(s) // never fails for a string; invalid UTF-8 becomes U+FFFD
+	return append(b, q...)
+}

@@ -1,0 +1,246 @@
+package jsvm
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dop251/goja"
+
+	"github.com/jawas/jawas/engine"
+)
+
+// reduceEach is the reference: the same events through Reduce, one by one,
+// on a fresh module.
+func reduceEach(t *testing.T, name string, opt Options, evs []Event) ([]error, string) {
+	t.Helper()
+	m := load(t, name, opt)
+	errs := make([]error, len(evs))
+	for i, ev := range evs {
+		errs[i] = m.Reduce(ev)
+	}
+	return errs, string(m.State())
+}
+
+// checkBatch runs evs through ReduceBatch and asserts the same outcome as
+// Reduce one by one: which events fail, with the same diagnostic, and the
+// same state (reported and in JavaScript). wantFail lists the events that
+// must fail, with a part of their message.
+// alone is how many events ReduceBatch may run alone through Reduce (-1:
+// any number).
+func checkBatch(t *testing.T, name string, opt Options, evs []Event, wantFail map[int]string, alone int) *Module {
+	t.Helper()
+	m := load(t, name, opt)
+	errs := m.ReduceBatch(evs)
+	if alone >= 0 && m.alone != alone {
+		t.Errorf("%d events ran alone through Reduce, want %d", m.alone, alone)
+	}
+	if len(errs) != len(evs) {
+		t.Fatalf("ReduceBatch returned %d errors for %d events", len(errs), len(evs))
+	}
+	refErrs, refState := reduceEach(t, name, opt, evs)
+	for i, err := range errs {
+		want, fail := wantFail[i]
+		switch {
+		case !fail && err != nil:
+			t.Errorf("event %d: %v, want it applied", i, err)
+		case fail && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("event %d: error %v, want one containing %q", i, err, want)
+		case fail && refErrs[i] != nil && err.Error() != refErrs[i].Error():
+			t.Errorf("event %d: error\n%v\nwant Reduce's\n%v", i, err, refErrs[i])
+		}
+	}
+	if got := string(m.State()); got != refState {
+		t.Errorf("State() = %s\nwant       %s (Reduce one by one)", got, refState)
+	}
+	if got := render(t, m, 0); got != refState {
+		t.Errorf("render = %s\nwant     %s", got, refState)
+	}
+	return m
+}
+
+func post(id string, body any) Event {
+	return Event{ID: id, Method: "POST", Time: time.UnixMilli(1234), Body: body, Headers: map[string]string{"User-Agent": "t"}}
+}
+
+func TestReduceBatchInPlaceAndReturned(t *testing.T) {
+	evs := []Event{
+		post("e1", map[string]any{"item": "a"}),
+		post("e2", json.RawMessage(`{"item":"b"}`)),
+		{ID: "e3", Method: "put", Body: map[string]any{"items": []any{"x", 1.5, nil}}},
+		post("e4", map[string]any{"item": `quote " and é`}),
+	}
+	m := checkBatch(t, "reducers", Options{}, evs, nil, 0)
+	want := `{"items":["x",1.5,null,"quote \" and é"],"version":1,"last":{"id":"e4","method":"POST","t":1234,"isDate":true,"ua":"t"}}`
+	if got := string(m.State()); got != want {
+		t.Errorf("State() = %s\nwant       %s", got, want)
+	}
+	// The next batch starts from there.
+	if errs := m.ReduceBatch([]Event{{ID: "e5", Method: "PUT", Body: map[string]any{"items": []any{}}}}); errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	if got := string(m.State()); got != `{"items":[],"version":2}` {
+		t.Errorf("State() = %s", got)
+	}
+}
+
+func TestReduceBatchThrowRollsBackOnlyThatEvent(t *testing.T) {
+	evs := []Event{
+		post("e1", map[string]any{"item": "a"}),
+		post("e2", map[string]any{"item": "b", "fail": true}),
+		post("e3", map[string]any{"item": "c"}),
+		post("e4", map[string]any{"item": "d", "fail": true}),
+		post("e5", map[string]any{"item": "e"}),
+	}
+	m := checkBatch(t, "reducers", Options{}, evs, map[int]string{1: "refused b", 3: "refused d"}, 2)
+	if got := string(m.State()); !strings.Contains(got, `"items":["a","c","e"]`) {
+		t.Errorf("State() = %s, want items a, c, e (no half-done)", got)
+	}
+	// Diagnostics name the author's file and line, with a code frame.
+	errs := load(t, "reducers", Options{}).ReduceBatch(evs)
+	d := diag(t, errs[1], "sources/reducers.js", 6, "post reducer threw Error: refused b")
+	if d.Column != 11 || !strings.Contains(d.Frame, "> 6 |") {
+		t.Errorf("column %d, frame:\n%s", d.Column, d.Frame)
+	}
+	// The first event failing, and every event failing.
+	checkBatch(t, "reducers", Options{}, evs[1:], map[int]string{0: "refused b", 2: "refused d"}, 2)
+	checkBatch(t, "reducers", Options{}, []Event{evs[1], evs[3]}, map[int]string{0: "refused b", 1: "refused d"}, 2)
+}
+
+func TestReduceBatchNonJSONState(t *testing.T) {
+	evs := []Event{
+		post("e1", map[string]any{"item": "a"}),
+		{ID: "e2", Method: "PUT", Body: map[string]any{"bad": true}},
+		post("e3", map[string]any{"item": "c"}),
+	}
+	m := checkBatch(t, "reducers", Options{}, evs, map[int]string{1: `the state after put contains a function (at key "f")`}, len(evs))
+	if got := string(m.State()); !strings.Contains(got, `"items":["a","c"]`) {
+		t.Errorf("State() = %s", got)
+	}
+}
+
+func TestReduceBatchTimeout(t *testing.T) {
+	opt := Options{Timeout: 100 * time.Millisecond}
+	evs := []Event{
+		post("e1", map[string]any{"item": "a"}),
+		post("e2", map[string]any{"loop": true}),
+		post("e3", map[string]any{"item": "c"}),
+	}
+	m := checkBatch(t, "reducers", opt, evs, map[int]string{1: "did not finish within its 100ms budget"}, 1)
+	if got := string(m.State()); !strings.Contains(got, `"items":["a","c"]`) {
+		t.Errorf("State() = %s", got)
+	}
+	// Still usable after the rebuilt runtime.
+	if errs := m.ReduceBatch([]Event{post("e4", map[string]any{"item": "d"})}); errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	if got := string(m.State()); !strings.Contains(got, `"items":["a","c","d"]`) {
+		t.Errorf("State() = %s", got)
+	}
+}
+
+// TestReduceBatchBudgetPerEvent: the budget is each event's, not the
+// batch's: six events of 60 ms each fit a 200 ms budget.
+func TestReduceBatchBudgetPerEvent(t *testing.T) {
+	m := load(t, "slow", Options{Timeout: 200 * time.Millisecond})
+	var evs []Event
+	for _, id := range []string{"a", "b", "c", "d", "e", "f"} {
+		evs = append(evs, post(id, map[string]any{"ms": 60}))
+	}
+	for i, err := range m.ReduceBatch(evs) {
+		if err != nil {
+			t.Errorf("event %d: %v", i, err)
+		}
+	}
+	if m.alone != 0 {
+		t.Errorf("%d events ran alone, want the batch in one call", m.alone)
+	}
+	if got := string(m.State()); got != `{"done":["a","b","c","d","e","f"]}` {
+		t.Errorf("State() = %s", got)
+	}
+}
+
+func TestReduceBatchAsyncAndMissingReducers(t *testing.T) {
+	evs := []Event{
+		post("a", map[string]any{"ms": 0}),
+		{ID: "b", Method: "PUT", Body: nil},
+		{ID: "c", Method: "DELETE"},
+		post("d", map[string]any{"ms": 0}),
+	}
+	m := checkBatch(t, "slow", Options{}, evs, map[int]string{1: "returned a Promise", 2: "no reducer for DELETE"}, 1)
+	if got := string(m.State()); got != `{"done":["a","d"]}` {
+		t.Errorf("State() = %s", got)
+	}
+	var d engine.Diagnostic
+	if errs := m.ReduceBatch(evs[2:3]); !errors.As(errs[0], &d) || d.File != "sources/slow.js" {
+		t.Errorf("missing reducer: %v", errs[0])
+	}
+	if errs := m.ReduceBatch(nil); len(errs) != 0 {
+		t.Errorf("empty batch: %v", errs)
+	}
+}
+
+// BenchmarkReduce applies 1,000 events of a one-line reducer (the write
+// benchmark's) per op: one Reduce per event, and ReduceBatch, in the same run.
+func BenchmarkReduce(b *testing.B) {
+	evs := make([]Event, 1000)
+	for i := range evs {
+		evs[i] = Event{ID: "e", Method: "POST", Time: time.UnixMilli(1234), Body: json.RawMessage(`{"id":1}`), Headers: map[string]string{"content-type": "application/json"}}
+	}
+	b.Run("each", func(b *testing.B) {
+		m := load(b, "loop", Options{})
+		for b.Loop() {
+			for _, ev := range evs {
+				if err := m.Reduce(ev); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(evs)), "ns/event")
+	})
+	b.Run("batch", func(b *testing.B) {
+		m := load(b, "loop", Options{})
+		for b.Loop() {
+			for _, err := range m.ReduceBatch(evs) {
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(evs)), "ns/event")
+	})
+}
+
+// TestDecodeJSONLikeParse: decodeJSON gives what JSON.parse gives, and
+// refuses what it refuses.
+func TestDecodeJSONLikeParse(t *testing.T) {
+	m := load(t, "reducers", Options{})
+	vm := m.rt.vm
+	good := []string{`{"a":[1,-0.5,2e3,true,false,null],"b":{"c":"d\"\\\/\u00e9\ud83d\ude00","__proto__":{"x":1}},"a":"dup"}`, ` [ ] `, `"é"`, `{}`, `-0`, `0.1e-2`}
+	stringify := vm.Get("JSON").ToObject(vm).Get("stringify")
+	str, _ := goja.AssertFunction(stringify)
+	parse, _ := goja.AssertFunction(vm.Get("JSON").ToObject(vm).Get("parse"))
+	for _, s := range good {
+		v, err := decodeJSON(vm, []byte(s))
+		if err != nil {
+			t.Errorf("decodeJSON(%s): %v", s, err)
+			continue
+		}
+		want, _ := parse(goja.Undefined(), vm.ToValue(s))
+		got, _ := str(goja.Undefined(), v)
+		w, _ := str(goja.Undefined(), want)
+		if got.String() != w.String() {
+			t.Errorf("decodeJSON(%s) = %s, JSON.parse = %s", s, got, w)
+		}
+	}
+	for _, s := range []string{``, `{`, `[1,]`, `{"a":1,}`, `01`, `1.`, `.5`, `+1`, `"a`, "\"\x01\"", `tru`, `nul`, `{"a" 1}`, `1 2`, `1e400`, `NaN`, `'a'`} {
+		if _, err := decodeJSON(vm, []byte(s)); err == nil {
+			t.Errorf("decodeJSON(%q) accepted it", s)
+		}
+	}
+	if _, err := decodeJSON(vm, []byte(strings.Repeat("[", 1000)+strings.Repeat("]", 1000))); err == nil {
+		t.Error("decodeJSON accepted nesting deeper than maxDepth")
+	}
+}

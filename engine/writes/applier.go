@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/jawas/jawas/engine/journal"
+	"github.com/jawas/jawas/engine/jsvm"
 	"github.com/jawas/jawas/engine/period"
 )
 
@@ -166,19 +167,32 @@ func (a *Applier) BeforeRender(s *period.Source, boundary time.Time) {
 		return
 	}
 	mod := s.Module()
+	// One ReduceBatch for the records that reach a reducer, in order; the
+	// others are rejected here. errs[i] is record i's outcome.
+	errs := make([]error, len(todo))
+	evs := make([]jsvm.Event, 0, len(todo))
+	at := make([]int, 0, len(todo)) // evs[j] is todo[at[j]]
+	for i := range todo {
+		r := &todo[i]
+		ev, err := eventOf(r)
+		switch {
+		case err != nil:
+			errs[i] = err
+		case !mod.HasReducer(r.Method):
+			errs[i] = fmt.Errorf("%s has no %s reducer any more", s.Name, r.Method)
+		default:
+			evs = append(evs, ev)
+			at = append(at, i)
+		}
+	}
+	for j, err := range mod.ReduceBatch(evs) { // a failing event rolls back only itself
+		errs[at[j]] = err
+	}
 	statuses := make([]journal.Status, 0, len(todo))
 	for i := range todo {
 		r := &todo[i]
 		st := journal.Status{ID: r.ID, State: journal.StateApplied, Boundary: boundary}
-		ev, err := eventOf(r)
-		switch {
-		case err != nil:
-		case !mod.HasReducer(r.Method):
-			err = fmt.Errorf("%s has no %s reducer any more", s.Name, r.Method)
-		default:
-			err = mod.Reduce(ev) // a throw rolls back this event only
-		}
-		if err != nil {
+		if err := errs[i]; err != nil {
 			st = journal.Status{ID: r.ID, State: journal.StateRejected, Boundary: boundary, Reason: err.Error()}
 			a.opt.Log.Warn("event rejected by its reducer", "source", s.Name, "id", r.ID, "reason", err.Error())
 		}

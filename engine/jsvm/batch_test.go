@@ -244,3 +244,27 @@ func TestDecodeJSONLikeParse(t *testing.T) {
 		t.Error("decodeJSON accepted nesting deeper than maxDepth")
 	}
 }
+
+// TestReduceBatchLargeWithinBudget: decoding a large batch is not charged
+// to the author's budget, and neither is the whole batch: 50,000 events of
+// a one-line reducer take longer than 100 ms in all, and go in one call.
+func TestReduceBatchLargeWithinBudget(t *testing.T) {
+	m := load(t, "loop", Options{Timeout: 100 * time.Millisecond})
+	evs := make([]Event, 50000)
+	for i := range evs {
+		evs[i] = post("e", json.RawMessage(`{"id":1}`+"\n"))
+	}
+	start := time.Now()
+	for i, err := range m.ReduceBatch(evs) {
+		if err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+	}
+	if m.alone != 0 {
+		t.Errorf("%d events ran alone, want the batch in one call", m.alone)
+	}
+	if got := string(m.State()); got != `{"n":50001}` {
+		t.Errorf("State() = %s", got)
+	}
+	t.Logf("50,000 events in %v", time.Since(start))
+}

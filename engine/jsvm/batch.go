@@ -19,12 +19,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/dop251/goja"
 
@@ -34,16 +32,27 @@ import (
 // driverSrc evaluates to a factory that takes the Date and Promise
 // constructors (captured before the author's code runs) and tick (a Go
 // function that starts the next event's budget), and returns
-// reduceAll(state, reducers, evs): evs is an array of events (decoded from
-// JSON by decodeJSON), each with a "method" naming one of reducers; it
-// applies them in order and returns the state. An event that throws (or returns a Promise) stops the
-// batch with an exception; the last tick tells Go which event it was.
+// reduceAll(state, reducers, b): b is a batch (see batch) whose "method"s
+// name reducers; it builds each event object (the one Reduce builds),
+// applies the events in order and returns the state. An event that throws
+// (or returns a Promise) stops the batch with an exception; the last tick
+// tells Go which event it was.
 const driverSrc = `(function (JSDate, JSPromise, tick) {
   "use strict";
-  return function reduceAll(state, reducers, evs) {
-    for (let i = 0; i < evs.length; i++) {
-      const ev = evs[i];
-      ev.time = new JSDate(ev.timeMs);
+  const define = Object.defineProperty;
+  return function reduceAll(state, reducers, ids, methods, times, bodies, hdrs, hcount) {
+    let h = 0;
+    for (let i = 0; i < ids.length; i++) {
+      const headers = {};
+      for (const end = h + 2 * hcount[i]; h < end; h += 2) {
+        const k = hdrs[h];
+        if (k === "__proto__") {
+          define(headers, k, { value: hdrs[h + 1], writable: true, enumerable: true, configurable: true });
+        } else {
+          headers[k] = hdrs[h + 1];
+        }
+      }
+      const ev = { id: ids[i], method: methods[i], time: new JSDate(times[i]), timeMs: times[i], body: bodies[i], headers: headers };
       tick(i);
       const v = reducers[ev.method](state, ev);
       if (v !== undefined) {
@@ -96,9 +105,9 @@ func (m *Module) installDriver(rt *runtime) error {
 
 // ReduceBatch applies evs in order, as calling Reduce for each would, and
 // returns one error per event (nil: applied). It runs the batch in one call
-// into JavaScript: the events cross as one array (one JSON text, decoded
-// by decodeJSON), and the state is checked and encoded as JSON once, at the
-// end.
+// into JavaScript: the events cross as a few arrays (the bodies as one
+// JSON text, decoded by decodeJSON), and the state is checked and encoded
+// as JSON once, at the end.
 //
 // The rollback point is the state before the batch. When event k fails
 // (throws, returns a Promise, or overruns its budget), the state is
@@ -122,7 +131,7 @@ func (m *Module) ReduceBatch(evs []Event) []error {
 		}
 		todo = append(todo, i)
 	}
-	var text []byte
+	var b batch
 	for len(todo) > 0 {
 		if err := m.ensure(); err != nil {
 			for _, i := range todo {
@@ -130,12 +139,10 @@ func (m *Module) ReduceBatch(evs []Event) []error {
 			}
 			return errs
 		}
-		var err error
-		text, err = appendEvents(text[:0], evs, todo)
-		if err != nil {
+		if err := b.fill(evs, todo); err != nil {
 			break // a body Go cannot encode: Reduce reports it per event
 		}
-		at, err := m.runBatch(text, len(todo))
+		at, err := m.runBatch(&b)
 		if err == nil {
 			return errs
 		}
@@ -148,9 +155,9 @@ func (m *Module) ReduceBatch(evs []Event) []error {
 			if err := m.ensure(); err != nil {
 				break // Reduce reports it per event
 			}
-			text, err = appendEvents(text[:0], evs, todo[:at])
+			err = b.fill(evs, todo[:at])
 			if err == nil {
-				_, err = m.runBatch(text, at)
+				_, err = m.runBatch(&b)
 			}
 			if err != nil {
 				// Not deterministic after all: event by event from here.
@@ -169,23 +176,26 @@ func (m *Module) ReduceBatch(evs []Event) []error {
 	return errs
 }
 
-// runBatch runs reduceAll over text (n events) and checks the state at the
+// runBatch runs reduceAll over b (n events) and checks the state at the
 // end. On success the state is committed (m.good). On failure it returns
 // the index of the event that was running (n: the final check; -1: none
 // had started) and the error; the runtime's state is then undefined and
 // the caller must recover.
-func (m *Module) runBatch(text []byte, n int) (int, error) {
+func (m *Module) runBatch(b *batch) (int, error) {
 	rt := m.rt
 	var next string
+	n := len(b.ids)
 	// Decoding is jsvm's work, not the author's: outside the budget (it
 	// takes milliseconds for thousands of events on a busy machine).
-	evs, err := decodeJSON(rt.vm, text)
+	bodies, err := decodeJSON(rt.vm, b.bodies)
 	if err != nil {
 		return -1, err // Reduce will say what is wrong, event by event
 	}
 	m.clock.event.Store(-1)
 	err = m.guardEach(rt.vm, func() error {
-		v, err := rt.reduceAll(goja.Undefined(), rt.state, rt.reducerObj, evs)
+		vm := rt.vm
+		v, err := rt.reduceAll(goja.Undefined(), rt.state, rt.reducerObj, vm.NewArray(b.ids...), vm.NewArray(b.methods...),
+			vm.NewArray(b.times...), bodies, vm.NewArray(b.hdrs...), vm.NewArray(b.hcount...))
 		if err != nil {
 			return err
 		}
@@ -243,66 +253,47 @@ func (m *Module) guardEach(vm *goja.Runtime, f func() error) error {
 	return err
 }
 
-// appendEvents appends the JSON array of the events evs[idx...] as
-// reduceAll reads them: the event object Reduce builds, with "time" set in
-// JavaScript from "timeMs".
-func appendEvents(b []byte, evs []Event, idx []int) ([]byte, error) {
-	b = append(b, '[')
-	var keys []string
+// batch is a batch of events as reduceAll takes them: one array per field,
+// the bodies as one JSON array text (decoded by decodeJSON), the headers
+// as name, value pairs, hcount[i] of them for event i. Reused between
+// calls.
+type batch struct {
+	ids, methods, times, hdrs, hcount []any
+	bodies                            []byte
+	keys                              []string
+}
+
+// fill sets b to the events evs[idx...].
+func (b *batch) fill(evs []Event, idx []int) error {
+	b.ids, b.methods, b.times, b.hdrs, b.hcount = b.ids[:0], b.methods[:0], b.times[:0], b.hdrs[:0], b.hcount[:0]
+	b.bodies = append(b.bodies[:0], '[')
 	for n, i := range idx {
 		ev := &evs[i]
+		b.ids = append(b.ids, ev.ID)
+		b.methods = append(b.methods, strings.ToUpper(ev.Method))
+		b.times = append(b.times, ev.Time.UnixMilli())
 		if n > 0 {
-			b = append(b, ',')
+			b.bodies = append(b.bodies, ',')
 		}
-		b = append(b, `{"id":`...)
-		b = appendString(b, ev.ID)
-		b = append(b, `,"method":`...)
-		b = appendString(b, strings.ToUpper(ev.Method))
-		b = append(b, `,"time":null,"timeMs":`...)
-		b = strconv.AppendInt(b, ev.Time.UnixMilli(), 10)
-		b = append(b, `,"body":`...)
 		if raw, ok := ev.Body.(json.RawMessage); ok && len(raw) > 0 {
-			b = append(b, raw...) // the journal checked it; JSON.parse checks again
+			b.bodies = append(b.bodies, raw...) // the journal checked it; decodeJSON checks again
 		} else {
 			body, err := json.Marshal(ev.Body)
 			if err != nil {
-				return b, fmt.Errorf("encode event body: %w", err)
+				return fmt.Errorf("encode event body: %w", err)
 			}
-			b = append(b, body...)
+			b.bodies = append(b.bodies, body...)
 		}
-		b = append(b, `,"headers":{`...)
-		keys = keys[:0]
+		b.keys = b.keys[:0]
 		for k := range ev.Headers {
-			keys = append(keys, k)
+			b.keys = append(b.keys, k)
 		}
-		slices.Sort(keys)
-		for j, k := range keys {
-			if j > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, strings.ToLower(k))
-			b = append(b, ':')
-			b = appendString(b, ev.Headers[k])
+		slices.Sort(b.keys)
+		for _, k := range b.keys {
+			b.hdrs = append(b.hdrs, strings.ToLower(k), ev.Headers[k])
 		}
-		b = append(b, "}}"...)
+		b.hcount = append(b.hcount, len(b.keys))
 	}
-	return append(b, ']'), nil
-}
-
-// appendString appends s as a JSON string.
-func appendString(b []byte, s string) []byte {
-	plain := true
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
-			plain = false
-			break
-		}
-	}
-	if plain {
-		b = append(b, '"')
-		b = append(b, s...)
-		return append(b, '"')
-	}
-	q, _ := json.Marshal(s) // never fails for a string; invalid UTF-8 becomes U+FFFD
-	return append(b, q...)
+	b.bodies = append(b.bodies, ']')
+	return nil
 }

@@ -43,7 +43,7 @@ const (
 
 // Options configure a Module.
 type Options struct {
-	Timeout   time.Duration // budget of one call (top level, render, reducer); default 50ms
+	Timeout   time.Duration // budget of one call (top level, render, reducer; in ReduceBatch, of each event); default 50ms
 	MaxOutput int           // largest render result in bytes; default 8 MiB
 	Log       *slog.Logger  // console.* goes here with source=<name>; default slog.Default()
 }

@@ -274,7 +274,6 @@ func TestAccessLog(t *testing.T) {
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
-
 func waitLines(t *testing.T, path string, n int) []string {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Second)

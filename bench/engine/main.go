@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -46,6 +47,11 @@ func main() {
 	jawasBin := flag.String("jawas", "bin/jawas", "jawas binary for the build timing")
 	root := flag.String("root", ".", "the demo project (repository root)")
 	flag.Parse()
+	// The engine process collects garbage at GOGC=400 (cmd/jawas/child.go,
+	// EngineGCPercent); measure it as it runs.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 
 	fmt.Println("## Engine costs (bench/engine)")

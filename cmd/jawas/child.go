@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/jawas/jawas/engine/config"
@@ -78,6 +79,7 @@ func (m *Main) validate(cfg *config.Config, log *slog.Logger) error {
 // engineMain is the engine process: it evaluates and publishes until the
 // supervisor asks it to stop.
 func (m *Main) engineMain(cfg *config.Config, log *slog.Logger) error {
+	tuneEngineGC()
 	shm, me, err := prefork.OpenSelf()
 	if err != nil {
 		return err
@@ -175,5 +177,18 @@ func workerMain(cfg *config.Config, log *slog.Logger) error {
 				me.SetState(prefork.StateDraining)
 			}
 		}
+	}
+}
+
+// EngineGCPercent is the engine's garbage-collection target unless GOGC is
+// set. Every period allocates a render's worth of short-lived JS objects and
+// the live heap is small (modules and states), so collecting four times less
+// often costs a few MB and saves ~20% of the engine's CPU (bench/engine).
+// Workers allocate nothing per request and keep the default.
+const EngineGCPercent = 400
+
+func tuneEngineGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(EngineGCPercent)
 	}
 }

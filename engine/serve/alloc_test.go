@@ -7,8 +7,6 @@ import (
 	"bytes"
 	"context"
 	"net/http"
-	"os"
-	"os/exec"
 	"strconv"
 	"testing"
 	"time"
@@ -134,24 +132,3 @@ func (w *sinkWriter) Header() http.Header         { return w.h }
 func (w *sinkWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (w *sinkWriter) WriteHeader(int)             {}
 
-// TestWrk runs wrk against the real loops when JAWAS_WRK=1 (manual: it
-// needs wrk and a quiet machine), e.g.
-//
-//	JAWAS_WRK=1 go test -run TestWrk -v ./engine/serve
-func TestWrk(t *testing.T) {
-	if os.Getenv("JAWAS_WRK") == "" {
-		t.Skip("set JAWAS_WRK=1 to run wrk against the server")
-	}
-	wrk, err := exec.LookPath("wrk")
-	if err != nil {
-		t.Skip("wrk not installed")
-	}
-	f := start(t, nil)
-	for _, conns := range []string{"100", "1000"} {
-		out, err := exec.Command(wrk, "-t1", "-c"+conns, "-d5s", "http://"+f.addr+"/clock.json").CombinedOutput()
-		t.Logf("wrk -c%s:\n%s", conns, out)
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jawas/jawas/engine/config"
+	"github.com/jawas/jawas/engine/journal"
 	"github.com/jawas/jawas/engine/metrics"
 	"github.com/jawas/jawas/engine/period"
 	"github.com/jawas/jawas/engine/prefork"
@@ -25,10 +26,17 @@ func metricsDir(runDir string) string { return filepath.Join(runDir, "metrics") 
 
 // recordStatus makes the engine write its sources' status into dir after
 // every commit (chained after any OnPublish already set).
-func recordStatus(sched *period.Scheduler, dir string, log *slog.Logger) error {
+func recordStatus(sched *period.Scheduler, dir, dataDir string, log *slog.Logger) error {
 	rec, err := metrics.NewRecorder(dir)
 	if err != nil {
 		return err
+	}
+	rec.Journal = func() metrics.JournalStats { // publisher goroutine: a few stats of the journal's segments
+		b, err := journal.PendingBytes(dataDir)
+		if err != nil {
+			return metrics.JournalStats{BacklogBytes: -1}
+		}
+		return metrics.JournalStats{BacklogBytes: b}
 	}
 	prev := sched.OnPublish
 	failed := false

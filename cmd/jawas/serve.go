@@ -196,7 +196,7 @@ func (m *Main) startEngine(ctx context.Context, cfg *config.Config, log *slog.Lo
 		return nil, err
 	}
 	sched := &period.Scheduler{Project: proj, Store: store, Pages: pages, Log: log}
-	if err := recordStatus(sched, metricsDir(filepath.Dir(snapDir)), log); err != nil {
+	if err := recordStatus(sched, metricsDir(filepath.Dir(snapDir)), cfg.Path(cfg.Serve.DataDir), log); err != nil {
 		return nil, err
 	}
 	ctx, stopEngine := context.WithCancel(ctx) // writes: a damaged journal stops the engine

@@ -99,6 +99,10 @@ func workerWrites(cfg *config.Config, opt *serve.Options, slot int, log *slog.Lo
 	}
 	opt.Write = acc.Write
 	opt.Events = acc.Events
+	opt.JournalStats = func() (int64, int64, int64) {
+		st := acc.Stats()
+		return st.Commits.Load(), st.Fsyncs.Load(), st.FsyncNanos.Load()
+	}
 	return func() {
 		if err := acc.Close(); err != nil {
 			log.Error("closing the journal", "error", err)

@@ -65,12 +65,10 @@ func (h *Hist) observe(us int64, n uint64) {
 	h.SumMicros += uint64(max(us, 0)) * n
 }
 
-// JournalStats is the write journal's state, when the engine has one.
+// JournalStats is the write journal's state seen from the engine (commits
+// and fsyncs happen in the workers and are counted in their Serve files).
 type JournalStats struct {
-	Backlog      int64   `json:"backlog"`       // events appended, not yet applied
-	BacklogBytes int64   `json:"backlog_bytes"` // their size
-	Fsyncs       uint64  `json:"fsyncs"`        // group commits
-	FsyncSeconds float64 `json:"fsync_seconds"` // total time in fsync
+	BacklogBytes int64 `json:"backlog_bytes"` // journal bytes not yet applied
 }
 
 // EngineStatus is the content of the engine status file.

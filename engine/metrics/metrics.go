@@ -56,6 +56,12 @@ type Serve struct {
 	AdminDenied atomic.Uint64              // admin requests refused (network or token)
 	LogLines    atomic.Uint64              // access log lines written
 	LogDropped  atomic.Uint64              // access log lines dropped (buffer full, write error)
+
+	// The write journal of the worker this loop belongs to (kept on its
+	// first loop only).
+	JournalCommits    atomic.Uint64 // group commits
+	JournalFsyncs     atomic.Uint64 // fdatasyncs
+	JournalFsyncNanos atomic.Uint64 // time spent in them
 }
 
 // Count records one answer with status on route k.
@@ -162,6 +168,8 @@ type ServeTotals struct {
 	LogLines    uint64
 	LogDropped  uint64
 	Loops       int // counters files read
+
+	JournalCommits, JournalFsyncs, JournalFsyncNanos uint64
 }
 
 // Total is the number of answered requests.
@@ -192,6 +200,9 @@ func (t *ServeTotals) Add(s *Serve, alive bool) {
 	t.AdminDenied += s.AdminDenied.Load()
 	t.LogLines += s.LogLines.Load()
 	t.LogDropped += s.LogDropped.Load()
+	t.JournalCommits += s.JournalCommits.Load()
+	t.JournalFsyncs += s.JournalFsyncs.Load()
+	t.JournalFsyncNanos += s.JournalFsyncNanos.Load()
 	t.Loops++
 }
 

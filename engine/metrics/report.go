@@ -161,10 +161,10 @@ var (
 	dLastPublish  = desc("source_last_publish_timestamp_seconds", "When a source last published (Unix time).", "source")
 	dCommits      = desc("engine_commits_total", "Snapshot manifest commits by the current engine process.")
 	dEngineUp     = desc("engine_status_age_seconds", "Age of the engine's last status update.")
-	dJBacklog     = desc("journal_backlog_events", "Writes accepted into the journal and not yet applied.")
 	dJBacklogB    = desc("journal_backlog_bytes", "Bytes of writes not yet applied.")
-	dJFsync       = desc("journal_fsyncs_total", "Journal group commits (fsyncs).")
-	dJFsyncS      = desc("journal_fsync_seconds_total", "Total time spent in journal fsyncs.")
+	dJCommits     = desc("journal_commits_total", "Group commits of accepted writes, summed over workers.")
+	dJFsync       = desc("journal_fsyncs_total", "Journal fdatasyncs, summed over workers (0 with serve.durability = \"none\").")
+	dJFsyncS      = desc("journal_fsync_seconds_total", "Time spent in journal fdatasyncs, summed over workers; divide by journal_fsyncs_total for the mean fsync latency.")
 	dWRestarts    = desc("worker_restarts_total", "Worker processes restarted after a crash or a stall.")
 	dERestarts    = desc("engine_restarts_total", "Engine processes restarted after a crash or a stall.")
 	dRecycles     = desc("worker_recycles_total", "Workers replaced after serve.max_requests.")
@@ -179,7 +179,7 @@ type collector struct{ r *Report }
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dRequests, dNotModified, dNMRatio, dBytes, dOpen, dAccepted, dRejected,
 		dDenied, dLogLines, dLogDropped, dEval, dEvals, dErrors, dSkipped, dVersions, dSize, dPeriod, dLastPublish,
-		dCommits, dEngineUp, dJBacklog, dJBacklogB, dJFsync, dJFsyncS, dWRestarts, dERestarts, dRecycles, dProcs,
+		dCommits, dEngineUp, dJBacklogB, dJCommits, dJFsync, dJFsyncS, dWRestarts, dERestarts, dRecycles, dProcs,
 		dWorkerReqs, dWorkerUptime} {
 		ch <- d
 	}
@@ -213,6 +213,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(dOpen, float64(s.Open))
 	counter(dAccepted, float64(s.Accepted))
 	counter(dRejected, float64(s.Rejected))
+	counter(dJCommits, float64(s.JournalCommits))
+	counter(dJFsync, float64(s.JournalFsyncs))
+	counter(dJFsyncS, float64(s.JournalFsyncNanos)/1e9)
 	counter(dDenied, float64(s.AdminDenied))
 	counter(dLogLines, float64(s.LogLines))
 	counter(dLogDropped, float64(s.LogDropped))
@@ -244,10 +247,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		counter(dCommits, float64(e.Commits))
 		gauge(dEngineUp, r.Now.Sub(e.Updated).Seconds())
 		if j := e.Journal; j != nil {
-			gauge(dJBacklog, float64(j.Backlog))
 			gauge(dJBacklogB, float64(j.BacklogBytes))
-			counter(dJFsync, float64(j.Fsyncs))
-			counter(dJFsyncS, j.FsyncSeconds)
 		}
 	}
 	if r.Processes != nil {

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -336,4 +337,37 @@ func BenchmarkHandleAccessLog(b *testing.B) {
 			step(b, l, c, raw)
 		}
 	})
+}
+
+func TestMetricsJournalFromWorkers(t *testing.T) {
+	mdir := t.TempDir()
+	var commits, fsyncs, nanos atomic.Int64
+	f := start(t, func(o *Options) {
+		o.Admin.MetricsDir = mdir
+		o.JournalStats = func() (int64, int64, int64) { return commits.Load(), fsyncs.Load(), nanos.Load() }
+	})
+	commits.Store(7)
+	fsyncs.Store(5)
+	nanos.Store(3e9)
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		m := scrape(t, f)
+		c, n, s := value(m, "jawas_journal_commits_total"), value(m, "jawas_journal_fsyncs_total"), value(m, "jawas_journal_fsync_seconds_total")
+		if c == 7 && n == 5 && s == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("journal metrics: commits %v fsyncs %v seconds %v, want 7 5 3", c, n, s)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Growth is added, not overwritten: the counters only go up.
+	fsyncs.Store(6)
+	deadline = time.Now().Add(3 * time.Second)
+	for value(scrape(t, f), "jawas_journal_fsyncs_total") != 6 {
+		if time.Now().After(deadline) {
+			t.Fatal("journal fsyncs did not move to 6")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -108,6 +108,8 @@ type loop struct {
 
 	selfCounters string // this loop's counters file, to tell it from its peers in Balance
 
+	journalSeen [3]int64 // JournalStats already added to the counters (first loop only)
+
 	doneMu sync.Mutex
 	doneQ  []writeDone
 	// doneSpare is the buffer doneQ swaps with; loop goroutine only.
@@ -654,6 +656,9 @@ func (l *loop) fail(c *conn, status int) {
 // closes those idle for drainIdleGrace.
 func (l *loop) sweep(draining bool) {
 	l.nextSweep = l.nowNS + int64(sweepEvery)
+	if f := l.s.opt.JournalStats; f != nil && l == l.s.loops[0] {
+		l.copyJournalStats(f)
+	}
 	if l.paused && !draining {
 		if l.balanced || l.p.AddListener(l.lfd) == nil {
 			l.paused = false // when balanced, the balance check re-adds it
@@ -724,4 +729,19 @@ func (l *loop) writeDone(c *conn) func(WriteResult) {
 			p.Wake() // after Shutdown the eventfd may be closed: the answer is moot then
 		}
 	}
+}
+
+// copyJournalStats adds what the write journal did since the last sweep to
+// this loop's shared counters, so /_jawas/metrics can report commits,
+// fsyncs and fsync time summed over every worker.
+func (l *loop) copyJournalStats(f func() (commits, fsyncs, fsyncNanos int64)) {
+	c, n, ns := f()
+	now := [3]int64{c, n, ns}
+	m := l.ops.m
+	for i, dst := range []*atomic.Uint64{&m.JournalCommits, &m.JournalFsyncs, &m.JournalFsyncNanos} {
+		if d := now[i] - l.journalSeen[i]; d > 0 {
+			dst.Add(uint64(d))
+		}
+	}
+	l.journalSeen = now
 }

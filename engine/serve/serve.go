@@ -96,6 +96,12 @@ type Options struct {
 	// of new connections often lands on a single worker.
 	Balance bool
 
+	// JournalStats, when set, reports the worker's write journal totals
+	// (group commits, fdatasyncs, nanoseconds in them); the first loop adds
+	// their growth to its shared counters four times a second. Called on a
+	// loop goroutine; must not block.
+	JournalStats func() (commits, fsyncs, fsyncNanos int64)
+
 	// Write handles POST/PUT to a published URL; nil answers 405.
 	// Called on an event loop goroutine (see WriteFunc).
 	Write WriteFunc

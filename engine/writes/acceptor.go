@@ -72,6 +72,8 @@ type Stats struct {
 	Rejected atomic.Int64 // 4xx/5xx answered by the acceptor
 	Fsyncs   atomic.Int64
 	Commits  atomic.Int64
+	// FsyncNanos is the time spent making commits durable (fdatasync).
+	FsyncNanos atomic.Int64
 }
 
 type pending struct {
@@ -339,12 +341,13 @@ func (a *Acceptor) commit(batch []pending) {
 		}
 		ids[i] = id
 	}
-	before := a.w.Stats().Fsyncs.Load()
+	before, beforeNs := a.w.Stats().Fsyncs.Load(), a.w.Stats().FsyncNanos.Load()
 	if failed == nil {
 		failed = a.w.Commit()
 	}
 	a.gate.leave(false)
 	a.stats.Fsyncs.Add(a.w.Stats().Fsyncs.Load() - before)
+	a.stats.FsyncNanos.Add(a.w.Stats().FsyncNanos.Load() - beforeNs)
 	if failed != nil {
 		a.opt.Log.Error("writes: journal commit failed; answering 503 and opening a new journal incarnation", "error", failed)
 		for _, p := range batch {

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -94,6 +95,39 @@ func TestDevMode(t *testing.T) {
 			return st == 404
 		})
 		t.Logf("deleted → 404 after %v", d)
+	})
+	t.Run("a source added while running accepts writes", func(t *testing.T) {
+		write(t, src("votes.js"), "export const initial = { n: 0 };\nexport function post(state) { state.n++; }\nexport default (state) => ({ n: state.n });\n")
+		s.waitFor(t, "new source", max, func() bool {
+			st, b := s.get("/votes.json")
+			return st == 200 && strings.Contains(b, `"n":0`)
+		})
+		var status int
+		d := s.waitFor(t, "write accepted", max, func() bool { // routes are republished with the next commit
+			resp, err := http.Post(s.url+"/votes.json", "application/json", strings.NewReader("{}"))
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			status = resp.StatusCode
+			return status == 202
+		})
+		t.Logf("new source with a reducer accepts POST after %v", d)
+		s.waitFor(t, "write applied", max, func() bool {
+			_, b := s.get("/votes.json")
+			return strings.Contains(b, `"n":1`)
+		})
+		if err := removeFile(src("votes.js")); err != nil {
+			t.Fatal(err)
+		}
+		s.waitFor(t, "deleted source refuses writes", max, func() bool {
+			resp, err := http.Post(s.url+"/votes.json", "application/json", strings.NewReader("{}"))
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == 404 || resp.StatusCode == 405
+		})
 	})
 	t.Run("syntax error and fix", func(t *testing.T) {
 		good := read(t, src("clock.js"))

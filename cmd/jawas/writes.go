@@ -37,6 +37,22 @@ func engineWrites(cfg *config.Config, proj *period.Project, store *snapshot.Stor
 		return nil, err
 	}
 	sched.BeforeRender = app.BeforeRender
+	// Republish the routes whenever the running project changes (dev mode
+	// swaps sources in): new sources accept writes, removed ones stop.
+	published := proj
+	prevCommit := sched.BeforeCommit
+	sched.BeforeCommit = func(st *snapshot.Store) { // publisher goroutine
+		if prevCommit != nil {
+			prevCommit(st)
+		}
+		if cur := sched.Current(); cur != nil && cur != published {
+			if _, _, err := st.Put(writes.RoutesURL, writes.RoutesOf(cur), snapshot.Meta{ContentType: "application/json"}); err != nil {
+				log.Error("publish the write routes", "error", err)
+				return
+			}
+			published = cur
+		}
+	}
 	prev := sched.OnPublish
 	sched.OnPublish = func(b time.Time) {
 		if prev != nil {

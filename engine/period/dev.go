@@ -112,7 +112,13 @@ func (d *Dev) Roots() []string {
 func (d *Dev) Attach(sc *Scheduler) {
 	d.sched = sc
 	sc.PageFilter = func(_ string, html []byte) []byte { return InjectDevTag(html) }
-	sc.BeforeCommit = d.publish
+	prev := sc.BeforeCommit // keep hooks set before (the write routes)
+	sc.BeforeCommit = func(st *snapshot.Store) {
+		if prev != nil {
+			prev(st)
+		}
+		d.publish(st)
+	}
 }
 
 // Close releases the bundler's esbuild contexts.

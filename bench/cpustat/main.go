@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command cpustat prints the CPU time used so far by a process and its
 // descendants, for benchmark scripts: `cpustat PID` prints "USER_US SYS_US".
 // Take one sample before a run and one after; CPU µs per request is the

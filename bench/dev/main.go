@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command dev measures dev mode's author loop: from saving a source to the
 // new snapshot being served. It copies the demo project (the repository
 // root) to a temp dir, starts `jawas serve --dev` on 127.0.0.1:0 with two

@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command engine measures the engine's per-period costs (the engine issue's
 // performance goals) and prints them with the goal beside each figure:
 //

@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command process measures jawas's process model with the real binary
 // (`jawas serve`: supervisor + engine + N workers on one inherited socket):
 //

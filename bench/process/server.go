@@ -1,3 +1,5 @@
+//go:build unix
+
 // This file starts and stops `jawas serve` on temporary projects and reads
 // what the kernel says about its processes (children, RSS, PSS, mappings),
 // because every figure of this benchmark is about the real process tree.

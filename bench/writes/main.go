@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command writes benchmarks jawas's write path with the real binary:
 // acknowledged writes/s at 64 concurrent writers with durability "sync"
 // (group commit; fsyncs per write from the workers' journal stats) and

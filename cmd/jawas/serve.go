@@ -7,7 +7,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"golang.org/x/sys/unix"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -156,7 +155,7 @@ func (m *Main) loadAll(cfg *config.Config, log *slog.Logger) (*period.Project, e
 // projects never share one.
 func runDir(cfg *config.Config) string {
 	data := cfg.Path(cfg.Serve.DataDir)
-	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() && unix.Access("/dev/shm", unix.W_OK) == nil {
+	if writableDir("/dev/shm") {
 		sum := sha256.Sum256([]byte(data))
 		return filepath.Join("/dev/shm", "jawas-"+hex.EncodeToString(sum[:6]))
 	}
@@ -247,6 +246,18 @@ func siteDir(cfg *config.Config, log *slog.Logger) string {
 		return ""
 	}
 	return dir
+}
+
+// writableDir reports whether dir exists and this process can create files
+// in it.
+func writableDir(dir string) bool {
+	f, err := os.CreateTemp(dir, ".jawas-probe-*")
+	if err != nil {
+		return false
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return true
 }
 
 // serverOptions maps the config onto the HTTP core's options.

@@ -16,8 +16,6 @@ import (
 	"sync/atomic"
 	"time"
 	"unsafe"
-
-	"golang.org/x/sys/unix"
 )
 
 // Balance tells a loop whether it may accept now.
@@ -101,7 +99,7 @@ func (b *Balance) refresh() {
 		p.pid = int((*atomic.Int64)(unsafe.Pointer(&p.data[16])).Load())
 		if !alive(p.pid) {
 			if !known {
-				unix.Munmap(p.data) // never published: no loop can be reading it
+				unmapShared(p.data) // never published: no loop can be reading it
 			}
 			continue // a known one stays in byPath: unmapped after the grace
 		}
@@ -115,7 +113,7 @@ func (b *Balance) refresh() {
 		gone := byPath
 		time.AfterFunc(time.Second, func() {
 			for _, p := range gone {
-				unix.Munmap(p.data)
+				unmapShared(p.data)
 			}
 		})
 	}
@@ -130,12 +128,12 @@ func mapPeer(path string) (peer, bool) {
 	if fi, err := f.Stat(); err != nil || fi.Size() != int64(serveSize) {
 		return peer{}, false
 	}
-	data, err := unix.Mmap(int(f.Fd()), 0, serveSize, unix.PROT_READ, unix.MAP_SHARED)
+	data, err := mapShared(f, serveSize, false)
 	if err != nil {
 		return peer{}, false
 	}
 	if uint64((*atomic.Int64)(unsafe.Pointer(&data[0])).Load()) != serveMagic {
-		unix.Munmap(data)
+		unmapShared(data)
 		return peer{}, false
 	}
 	return peer{path: path, data: data, s: (*Serve)(unsafe.Pointer(&data[serveHeader]))}, true

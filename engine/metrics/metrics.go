@@ -17,8 +17,6 @@ import (
 	"sort"
 	"sync/atomic"
 	"unsafe"
-
-	"golang.org/x/sys/unix"
 )
 
 // Kind is the route a request took, a label of the request counters.
@@ -127,7 +125,7 @@ func OpenServe(path string) (*ServeFile, error) {
 			return nil, fmt.Errorf("metrics: size counters: %w", err)
 		}
 	}
-	data, err := unix.Mmap(int(f.Fd()), 0, serveSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	data, err := mapShared(f, serveSize, true)
 	if err != nil {
 		return nil, fmt.Errorf("metrics: map %s: %w", path, os.NewSyscallError("mmap", err))
 	}
@@ -148,7 +146,7 @@ func (sf *ServeFile) Close() error {
 	if sf == nil || sf.data == nil {
 		return nil
 	}
-	err := unix.Munmap(sf.data)
+	err := unmapShared(sf.data)
 	sf.data, sf.C = nil, nil
 	if err != nil {
 		return fmt.Errorf("metrics: unmap counters: %w", os.NewSyscallError("munmap", err))
@@ -237,11 +235,11 @@ func sumOne(t *ServeTotals, path string) error {
 	if fi.Size() != int64(serveSize) {
 		return nil // being created, or not ours
 	}
-	data, err := unix.Mmap(int(f.Fd()), 0, serveSize, unix.PROT_READ, unix.MAP_SHARED)
+	data, err := mapShared(f, serveSize, false)
 	if err != nil {
 		return fmt.Errorf("metrics: map %s: %w", path, os.NewSyscallError("mmap", err))
 	}
-	defer unix.Munmap(data)
+	defer unmapShared(data)
 	sf := ServeFile{data: data}
 	if uint64(sf.word(0).Load()) != serveMagic {
 		return nil
@@ -256,6 +254,5 @@ func alive(pid int) bool {
 	if pid <= 0 {
 		return false
 	}
-	err := unix.Kill(pid, 0)
-	return err == nil || err == unix.EPERM
+	return processExists(pid)
 }

@@ -16,8 +16,6 @@ import (
 	"strconv"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/jawas/jawas/engine/http1"
 	"github.com/jawas/jawas/engine/metrics"
 )
@@ -134,21 +132,6 @@ func (l *loop) opsTick() {
 		l.ops.log.next = l.nowNS + int64(100*time.Millisecond)
 		l.ops.log.handOff(l.ops.m)
 	}
-}
-
-// peerIP returns the IP address of socket fd's peer.
-func peerIP(fd int) (netip.Addr, bool) {
-	sa, err := unix.Getpeername(fd)
-	if err != nil {
-		return netip.Addr{}, false
-	}
-	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
-		return netip.AddrFrom4(a.Addr), true
-	case *unix.SockaddrInet6:
-		return netip.AddrFrom16(a.Addr).Unmap(), true
-	}
-	return netip.Addr{}, false
 }
 
 var (

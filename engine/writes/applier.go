@@ -16,8 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/jawas/jawas/engine/journal"
 	"github.com/jawas/jawas/engine/jsvm"
 	"github.com/jawas/jawas/engine/period"
@@ -136,11 +134,11 @@ func lockEngine(path string, wait time.Duration) (*os.File, error) {
 	}
 	deadline := time.Now().Add(wait)
 	for {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		err := sysFlock(int(f.Fd()), lockEX|lockNB)
 		if err == nil {
 			return f, nil
 		}
-		if !errors.Is(err, unix.EWOULDBLOCK) || time.Now().After(deadline) {
+		if !errors.Is(err, errWouldBlock) || time.Now().After(deadline) {
 			f.Close()
 			return nil, fmt.Errorf("engine lock %s (another engine applies this journal): %w", path, os.NewSyscallError("flock", err))
 		}

@@ -14,8 +14,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-
-	"golang.org/x/sys/unix"
 )
 
 type gate struct {
@@ -41,8 +39,8 @@ func openGate(dataDir string) (*gate, error) {
 
 func flock(f *os.File, how int) error {
 	for {
-		err := unix.Flock(int(f.Fd()), how)
-		if err != unix.EINTR {
+		err := sysFlock(int(f.Fd()), how)
+		if err != errIntr {
 			if err != nil {
 				return os.NewSyscallError("flock "+f.Name(), err)
 			}
@@ -54,9 +52,9 @@ func flock(f *os.File, how int) error {
 // enter takes the gate for a worker's commit (shared); exclusive for the
 // engine's read.
 func (g *gate) enter(exclusive bool) error {
-	mode := unix.LOCK_SH
+	mode := lockSH
 	if exclusive {
-		mode = unix.LOCK_EX
+		mode = lockEX
 	}
 	if err := flock(g.turn, mode); err != nil {
 		return err
@@ -65,16 +63,16 @@ func (g *gate) enter(exclusive bool) error {
 	if exclusive {
 		return err // keep the turnstile until leave
 	}
-	if uerr := flock(g.turn, unix.LOCK_UN); err == nil {
+	if uerr := flock(g.turn, lockUN); err == nil {
 		err = uerr
 	}
 	return err
 }
 
 func (g *gate) leave(exclusive bool) {
-	flock(g.commit, unix.LOCK_UN)
+	flock(g.commit, lockUN)
 	if exclusive {
-		flock(g.turn, unix.LOCK_UN)
+		flock(g.turn, lockUN)
 	}
 }
 

@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command nethttp is the Go net/http baseline jawas must beat: it serves the
 // same ~1 KB JSON document at every path, either encoded per request
 // (-mode perrequest: json.Marshal of a struct on every GET) or encoded once

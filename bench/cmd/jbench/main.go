@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command jbench runs the jawas load generator (engine/loadgen) until the
 // `jawas bench` subcommand exists: jbench URL --clients N --period 200ms ...
 // It must stay a thin wrapper over loadgen.Main. JBENCH_CPUPROFILE=FILE

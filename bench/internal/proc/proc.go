@@ -1,3 +1,5 @@
+//go:build unix
+
 // Package proc reads the CPU time a server has used from /proc, so a
 // benchmark can report server CPU per request. It owns the parsing of
 // /proc/PID/stat and the walk of a process tree; it must never signal or

@@ -283,12 +283,21 @@ func Accept(lfd int) (fd int, ok bool, err error) {
 
 // Read reads from a non-blocking fd. n is 0 with err nil on EAGAIN;
 // eof is true when the peer closed its side.
+//
+// Read, Writev and Write use raw syscalls: on a non-blocking fd they never
+// block, and the runtime's syscall path costs more than it saves here. With
+// it, a loop spends part of each request "in a syscall", where sysmon may
+// retake its P (a handoff) and, having retaken one, keeps polling every
+// 20 µs; measured at 10,000 connections, sysmon's thread took ~7% of a
+// worker's CPU with ~40k wakeups per run, ~2% with raw calls. A raw call
+// delays a stop-the-world by at most one non-blocking read or writev.
+// fd must be non-blocking.
 func Read(fd int, p []byte) (n int, eof bool, err error) {
 	if len(p) == 0 {
 		return 0, false, nil
 	}
 	for {
-		r, _, e := unix.Syscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		r, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
 		switch e {
 		case 0:
 			if r == 0 {
@@ -316,7 +325,7 @@ func Writev(fd int, iov []Iovec) (int, error) {
 		iov = iov[:MaxIovecs]
 	}
 	for {
-		r, _, e := unix.Syscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+		r, _, e := unix.RawSyscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
 		switch e {
 		case 0:
 			return int(r), nil
@@ -336,7 +345,7 @@ func Write(fd int, p []byte) (int, error) {
 		return 0, nil
 	}
 	for {
-		r, _, e := unix.Syscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		r, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
 		switch e {
 		case 0:
 			return int(r), nil

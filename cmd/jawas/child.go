@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"syscall"
 	"time"
 
 	"github.com/jawas/jawas/engine/config"
@@ -50,6 +52,10 @@ func runChild() (code int, ok bool) {
 	// start so it never kills a child; a worker with an access log also
 	// reopens that file on it (workerOps in ops.go).
 	prefork.NotifyReopen()
+	// SIGHUP is the supervisor's (reload). A terminal hangup sends it to the
+	// whole process group; children must not die of it: the supervisor
+	// replaces them one by one instead.
+	signal.Ignore(syscall.SIGHUP)
 	switch role {
 	case prefork.RoleValidate:
 		err = m.validate(cfg, log)

@@ -148,7 +148,7 @@ func (m *Main) runVersion(ctx context.Context, args []string) error {
 }
 
 func (m *Main) runHelp(ctx context.Context, args []string) error {
-	if len(args) == 0 {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
 		m.usage(m.Stdout)
 		return nil
 	}

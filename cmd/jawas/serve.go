@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/jawas/jawas/engine"
@@ -35,13 +36,33 @@ func (m *Main) serveFlagSet(f *serveFlags) *flag.FlagSet {
 	fs := m.flags("serve", "[flags]", "Serve the project: snapshots, rendered pages and site files over HTTP/1.1.")
 	fs.StringVar(&f.dir, "C", ".", "project directory (where jawas.toml is)")
 	fs.StringVar(&f.listen, "listen", "", "address to listen on, host:port (default: serve.listen, \"127.0.0.1:8080\")")
-	fs.IntVar(&f.workers, "workers", -1, "worker processes (default: serve.workers, 0 = one per core)")
+	f.workers = -1 // unset: serve.workers decides
+	fs.Var(workersFlag{&f.workers}, "workers", "`N` worker processes (default: serve.workers; 0 = one per core)")
 	fs.StringVar(&f.dataDir, "data-dir", "", "data directory for the journal and runtime files (default: serve.data_dir, \".jawas\")")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.BoolVar(&f.dev, "dev", false, "development mode: watch sources, site and templates; reload open pages")
 	fs.BoolVar(&f.single, "single-process", false, "run the engine and the serving loops in this one process (no supervisor; for debugging and benchmarks)")
 	return fs
+}
+
+// workersFlag is -workers: unset (-1) means "use serve.workers".
+type workersFlag struct{ n *int }
+
+func (w workersFlag) String() string {
+	if w.n == nil || *w.n < 0 {
+		return ""
+	}
+	return strconv.Itoa(*w.n)
+}
+
+func (w workersFlag) Set(v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return fmt.Errorf("expected a number of workers (0 = one per core), got %q", v)
+	}
+	*w.n = n
+	return nil
 }
 
 // loadServeConfig reads jawas.toml and applies the command-line overrides.
@@ -61,6 +82,11 @@ func loadServeConfig(f *serveFlags) (*config.Config, error) {
 	}
 	if f.logFormat != "text" && f.logFormat != "json" {
 		return nil, usageError{fmt.Sprintf("-log-format: expected text or json, got %q", f.logFormat)}
+	}
+	switch f.logLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return nil, usageError{fmt.Sprintf("-log-level: expected debug, info, warn or error, got %q", f.logLevel)}
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("flags: %w", err)

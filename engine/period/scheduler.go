@@ -2,6 +2,7 @@ package period
 
 import (
 	"context"
+	"github.com/jawas/jawas/engine"
 	"log/slog"
 	"runtime"
 	"sync"
@@ -246,6 +247,7 @@ func (sc *Scheduler) evaluateBatch(batch []*Source, bounds []time.Time, sem chan
 			if sc.BeforeRender != nil {
 				sc.BeforeRender(s, bounds[i])
 			}
+			prev := s.Status().LastError
 			r, ok := sc.Project.Evaluate(s, bounds[i])
 			if !ok { // still running from an earlier boundary: skip, never queue
 				s.mu.Lock()
@@ -253,9 +255,7 @@ func (sc *Scheduler) evaluateBatch(batch []*Source, bounds []time.Time, sem chan
 				s.mu.Unlock()
 				return
 			}
-			if r.Err != nil {
-				sc.Log.Error("source failed; previous snapshot stays published", "source", s.Name, "error", r.Err.Error())
-			}
+			sc.logOutcome(s, prev, r)
 			results[i] = r
 		}()
 	}
@@ -354,6 +354,13 @@ func (sc *Scheduler) applyReload(t tick) bool {
 }
 
 func (sc *Scheduler) renderPages(now time.Time) {
+	// Pages follow the project's default period: they change when any
+	// snapshot does, so they are as fresh as the sources that default.
+	var period time.Duration
+	if p := sc.Current(); p != nil && p.Config != nil {
+		period = p.Config.Period.Duration
+		sc.Pages.Period = period
+	}
 	pages, err := sc.Pages.RenderAll(sc.latest)
 	if err != nil {
 		sc.Log.Error("template failed; previous pages stay published", "error", err)
@@ -363,8 +370,33 @@ func (sc *Scheduler) renderPages(now time.Time) {
 		if sc.PageFilter != nil {
 			html = sc.PageFilter(url, html)
 		}
-		if _, _, err := sc.Store.Put(url, html, snapshot.Meta{ContentType: "text/html; charset=utf-8", Boundary: now}); err != nil {
+		if _, _, err := sc.Store.Put(url, html, snapshot.Meta{ContentType: "text/html; charset=utf-8", Period: period, Boundary: now}); err != nil {
 			sc.Log.Error("publish page failed", "url", url, "error", err)
 		}
 	}
+}
+
+// logOutcome logs a source's error once, when it first appears or changes
+// (not every period while it lasts), with its code frame, and logs when the
+// source works again. The status page and dev.json keep the error meanwhile.
+func (sc *Scheduler) logOutcome(s *Source, prev *engine.Diagnostic, r Result) {
+	if r.Err == nil {
+		if prev != nil {
+			sc.Log.Info("source works again; publishing", "source", s.Name)
+		}
+		return
+	}
+	d := s.Status().LastError
+	if d == nil || (prev != nil && prev.Error() == d.Error()) {
+		return
+	}
+	what := "source failed; previous snapshot stays published"
+	if s.Status().Versions == 0 {
+		what = "source failed; nothing published for it yet (404 until it works)"
+	}
+	args := []any{"source", s.Name, "error", d.Error()}
+	if d.Frame != "" {
+		args = append(args, "frame", "\n"+d.Frame)
+	}
+	sc.Log.Error(what, args...)
 }

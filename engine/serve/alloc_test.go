@@ -131,4 +131,3 @@ type sinkWriter struct{ h http.Header }
 func (w *sinkWriter) Header() http.Header         { return w.h }
 func (w *sinkWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (w *sinkWriter) WriteHeader(int)             {}
-

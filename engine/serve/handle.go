@@ -62,18 +62,30 @@ func (l *loop) handle(c *conn, req *http1.Request) {
 	case http1.MethodOptions:
 		l.options(c, req)
 	default:
-		l.appendError(c, 405, c.closing, l.allow())
+		l.appendError(c, 405, c.closing, l.allow(req.Path))
 	}
 }
 
 var (
 	allowRead  = http1.Header{Name: []byte("Allow"), Value: []byte("GET, HEAD, OPTIONS")}
 	allowWrite = http1.Header{Name: []byte("Allow"), Value: []byte("GET, HEAD, OPTIONS, POST, PUT")}
+	allowPost  = http1.Header{Name: []byte("Allow"), Value: []byte("GET, HEAD, OPTIONS, POST")}
+	allowPut   = http1.Header{Name: []byte("Allow"), Value: []byte("GET, HEAD, OPTIONS, PUT")}
 )
 
-func (l *loop) allow() http1.Header {
-	if l.s.opt.Write != nil {
+// allow is the Allow header for path: reads everywhere, plus the writes
+// the published source at path accepts (Options.WriteMethods).
+func (l *loop) allow(path []byte) http1.Header {
+	if l.s.opt.Write == nil || l.s.opt.WriteMethods == nil || l.view.LookupBytes(path) == nil {
+		return allowRead
+	}
+	switch post, put := l.s.opt.WriteMethods(string(path)); {
+	case post && put:
 		return allowWrite
+	case post:
+		return allowPost
+	case put:
+		return allowPut
 	}
 	return allowRead
 }
@@ -271,7 +283,7 @@ func (l *loop) options(c *conn, req *http1.Request) {
 	b := c.out
 	h0 := len(b)
 	b = l.head(b, 204)
-	allow := l.allow()
+	allow := l.allow(req.Path)
 	b = append(b, "Allow: "...)
 	b = append(b, allow.Value...)
 	b = append(b, "\r\n"...)

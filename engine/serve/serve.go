@@ -102,6 +102,11 @@ type Options struct {
 	// loop goroutine; must not block.
 	JournalStats func() (commits, fsyncs, fsyncNanos int64)
 
+	// WriteMethods reports which writes a published URL accepts, for the
+	// Allow header of 405 and OPTIONS answers; nil: Write's presence alone
+	// decides. Called on a loop goroutine (error and OPTIONS paths only).
+	WriteMethods func(url string) (post, put bool)
+
 	// Write handles POST/PUT to a published URL; nil answers 405.
 	// Called on an event loop goroutine (see WriteFunc).
 	Write WriteFunc

@@ -227,6 +227,16 @@ func (a *Acceptor) Write(w serve.Write, done func(serve.WriteResult)) {
 	}
 }
 
+// Methods reports which writes url accepts (its source's reducers), for
+// the Allow header of 405 and OPTIONS answers. Safe from any goroutine.
+func (a *Acceptor) Methods(url string) (post, put bool) {
+	r, ok := a.route(url)
+	if !ok {
+		return false, false
+	}
+	return contains(r.Methods, "POST"), contains(r.Methods, "PUT")
+}
+
 // route returns the route of url from the published routes document.
 func (a *Acceptor) route(url string) (Route, bool) {
 	v := a.opt.Store.View()

@@ -508,6 +508,8 @@ func TestRejections(t *testing.T) {
 	}{
 		{"no reducer", post("/clock.json", "application/json", `{}`), 405, [2]string{"Allow", "GET, HEAD, OPTIONS"}, ""},
 		{"method without reducer", strings.Replace(post("/q.json", "application/json", `{}`), "POST", "PUT", 1), 405, [2]string{"Allow", "GET, HEAD, OPTIONS, POST"}, ""},
+		{"other method, source with a reducer", strings.Replace(post("/q.json", "application/json", `{}`), "POST", "DELETE", 1), 405, [2]string{"Allow", "GET, HEAD, OPTIONS, POST"}, ""},
+		{"other method, read-only source", strings.Replace(post("/clock.json", "application/json", `{}`), "POST", "DELETE", 1), 405, [2]string{"Allow", "GET, HEAD, OPTIONS"}, ""},
 		{"not published", post("/nope.json", "application/json", `{}`), 404, [2]string{}, ""},
 		{"bad JSON", post("/q.json", "application/json", `{"id": x}`), 400, [2]string{}, `"offset":8`},
 		{"unsupported type", post("/q.json", "image/png", `x`), 415, [2]string{}, ""},

@@ -128,7 +128,7 @@ func Build(cfg *config.Config, logw interface{ Write([]byte) (int, error) }) ([]
 		rows = append(rows, buildRow{url: url, bytes: len(html), gzip: gzipSize(html)})
 	}
 	// The client library, so pages work on any static host.
-	for url, b := range map[string][]byte{"/_jawas/client.js": client.JS, "/_jawas/client.d.ts": client.DTS} {
+	for url, b := range map[string][]byte{"/_jawas/client.js": clientJS(), "/_jawas/client.d.ts": client.DTS} {
 		files[url] = b
 		rows = append(rows, buildRow{url: url, bytes: len(b), gzip: gzipSize(b)})
 	}

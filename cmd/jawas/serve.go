@@ -214,7 +214,7 @@ func (m *Main) startEngine(ctx context.Context, cfg *config.Config, log *slog.Lo
 	}
 	// The client library is published like a snapshot: hashed, precompressed
 	// once, mmapped by every worker.
-	if _, _, err := store.Put("/_jawas/client.js", client.JS, snapshot.Meta{ContentType: "text/javascript; charset=utf-8"}); err != nil {
+	if _, _, err := store.Put("/_jawas/client.js", clientJS(), snapshot.Meta{ContentType: "text/javascript; charset=utf-8"}); err != nil {
 		return nil, err
 	}
 	if _, _, err := store.Put("/_jawas/client.d.ts", client.DTS, snapshot.Meta{ContentType: "text/plain; charset=utf-8"}); err != nil {

@@ -292,3 +292,27 @@ func CodeFrame(text string, line, column int) string {
 	}
 	return strings.TrimRight(b.String(), "\n")
 }
+
+// Minify shrinks an ES module (the browser client library) with esbuild:
+// whitespace, syntax and local names; exports keep their names.
+func Minify(js []byte, sourcefile string) ([]byte, error) {
+	res := api.Transform(string(js), api.TransformOptions{
+		Sourcefile:        sourcefile,
+		Loader:            api.LoaderJS,
+		Format:            api.FormatESModule,
+		Target:            api.ES2020,
+		MinifyWhitespace:  true,
+		MinifyIdentifiers: true,
+		MinifySyntax:      true,
+		LegalComments:     api.LegalCommentsNone,
+	})
+	if len(res.Errors) > 0 {
+		m := res.Errors[0]
+		loc := sourcefile
+		if m.Location != nil {
+			loc = fmt.Sprintf("%s:%d:%d", sourcefile, m.Location.Line, m.Location.Column+1)
+		}
+		return nil, fmt.Errorf("minify %s: %s", loc, m.Text)
+	}
+	return res.Code, nil
+}

@@ -511,7 +511,7 @@ func TestRejections(t *testing.T) {
 		{"other method, source with a reducer", strings.Replace(post("/q.json", "application/json", `{}`), "POST", "DELETE", 1), 405, [2]string{"Allow", "GET, HEAD, OPTIONS, POST"}, ""},
 		{"other method, read-only source", strings.Replace(post("/clock.json", "application/json", `{}`), "POST", "DELETE", 1), 405, [2]string{"Allow", "GET, HEAD, OPTIONS"}, ""},
 		{"not published", post("/nope.json", "application/json", `{}`), 404, [2]string{}, ""},
-		{"bad JSON", post("/q.json", "application/json", `{"id": x}`), 400, [2]string{}, `"offset":8`},
+		{"bad JSON", post("/q.json", "application/json", `{"id": x}`), 400, [2]string{}, `"offset":7`}, // the x
 		{"unsupported type", post("/q.json", "image/png", `x`), 415, [2]string{}, ""},
 		{"too large", post("/q.json", "application/json", `{"id":"`+strings.Repeat("x", 2000)+`"}`), 413, [2]string{}, ""},
 		{"no token", post("/secret.json", "application/json", `{"id":"s"}`), 401, [2]string{"WWW-Authenticate", `Bearer realm="jawas"`}, ""},

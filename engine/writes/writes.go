@@ -108,25 +108,33 @@ func checkBody(mt string, body []byte) error {
 		var v any
 		err := json.Unmarshal(body, &v)
 		if se, ok := err.(*json.SyntaxError); ok {
-			return &bodyError{Msg: "invalid JSON: " + se.Error(), Offset: se.Offset}
+			// encoding/json counts the bytes read up to the error; clients
+			// get the 0-based index of the offending byte (the body's length
+			// when it ended too soon).
+			at := se.Offset - 1
+			if strings.Contains(se.Error(), "unexpected end") {
+				at = se.Offset
+			}
+			return &bodyError{Msg: "invalid JSON: " + se.Error(), Offset: &at}
 		}
-		return &bodyError{Msg: fmt.Sprintf("invalid JSON: %v", err), Offset: -1}
+		return &bodyError{Msg: fmt.Sprintf("invalid JSON: %v", err)}
 	case typeForm:
 		if _, err := url.ParseQuery(string(body)); err != nil {
-			return &bodyError{Msg: "invalid form body: " + err.Error(), Offset: -1}
+			return &bodyError{Msg: "invalid form body: " + err.Error()}
 		}
 	case typeText:
 		if !utf8.Valid(body) {
-			return &bodyError{Msg: "text body is not valid UTF-8", Offset: -1}
+			return &bodyError{Msg: "text body is not valid UTF-8"}
 		}
 	}
 	return nil
 }
 
-// bodyError is a body the client must fix; Offset is -1 when unknown.
+// bodyError is a body the client must fix; Offset (the 0-based index of
+// the first byte that is not valid JSON) is nil when it does not apply.
 type bodyError struct {
 	Msg    string `json:"error"`
-	Offset int64  `json:"offset,omitempty"`
+	Offset *int64 `json:"offset,omitempty"`
 }
 
 func (e *bodyError) Error() string { return e.Msg }

@@ -1,0 +1,35 @@
+package writes
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestCheckBodyOffsets(t *testing.T) {
+	for _, tc := range []struct {
+		body string
+		at   int64 // 0-based index of the offending byte; -1: no offset
+	}{
+		{`{"id": x}`, 7},
+		{`x`, 0},
+		{`{"id":`, 6},          // ended too soon: the body's length
+		{`{"a":1,}`, 7},        // the }
+		{`[1, 2, 3] junk`, 10}, // after the value
+	} {
+		err := checkBody(typeJSON, []byte(tc.body))
+		var be *bodyError
+		if !errors.As(err, &be) {
+			t.Fatalf("%q: error %v, want a bodyError", tc.body, err)
+		}
+		if be.Offset == nil || *be.Offset != tc.at {
+			t.Errorf("%q: offset %v, want %d", tc.body, be.Offset, tc.at)
+		}
+	}
+	if err := checkBody(typeJSON, []byte(`{"ok": true}`)); err != nil {
+		t.Errorf("valid JSON rejected: %v", err)
+	}
+	var be *bodyError
+	if err := checkBody(typeText, []byte{0xff}); !errors.As(err, &be) || be.Offset != nil {
+		t.Errorf("invalid text: %v (offset must be absent)", err)
+	}
+}

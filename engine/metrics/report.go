@@ -166,7 +166,7 @@ var (
 	dJFsync       = desc("journal_fsyncs_total", "Journal fdatasyncs, summed over workers (0 with serve.durability = \"none\").")
 	dJFsyncS      = desc("journal_fsync_seconds_total", "Time spent in journal fdatasyncs, summed over workers; divide by journal_fsyncs_total for the mean fsync latency.")
 	dWRestarts    = desc("worker_restarts_total", "Worker processes restarted after a crash or a stall.")
-	dERestarts    = desc("engine_restarts_total", "Engine processes restarted after a crash or a stall.")
+	dERestarts    = desc("engine_restarts_total", "Engine processes restarted after they died.")
 	dRecycles     = desc("worker_recycles_total", "Workers replaced after serve.max_requests.")
 	dProcs        = desc("processes", "Processes in the table, by role and state.", "role", "state")
 	dWorkerReqs   = desc("worker_requests", "Requests served by a live worker process.", "position", "pid")

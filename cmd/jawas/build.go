@@ -85,7 +85,7 @@ type buildRow struct {
 // Build writes the static site for cfg. The error lists every broken source
 // and template (engine.Diagnostics) or names the failed operation.
 func Build(cfg *config.Config, logw interface{ Write([]byte) (int, error) }) ([]buildRow, error) {
-	proj, err := period.Load(cfg, newLogger(logw, "text", "warn"))
+	proj, err := period.Load(cfg, newLogger(logw, "text", "info")) // console.log of sources shows
 	if err != nil {
 		return nil, err
 	}

@@ -9,7 +9,7 @@ import (
 )
 
 func (m *Main) runInit(ctx context.Context, args []string) error {
-	fs := m.flags("init", "[DIR]", "Create a working jawas project (config, a source, a page, a template) in DIR.\nExisting files are never overwritten.")
+	fs := m.flags("init", "[DIR]", "Create a working jawas project (config, a source, a page, a template) in DIR.\nWrites nothing when any file it would create already exists.")
 	if err := m.parse(fs, args); err != nil {
 		return err
 	}

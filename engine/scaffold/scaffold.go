@@ -42,7 +42,7 @@ func Create(dir string) ([]string, error) {
 		}
 	}
 	if len(clash) > 0 {
-		return nil, fmt.Errorf("init: refusing to overwrite existing files in %s: %v", dir, clash)
+		return nil, fmt.Errorf("refusing to overwrite existing files in %s (nothing was written): %v", dir, clash)
 	}
 	for _, n := range names {
 		data, err := files.ReadFile("files/" + n)

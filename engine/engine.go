@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"time"
 )
 
 // SourceExts are the file extensions that make a file under sources/ a source.
@@ -85,4 +86,25 @@ func (ds Diagnostics) Error() string {
 		b.WriteString(d.Error())
 	}
 	return b.String()
+}
+
+// SourceStatus is what the engine knows about one source at a moment: its
+// settings, its last evaluation and publish, and its last error. The engine
+// keeps it per source; the status page and metrics show it.
+type SourceStatus struct {
+	Name         string      `json:"name"`
+	URL          string      `json:"url"`
+	File         string      `json:"file"`
+	PeriodMs     int64       `json:"period_ms"`
+	LastBoundary time.Time   `json:"last_boundary"`
+	LastPublish  time.Time   `json:"last_publish"`
+	ETag         string      `json:"etag,omitempty"`
+	Size         int         `json:"size"`
+	EvalMicros   int64       `json:"eval_us"`
+	Evaluations  uint64      `json:"evaluations"`
+	Versions     uint64      `json:"versions"`
+	Errors       uint64      `json:"errors"`
+	Skipped      uint64      `json:"skipped_periods"`
+	LastError    *Diagnostic `json:"last_error,omitempty"`
+	LastErrorAt  time.Time   `json:"last_error_at,omitempty"`
 }

@@ -55,10 +55,7 @@ func recordStatus(sched *period.Scheduler, dir, dataDir string, log *slog.Logger
 func sourceStatuses(st []period.Status) []metrics.SourceStatus {
 	out := make([]metrics.SourceStatus, len(st))
 	for i, s := range st {
-		out[i] = metrics.SourceStatus{Name: s.Name, URL: s.URL, File: s.File, PeriodMs: s.PeriodMs,
-			LastBoundary: s.LastBoundary, LastPublish: s.LastPublish, ETag: s.ETag, Size: s.Size,
-			EvalMicros: s.EvalMicros, Evaluations: s.Evaluations, Versions: s.Versions, Errors: s.Errors,
-			Skipped: s.Skipped, LastError: s.LastError, LastErrorAt: s.LastErrorAt}
+		out[i] = metrics.SourceStatus{SourceStatus: s}
 	}
 	return out
 }

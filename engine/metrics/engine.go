@@ -25,24 +25,11 @@ const EngineFile = "engine.json"
 // histogram (the last bucket, +Inf, is implicit).
 var EvalBuckets = []int64{100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000}
 
-// SourceStatus is one source as the status page shows it.
+// SourceStatus is one source as the status page shows it: the engine's
+// status of it plus its evaluation-time histogram.
 type SourceStatus struct {
-	Name         string             `json:"name"`
-	URL          string             `json:"url"`
-	File         string             `json:"file"`
-	PeriodMs     int64              `json:"period_ms"`
-	LastBoundary time.Time          `json:"last_boundary"`
-	LastPublish  time.Time          `json:"last_publish"`
-	ETag         string             `json:"etag,omitempty"`
-	Size         int                `json:"size"`
-	EvalMicros   int64              `json:"eval_us"`
-	Evaluations  uint64             `json:"evaluations"`
-	Versions     uint64             `json:"versions"`
-	Errors       uint64             `json:"errors"`
-	Skipped      uint64             `json:"skipped_periods"`
-	LastError    *engine.Diagnostic `json:"last_error,omitempty"`
-	LastErrorAt  time.Time          `json:"last_error_at,omitempty"`
-	Hist         Hist               `json:"eval_hist"`
+	engine.SourceStatus
+	Hist Hist `json:"eval_hist"`
 }
 
 // Hist is a cumulative evaluation-time histogram: Counts[i] evaluations

@@ -38,23 +38,7 @@ type Source struct {
 }
 
 // Status is what the status endpoint shows for one source.
-type Status struct {
-	Name         string             `json:"name"`
-	URL          string             `json:"url"`
-	File         string             `json:"file"`
-	PeriodMs     int64              `json:"period_ms"`
-	LastBoundary time.Time          `json:"last_boundary"`
-	LastPublish  time.Time          `json:"last_publish"`
-	ETag         string             `json:"etag,omitempty"`
-	Size         int                `json:"size"`
-	EvalMicros   int64              `json:"eval_us"`
-	Evaluations  uint64             `json:"evaluations"`
-	Versions     uint64             `json:"versions"`
-	Errors       uint64             `json:"errors"`
-	Skipped      uint64             `json:"skipped_periods"`
-	LastError    *engine.Diagnostic `json:"last_error,omitempty"`
-	LastErrorAt  time.Time          `json:"last_error_at,omitempty"`
-}
+type Status = engine.SourceStatus
 
 // Status returns a copy of the source's status.
 func (s *Source) Status() Status {

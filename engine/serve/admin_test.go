@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"github.com/jawas/jawas/engine"
 	"net"
 	"net/netip"
 	"os"
@@ -199,7 +200,7 @@ func TestHealth(t *testing.T) {
 	rec, err := metrics.NewRecorder(mdir)
 	must(t, err)
 	now := time.Now()
-	src := metrics.SourceStatus{Name: "clock", URL: "/clock.json", PeriodMs: 200, LastPublish: now, Evaluations: 1, EvalMicros: 300}
+	src := metrics.SourceStatus{SourceStatus: engine.SourceStatus{Name: "clock", URL: "/clock.json", PeriodMs: 200, LastPublish: now, Evaluations: 1, EvalMicros: 300}}
 	must(t, rec.Record(now, []metrics.SourceStatus{src}))
 	if code, body := health(); code != 200 {
 		t.Fatalf("after a publish: %d %s", code, body)

@@ -9,6 +9,7 @@ package e2e
 import (
 	"bytes"
 	"fmt"
+	"github.com/jawas/jawas/internal/testbin"
 	"io"
 	"net/http"
 	"os"
@@ -34,23 +35,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	repoRoot = root
-	dir, err := os.MkdirTemp("", "jawas-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		os.Exit(1)
-	}
-	jawasBin = filepath.Join(dir, "jawas")
-	build := exec.Command("go", "build", "-o", jawasBin, "./cmd/jawas")
-	build.Dir = root
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: go build failed:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testbin.Main(m, &jawasBin)
 }
 
 // demoCopy copies the demo project into a temp dir and returns it.

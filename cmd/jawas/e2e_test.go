@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/jawas/jawas/internal/testbin"
 	"io"
 	"net"
 	"net/http"
@@ -31,25 +32,7 @@ import (
 // jawasBin is the binary built by TestMain ("" when the build failed).
 var jawasBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "jawas-e2e-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: temp dir:", err)
-		os.Exit(1)
-	}
-	bin := filepath.Join(dir, "jawas")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: go build failed:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	jawasBin = bin
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbin.Main(m, &jawasBin) }
 
 // newProject copies testdata/proj into a temp dir and appends a [serve]
 // section with a temp data_dir plus extra lines ("max_requests = 1000").

@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"github.com/jawas/jawas/internal/testbin"
 	"io"
 	"net"
 	"net/http"
@@ -23,23 +24,7 @@ import (
 
 var jawasBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "jawas-writes-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	jawasBin = filepath.Join(dir, "jawas")
-	build := exec.Command("go", "build", "-o", jawasBin, "../../cmd/jawas")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: go build failed:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbin.Main(m, &jawasBin) }
 
 // queueJS records every posted id; a body with fail:true throws after
 // changing the state (the change must be rolled back).

@@ -133,14 +133,7 @@ func (l *loop) pagePath(path []byte) []byte {
 // schedule their next poll.
 func (l *loop) entry(c *conn, req *http1.Request, e *snapshot.Entry) {
 	etag := bytesOf(e.ETag)
-	notModified := false
-	if req.IfNoneMatch != nil {
-		notModified = !http1.NoneMatch(req.IfNoneMatch, etag)
-	} else if req.IfModifiedSince != nil {
-		if t, ok := http1.ParseHTTPDate(req.IfModifiedSince); ok && e.Modified.Unix() <= t.Unix() {
-			notModified = true
-		}
-	}
+	notModified := unchanged(req, etag, e.Modified)
 	variants := e.Gzip != nil || e.Brotli != nil
 	body, enc := e.Body, http1.EncIdentity
 	if variants && !notModified {
@@ -223,16 +216,23 @@ func (l *loop) entry(c *conn, req *http1.Request, e *snapshot.Entry) {
 	}
 }
 
+// unchanged reports whether a conditional GET is answered 304: If-None-Match
+// against etag (weak comparison, lists, "*"), else If-Modified-Since against
+// modified (RFC 9110 §13.2.2: If-Modified-Since only without If-None-Match).
+func unchanged(req *http1.Request, etag []byte, modified time.Time) bool {
+	if req.IfNoneMatch != nil {
+		return !http1.NoneMatch(req.IfNoneMatch, etag)
+	}
+	if req.IfModifiedSince != nil {
+		t, ok := http1.ParseHTTPDate(req.IfModifiedSince)
+		return ok && modified.Unix() <= t.Unix()
+	}
+	return false
+}
+
 // file answers with a site file (f is referenced by the caller's lookup).
 func (l *loop) file(c *conn, req *http1.Request, f *siteFile) {
-	notModified := false
-	if req.IfNoneMatch != nil {
-		notModified = !http1.NoneMatch(req.IfNoneMatch, f.etag)
-	} else if req.IfModifiedSince != nil {
-		if t, ok := http1.ParseHTTPDate(req.IfModifiedSince); ok && f.mtime.Unix() <= t.Unix() {
-			notModified = true
-		}
-	}
+	notModified := unchanged(req, f.etag, f.mtime)
 	b := c.out
 	h0 := len(b)
 	if notModified {

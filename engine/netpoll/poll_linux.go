@@ -339,24 +339,14 @@ func Writev(fd int, iov []Iovec) (int, error) {
 	}
 }
 
-// Write writes p with one write call on a non-blocking fd; EAGAIN is n 0.
+// Write writes p with one call on a non-blocking fd; EAGAIN is n 0. It is
+// Writev of one buffer (used off the hot path: rejections).
 func Write(fd int, p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	for {
-		r, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-		switch e {
-		case 0:
-			return int(r), nil
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return 0, nil
-		default:
-			return 0, os.NewSyscallError("write", e)
-		}
-	}
+	iov := [1]Iovec{IovecOf(p)}
+	return Writev(fd, iov[:])
 }
 
 // MaxIovecs is the most iovecs one Writev passes to the kernel (IOV_MAX).

@@ -90,18 +90,53 @@ func segments(jdir string) ([]string, error) {
 // there on a later call, SuspectFor after it was first seen, since a
 // concurrent write can be seen half done.
 func (r *Reader) ReadNew(from Positions, before time.Time) (records []Record, next Positions, err error) {
+	return r.ReadNewGated(from, before, nil)
+}
+
+// ReadNewGated is ReadNew for a journal that live writers append to behind
+// a gate the caller holds (see engine/writes): it lists the segments and
+// takes their sizes, calls release (when not nil), and only then reads and
+// parses the bytes up to those sizes. Whatever was committed when the gate
+// was taken is read; the gate is held for a directory listing and a stat
+// per segment, not for the reading. release is called exactly once, also
+// on error.
+func (r *Reader) ReadNewGated(from Positions, before time.Time, release func()) (records []Record, next Positions, err error) {
+	released := false
+	done := func() {
+		if !released && release != nil {
+			release()
+		}
+		released = true
+	}
+	defer done()
 	names, err := segments(r.dir)
 	if err != nil {
 		return nil, nil, err
 	}
-	next = make(Positions, len(names))
+	sized := make([]sizedSegment, 0, len(names))
+	defer func() {
+		for _, s := range sized {
+			s.f.Close()
+		}
+	}()
 	for _, name := range names {
-		recs, pos, err := r.readSegment(name, from[name], before)
+		s, ok, err := r.size(name, from[name])
+		if err != nil {
+			return nil, nil, err
+		}
+		if ok {
+			sized = append(sized, s)
+		}
+	}
+	done()
+	next = make(Positions, len(names))
+	for _, s := range sized {
+		recs, pos, err := r.readSized(s, from[s.name], before)
 		if err != nil {
 			return nil, nil, err
 		}
 		records = append(records, recs...)
-		next[name] = pos
+		next[s.name] = pos
 	}
 	sort.SliceStable(records, func(i, j int) bool { return less(&records[i], &records[j]) })
 	return records, next, nil
@@ -119,23 +154,32 @@ func less(a, b *Record) bool {
 	return a.ID < b.ID
 }
 
-// readSegment reads the records of one segment from pos.
-func (r *Reader) readSegment(name string, pos int64, before time.Time) ([]Record, int64, error) {
+// sizedSegment is a segment opened and measured under the gate.
+type sizedSegment struct {
+	name, path string
+	f          *os.File
+	size       int64
+	live       bool
+}
+
+// size opens segment name and takes its size; ok is false when it was
+// deleted since the listing. The caller closes s.f.
+func (r *Reader) size(name string, pos int64) (s sizedSegment, ok bool, err error) {
 	path := filepath.Join(r.dir, name)
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, pos, nil // deleted between listing and opening
+		return s, false, nil // deleted between listing and opening
 	}
 	if err != nil {
-		return nil, pos, fmt.Errorf("read journal: %w", err)
+		return s, false, fmt.Errorf("read journal: %w", err)
 	}
-	defer f.Close()
 	live := false
 	if !r.dead[name] {
-		// Check liveness before reading: a segment seen dead here has
+		// Check liveness before the size: a segment seen dead here has
 		// all of its bytes on the file already.
 		if live, err = isLive(f); err != nil {
-			return nil, pos, fmt.Errorf("read journal %s: %w", path, err)
+			f.Close()
+			return s, false, fmt.Errorf("read journal %s: %w", path, err)
 		}
 		if !live {
 			r.dead[name] = true
@@ -143,16 +187,33 @@ func (r *Reader) readSegment(name string, pos int64, before time.Time) ([]Record
 	}
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, pos, fmt.Errorf("read journal: %w", err)
+		f.Close()
+		return s, false, fmt.Errorf("read journal: %w", err)
 	}
 	if pos > fi.Size() {
-		return nil, pos, &CorruptError{File: path, Offset: pos, Reason: fmt.Sprintf("segment is %d bytes, shorter than the position already applied", fi.Size())}
+		f.Close()
+		return s, false, &CorruptError{File: path, Offset: pos, Reason: fmt.Sprintf("segment is %d bytes, shorter than the position already applied", fi.Size())}
 	}
-	data := make([]byte, fi.Size()-pos)
-	if _, err := io.ReadFull(io.NewSectionReader(f, pos, int64(len(data))), data); err != nil {
-		return nil, pos, fmt.Errorf("read journal %s: %w", path, err)
+	return sizedSegment{name: name, path: path, f: f, size: fi.Size(), live: live}, true, nil
+}
+
+// readSized reads and parses the bytes of s from pos up to its size.
+func (r *Reader) readSized(s sizedSegment, pos int64, before time.Time) ([]Record, int64, error) {
+	data := make([]byte, s.size-pos)
+	if _, err := io.ReadFull(io.NewSectionReader(s.f, pos, int64(len(data))), data); err != nil {
+		return nil, pos, fmt.Errorf("read journal %s: %w", s.path, err)
 	}
-	return r.scan(path, name, data, pos, before, live)
+	return r.scan(s.path, s.name, data, pos, before, s.live)
+}
+
+// readSegment reads the records of one segment from pos.
+func (r *Reader) readSegment(name string, pos int64, before time.Time) ([]Record, int64, error) {
+	s, ok, err := r.size(name, pos)
+	if err != nil || !ok {
+		return nil, pos, err
+	}
+	defer s.f.Close()
+	return r.readSized(s, pos, before)
 }
 
 // scan parses the bytes of segment name that start at pos (see ReadNew for

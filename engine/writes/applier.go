@@ -219,12 +219,13 @@ func (a *Applier) take(source string, boundary time.Time) []journal.Record {
 		return nil
 	}
 	// No commit stamped before boundary may be in flight while we read.
+	// The gate is held while the reader sizes the segments, not while it
+	// reads them: everything up to those sizes was committed.
 	err := a.gate.enter(true)
 	var recs []journal.Record
 	var next journal.Positions
 	if err == nil {
-		recs, next, err = a.reader.ReadNew(a.pos, boundary)
-		a.gate.leave(true)
+		recs, next, err = a.reader.ReadNewGated(a.pos, boundary, func() { a.gate.leave(true) })
 	}
 	if err != nil {
 		a.fatal = err

@@ -6,7 +6,9 @@ package writes
 // at B, so a commit that stamped Time before B must be on the file before
 // the engine reads for B, and one stamped at or after B must not be
 // mistaken for earlier. Workers stamp and commit holding a shared flock on
-// journal/commit.lock; the engine takes it exclusively around each read.
+// journal/commit.lock; the engine takes it exclusively while it lists and
+// sizes the segments for B (journal.Reader.ReadNewGated), then reads the
+// bytes up to those sizes after letting go.
 // A turnstile lock in front keeps a stream of commits from starving the
 // engine (flock has no writer preference).
 

@@ -114,6 +114,7 @@ func workerWrites(cfg *config.Config, opt *serve.Options, slot int, log *slog.Lo
 		return nil, err
 	}
 	opt.Write = acc.Write
+	opt.WriteFlush = acc.Flush
 	opt.WriteMethods = acc.Methods
 	opt.Events = acc.Events
 	opt.JournalStats = func() (int64, int64, int64) {

@@ -112,6 +112,11 @@ type loop struct {
 
 	doneMu sync.Mutex
 	doneQ  []writeDone
+	// collecting is set (under doneMu, by the loop) while an iteration has
+	// handed writes over and will call completeWrites before it waits
+	// again: done callbacks need not wake the loop meanwhile.
+	collecting bool
+	wrote      bool // this iteration called Write; loop goroutine only
 	// doneSpare is the buffer doneQ swaps with; loop goroutine only.
 	doneSpare []writeDone
 
@@ -226,6 +231,9 @@ func (l *loop) run() error {
 				continue
 			}
 			l.event(l.conns[r.Fd], r.Events)
+		}
+		if l.wrote {
+			l.flushWrites()
 		}
 		if l.s.draining.Load() {
 			if l.s.forced.Load() {
@@ -679,9 +687,23 @@ func (l *loop) sweep(draining bool) {
 	}
 }
 
+// flushWrites ends an iteration that handed writes over: Options.WriteFlush
+// commits them as a group, and whatever was answered meanwhile is sent now.
+// Answering can start pipelined writes, so it goes on until none is left.
+func (l *loop) flushWrites() {
+	for l.wrote {
+		l.wrote = false
+		if f := l.s.opt.WriteFlush; f != nil {
+			f()
+		}
+		l.completeWrites()
+	}
+}
+
 // completeWrites answers writes whose WriteFunc called done.
 func (l *loop) completeWrites() {
 	l.doneMu.Lock()
+	l.collecting = false
 	q := l.doneQ
 	l.doneQ = l.doneSpare[:0]
 	l.doneMu.Unlock()
@@ -719,13 +741,14 @@ func (l *loop) writeDone(c *conn) func(WriteResult) {
 			return
 		}
 		l.doneMu.Lock()
-		first := len(l.doneQ) == 0
+		wake := len(l.doneQ) == 0 && !l.collecting
 		l.doneQ = append(l.doneQ, writeDone{fd: fd, gen: gen, res: res})
 		l.doneMu.Unlock()
 		// One wake per batch: a non-empty queue means whoever queued first
 		// has woken (or is about to wake) the loop, which then takes the
-		// whole queue, this answer included.
-		if first {
+		// whole queue, this answer included; while the loop is collecting
+		// it takes the queue before it waits again.
+		if wake {
 			p.Wake() // after Shutdown the eventfd may be closed: the answer is moot then
 		}
 	}

@@ -111,6 +111,14 @@ type Options struct {
 	// Called on an event loop goroutine (see WriteFunc).
 	Write WriteFunc
 
+	// WriteFlush, when set, is called by a loop on its own goroutine once
+	// per iteration in which it handed at least one write to Write, after
+	// every ready connection has been read: the writes that arrived
+	// together can be committed as one group. done may be called inside it;
+	// the answers go out in the same iteration, without a wake-up. Like
+	// Write it must not wait long: the loop serves nobody meanwhile.
+	WriteFlush func()
+
 	// Events answers GET /_jawas/events/ID; nil answers 404.
 	// Called on an event loop goroutine.
 	Events EventsFunc

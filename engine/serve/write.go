@@ -38,6 +38,12 @@ func (l *loop) write(c *conn, req *http1.Request, e *snapshot.Entry) {
 		Time:          l.now,
 	}
 	c.waiting = true
+	if !l.wrote {
+		l.wrote = true
+		l.doneMu.Lock()
+		l.collecting = true
+		l.doneMu.Unlock()
+	}
 	l.s.opt.Write(w, l.writeDone(c))
 }
 

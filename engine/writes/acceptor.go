@@ -1,10 +1,13 @@
 package writes
 
 // This file implements the worker side. Write runs on an event loop and
-// never touches the disk: it checks the request and hands a record to the
-// committer goroutine, which appends everything that queued up while the
-// previous fdatasync ran and commits it with one more (group commit), then
-// answers each writer.
+// never touches the disk: it checks the request and queues a record. At the
+// end of the loop iteration Flush commits the group: with durability
+// "none" right there on the loop (one write(2) for every record the
+// iteration read, answered in the same iteration); with "sync" by waking
+// the committer goroutine, which appends everything that queued up while
+// the previous fdatasync ran and commits it with one more, then answers
+// each writer.
 
 import (
 	"crypto/subtle"
@@ -45,14 +48,19 @@ type AcceptorOptions struct {
 
 // Acceptor accepts writes for one worker process.
 //
-// Threading: Write and Events are called on event loops (any number at
-// once); one committer goroutine owns the journal writer.
+// Threading: Write, Flush and Events are called on event loops (any number
+// at once). The journal writer is used under stateMu, by Flush on a loop
+// with durability "none" and by the committer goroutine with "sync".
 type Acceptor struct {
 	opt    AcceptorOptions
-	queue  chan pending
+	kick   chan struct{} // wakes the committer: a group is queued
 	quit   chan struct{}
 	closed chan struct{}
 	status *journal.StatusReader
+
+	mu      sync.Mutex
+	queued  []pending // accepted, not committed yet; under mu
+	closing bool      // under mu: Close has begun, Write answers 503
 
 	routes  atomic.Pointer[routeCache]
 	limit   limiter
@@ -61,8 +69,9 @@ type Acceptor struct {
 	busy    atomic.Bool  // a pending-bytes measurement is running
 
 	stateMu sync.Mutex
-	w       *journal.Writer // committer goroutine only (and Close)
+	w       *journal.Writer // under stateMu
 	gate    *gate
+	spare   []pending // the buffer queued swaps with; under stateMu
 	stats   Stats
 }
 
@@ -113,14 +122,14 @@ func NewAcceptor(opt AcceptorOptions) (*Acceptor, error) {
 	a := &Acceptor{
 		gate:   g,
 		opt:    opt,
-		queue:  make(chan pending, opt.QueueLen),
+		kick:   make(chan struct{}, 1),
 		quit:   make(chan struct{}),
 		closed: make(chan struct{}),
 		status: journal.NewStatusReader(opt.DataDir),
 		w:      w,
 		limit:  limiter{rate: opt.Rate, burst: float64(opt.Burst), buckets: map[string]*bucket{}},
 	}
-	go a.commitLoop() // committer: owns a.w; ends when Close closes quit
+	go a.commitLoop() // committer: ends when Close closes quit
 	return a, nil
 }
 
@@ -130,9 +139,11 @@ func (a *Acceptor) Stats() *Stats { return &a.stats }
 // Close answers nothing new, commits and answers what is queued, and closes
 // the journal writer (releasing its segment for compaction).
 func (a *Acceptor) Close() error {
-	select {
-	case <-a.quit:
-	default:
+	a.mu.Lock()
+	first := !a.closing
+	a.closing = true
+	a.mu.Unlock()
+	if first {
 		close(a.quit)
 	}
 	<-a.closed
@@ -220,10 +231,29 @@ func (a *Acceptor) Write(w serve.Write, done func(serve.WriteResult)) {
 	if p.period <= 0 {
 		p.period = w.Period
 	}
-	select {
-	case a.queue <- p:
-	default:
+	a.mu.Lock()
+	if a.closing || len(a.queued) >= a.opt.QueueLen {
+		a.mu.Unlock()
 		reject(503, nil, retryHeader(time.Second))
+		return
+	}
+	a.queued = append(a.queued, p)
+	a.mu.Unlock()
+}
+
+// Flush commits what Write queued: the serve.Options.WriteFlush hook,
+// called at the end of each loop iteration that accepted writes. With
+// durability "none" it commits on the calling loop (a write(2), no fsync)
+// and answers at once; with "sync" it wakes the committer, so the loop
+// never waits for the disk.
+func (a *Acceptor) Flush() {
+	if a.opt.Durability == journal.None {
+		a.commitQueued()
+		return
+	}
+	select {
+	case a.kick <- struct{}{}:
+	default: // already woken; it takes everything queued when it runs
 	}
 }
 
@@ -296,51 +326,40 @@ func (a *Acceptor) measurePending(now time.Time) {
 	}()
 }
 
-// commitLoop appends and commits queued writes in groups: everything that
-// arrived while the previous commit ran goes into the next one.
+// commitLoop commits what is queued each time Flush wakes it, and once
+// more when Close begins. Everything queued while a commit runs goes into
+// the next one (group commit).
 func (a *Acceptor) commitLoop() {
 	defer close(a.closed)
-	var batch []pending
 	for {
 		select {
-		case p := <-a.queue:
-			batch = append(batch[:0], p)
+		case <-a.kick:
+			a.commitQueued()
 		case <-a.quit:
-			batch = batch[:0]
-			for {
-				select {
-				case p := <-a.queue:
-					batch = append(batch, p)
-					continue
-				default:
-				}
-				break
-			}
-			if len(batch) > 0 {
-				a.commit(batch)
-			}
+			a.commitQueued()
 			return
-		}
-	more:
-		for len(batch) < cap(a.queue) {
-			select {
-			case p := <-a.queue:
-				batch = append(batch, p)
-			default:
-				break more
-			}
-		}
-		a.commit(batch)
-		for i := range batch {
-			batch[i] = pending{}
 		}
 	}
 }
 
-// commit makes batch durable with one Commit and answers every write in it.
-func (a *Acceptor) commit(batch []pending) {
+// commitQueued commits everything queued as one group.
+func (a *Acceptor) commitQueued() {
 	a.stateMu.Lock()
 	defer a.stateMu.Unlock()
+	a.mu.Lock()
+	batch := a.queued
+	a.queued = a.spare[:0]
+	a.mu.Unlock()
+	if len(batch) > 0 {
+		a.commit(batch)
+	}
+	clear(batch)
+	a.spare = batch[:0]
+}
+
+// commit makes batch durable with one Commit and answers every write in
+// it. Under stateMu.
+func (a *Acceptor) commit(batch []pending) {
 	ids := make([]string, len(batch))
 	failed := a.gate.enter(false)
 	for i := 0; failed == nil && i < len(batch); i++ {

@@ -29,71 +29,105 @@ type Status struct {
 	Reason   string    `json:"reason,omitempty"`
 }
 
-// DefaultStatusEvents is how many events a StatusTable keeps in full.
-const DefaultStatusEvents = 10000
+// DefaultStatusRuns is how many runs a StatusTable keeps.
+const DefaultStatusRuns = 10000
 
-// maxIncarnations bounds the per-incarnation high-water marks kept.
+// maxIncarnations bounds the per-incarnation expiry marks kept.
 const maxIncarnations = 4096
 
-// StatusTable holds the fates of the most recent events and, for older ones,
-// the highest sequence decided per incarnation. Events of one incarnation are
-// decided in sequence order (its records are applied in file order), so an
-// event whose sequence is at or below that mark and that is not in the table
-// was decided and has expired.
+// statusRun is a run of consecutive sequence numbers of one incarnation
+// decided the same way at the same boundary.
+type statusRun struct {
+	Inc      string    `json:"inc"`
+	From     uint64    `json:"from"`
+	To       uint64    `json:"to"`
+	State    string    `json:"state"`
+	Boundary time.Time `json:"boundary,omitzero"`
+	Reason   string    `json:"reason,omitempty"`
+}
+
+// StatusTable holds the fates of recent events as runs: the events of one
+// incarnation applied at one boundary are mostly consecutive sequence
+// numbers, so a run of thousands of events costs one entry, recording an
+// event that extends its incarnation's newest run costs no allocation, and
+// the table the engine publishes every period stays small. It keeps the
+// last max runs; for runs evicted it keeps the highest sequence per
+// incarnation, so an older event reads as expired rather than pending.
 //
 // Threading: safe for concurrent use.
 type StatusTable struct {
-	mu     sync.Mutex
-	max    int
-	events []Status          // oldest first
-	index  map[string]int    // id → position in events + dropped
-	drop   int               // events dropped from the front so far
-	done   map[string]uint64 // incarnation → highest sequence decided
+	mu      sync.Mutex
+	max     int
+	runs    []statusRun      // oldest first
+	drop    int              // runs evicted from the front so far
+	byInc   map[string][]int // incarnation → its runs' positions (+drop), oldest first
+	expired map[string]uint64
 }
 
-// NewStatusTable returns a table keeping the last max events in full
-// (DefaultStatusEvents when max <= 0).
+// NewStatusTable returns a table keeping the last max runs
+// (DefaultStatusRuns when max <= 0).
 func NewStatusTable(max int) *StatusTable {
 	if max <= 0 {
-		max = DefaultStatusEvents
+		max = DefaultStatusRuns
 	}
-	return &StatusTable{max: max, index: map[string]int{}, done: map[string]uint64{}}
+	return &StatusTable{max: max, byInc: map[string][]int{}, expired: map[string]uint64{}}
 }
 
-// Record stores the fate of an event. Record them in apply order.
+// Record stores the fate of an event; a later Record of the same event
+// overrides an earlier one. IDs that do not parse are ignored.
 func (s *StatusTable) Record(st Status) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if inc, seq, ok := ParseID(st.ID); ok && seq > s.done[inc] {
-		if _, known := s.done[inc]; !known && len(s.done) >= maxIncarnations {
-			s.forgetOldestIncarnation()
-		}
-		s.done[inc] = seq
-	}
-	if i, ok := s.index[st.ID]; ok {
-		s.events[i-s.drop] = st
+	inc, seq, ok := ParseID(st.ID)
+	if !ok {
 		return
 	}
-	s.index[st.ID] = len(s.events) + s.drop
-	s.events = append(s.events, st)
-	for len(s.events) > s.max {
-		delete(s.index, s.events[0].ID)
-		s.events[0] = Status{}
-		s.events = s.events[1:]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if idx := s.byInc[inc]; len(idx) > 0 {
+		r := &s.runs[idx[len(idx)-1]-s.drop]
+		if r.To+1 == seq && r.State == st.State && r.Reason == st.Reason && r.Boundary.Equal(st.Boundary) {
+			r.To = seq
+			return
+		}
+	}
+	s.add(statusRun{Inc: inc, From: seq, To: seq, State: st.State, Boundary: st.Boundary, Reason: st.Reason})
+}
+
+// add appends r and evicts the oldest runs over max. Under mu.
+func (s *StatusTable) add(r statusRun) {
+	if _, known := s.byInc[r.Inc]; !known {
+		s.byInc[r.Inc] = nil
+	}
+	s.byInc[r.Inc] = append(s.byInc[r.Inc], len(s.runs)+s.drop)
+	s.runs = append(s.runs, r)
+	for len(s.runs) > s.max {
+		old := s.runs[0]
+		if old.To > s.expired[old.Inc] {
+			if _, known := s.expired[old.Inc]; !known && len(s.expired) >= maxIncarnations {
+				s.forgetOldestIncarnation()
+			}
+			s.expired[old.Inc] = old.To
+		}
+		if idx := s.byInc[old.Inc][1:]; len(idx) > 0 {
+			s.byInc[old.Inc] = idx
+		} else {
+			delete(s.byInc, old.Inc)
+		}
+		s.runs[0] = statusRun{}
+		s.runs = s.runs[1:]
 		s.drop++
 	}
 }
 
-// forgetOldestIncarnation drops the smallest incarnation: incarnations start
-// with their start time, so that is the oldest.
+// forgetOldestIncarnation drops the smallest incarnation's expiry mark:
+// incarnations start with their start time, so that is the oldest.
 func (s *StatusTable) forgetOldestIncarnation() {
 	oldest := ""
-	for inc := range s.done {
+	for inc := range s.expired {
 		if oldest == "" || inc < oldest {
 			oldest = inc
 		}
 	}
-	delete(s.done, oldest)
+	delete(s.expired, oldest)
 }
 
 // Get returns the status of event id; ok is false when id is not an event
@@ -105,80 +139,91 @@ func (s *StatusTable) Get(id string) (st Status, ok bool) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if i, found := s.index[id]; found {
-		return s.events[i-s.drop], true
+	idx := s.byInc[inc]
+	for i := len(idx) - 1; i >= 0; i-- { // newest first: a later Record wins
+		if r := &s.runs[idx[i]-s.drop]; r.From <= seq && seq <= r.To {
+			return Status{ID: id, State: r.State, Boundary: r.Boundary, Reason: r.Reason}, true
+		}
 	}
-	if seq <= s.done[inc] {
+	if seq <= s.expired[inc] {
 		return Status{ID: id, State: StateExpired}, true
 	}
 	return Status{ID: id, State: StatePending}, true
 }
 
-// Len returns the number of events kept in full.
+// Len returns the number of runs kept.
 func (s *StatusTable) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.events)
+	return len(s.runs)
 }
 
 type statusTableJSON struct {
-	Max    int               `json:"max"`
-	Events []Status          `json:"events"`
-	Done   map[string]uint64 `json:"done"`
+	Max     int               `json:"max"`
+	Runs    []statusRun       `json:"runs"`
+	Expired map[string]uint64 `json:"expired"`
+	// Events and Done are the format before runs (one entry per event),
+	// still read from old checkpoints.
+	Events []Status          `json:"events,omitempty"`
+	Done   map[string]uint64 `json:"done,omitempty"`
 }
 
 // MarshalJSON encodes the table for checkpoints and status files.
 func (s *StatusTable) MarshalJSON() ([]byte, error) { return s.appendJSON(nil) }
 
 // appendJSON appends what json.Marshal(statusTableJSON{...}) writes, by
-// hand: the engine encodes the whole table (DefaultStatusEvents entries)
-// every period, and reflection made that most of its CPU under writes.
+// hand: the engine encodes the whole table every period, and reflection
+// made that a good part of its CPU under writes.
 func (s *StatusTable) appendJSON(b []byte) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	b = append(b, `{"max":`...)
 	b = strconv.AppendInt(b, int64(s.max), 10)
-	b = append(b, `,"events":`...)
-	if s.events == nil {
+	b = append(b, `,"runs":`...)
+	if s.runs == nil {
 		b = append(b, "null"...)
 	} else {
 		b = append(b, '[')
 		var lastB time.Time
 		var lastJSON []byte
-		for i := range s.events {
-			st := &s.events[i]
+		for i := range s.runs {
+			r := &s.runs[i]
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = append(b, `{"id":`...)
-			b = appendJSONString(b, st.ID)
+			b = append(b, `{"inc":`...)
+			b = appendJSONString(b, r.Inc)
+			b = append(b, `,"from":`...)
+			b = strconv.AppendUint(b, r.From, 10)
+			b = append(b, `,"to":`...)
+			b = strconv.AppendUint(b, r.To, 10)
 			b = append(b, `,"state":`...)
-			b = appendJSONString(b, st.State)
-			if !st.Boundary.IsZero() {
-				if lastJSON == nil || !st.Boundary.Equal(lastB) || st.Boundary.Location() != lastB.Location() {
-					j, err := st.Boundary.MarshalJSON()
+			b = appendJSONString(b, r.State)
+			if !r.Boundary.IsZero() {
+				if lastJSON == nil || !r.Boundary.Equal(lastB) || r.Boundary.Location() != lastB.Location() {
+					j, err := r.Boundary.MarshalJSON()
 					if err != nil {
 						return nil, fmt.Errorf("encode status table: %w", err)
 					}
-					lastB, lastJSON = st.Boundary, j
+					lastB, lastJSON = r.Boundary, j
 				}
 				b = append(b, `,"boundary":`...)
 				b = append(b, lastJSON...)
 			}
-			if st.Reason != "" {
+			if r.Reason != "" {
 				b = append(b, `,"reason":`...)
-				b = appendJSONString(b, st.Reason)
+				b = appendJSONString(b, r.Reason)
 			}
 			b = append(b, '}')
 		}
 		b = append(b, ']')
 	}
-	done, err := json.Marshal(s.done)
+	expired, err := json.Marshal(s.expired)
 	if err != nil {
 		return nil, fmt.Errorf("encode status table: %w", err)
 	}
-	b = append(b, `,"done":`...)
-	b = append(b, done...)
+	b = append(b, `,"expired":`...)
+	b = append(b, expired...)
 	return append(b, '}'), nil
 }
 
@@ -201,18 +246,19 @@ func appendJSONString(b []byte, v string) []byte {
 func (s *StatusTable) Clone() *StatusTable {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c := &StatusTable{max: s.max, events: append([]Status(nil), s.events...), drop: s.drop,
-		index: make(map[string]int, len(s.index)), done: make(map[string]uint64, len(s.done))}
-	for k, v := range s.index {
-		c.index[k] = v
+	c := &StatusTable{max: s.max, runs: append([]statusRun(nil), s.runs...), drop: s.drop,
+		byInc: make(map[string][]int, len(s.byInc)), expired: make(map[string]uint64, len(s.expired))}
+	for k, v := range s.byInc {
+		c.byInc[k] = append([]int(nil), v...)
 	}
-	for k, v := range s.done {
-		c.done[k] = v
+	for k, v := range s.expired {
+		c.expired[k] = v
 	}
 	return c
 }
 
-// UnmarshalJSON decodes a table written by MarshalJSON.
+// UnmarshalJSON decodes a table written by MarshalJSON (or by the format
+// before runs).
 func (s *StatusTable) UnmarshalJSON(b []byte) error {
 	var v statusTableJSON
 	if err := json.Unmarshal(b, &v); err != nil {
@@ -222,14 +268,22 @@ func (s *StatusTable) UnmarshalJSON(b []byte) error {
 	for _, st := range v.Events {
 		t.Record(st)
 	}
-	for inc, seq := range v.Done {
-		if seq > t.done[inc] {
-			t.done[inc] = seq
+	for _, r := range v.Runs {
+		if _, _, ok := ParseID(FormatID(r.Inc, max(r.From, 1))); !ok || r.From == 0 || r.To < r.From {
+			return fmt.Errorf("decode status table: bad run %+v", r)
+		}
+		t.add(r)
+	}
+	for _, m := range []map[string]uint64{v.Expired, v.Done} {
+		for inc, seq := range m {
+			if seq > t.expired[inc] {
+				t.expired[inc] = seq
+			}
 		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.max, s.events, s.index, s.drop, s.done = t.max, t.events, t.index, t.drop, t.done
+	s.max, s.runs, s.drop, s.byInc, s.expired = t.max, t.runs, t.drop, t.byInc, t.expired
 	return nil
 }
 

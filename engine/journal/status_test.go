@@ -12,12 +12,15 @@ func TestStatusTable(t *testing.T) {
 	other := strings.Repeat("2", 24)
 	b := time.Unix(100, 0).UTC()
 	s := NewStatusTable(3)
+	// Two workers' events interleaved, as the engine applies them by time:
+	// each incarnation's consecutive events still make one run.
 	for seq := uint64(1); seq <= 5; seq++ {
 		st := Status{ID: FormatID(inc, seq), State: StateApplied, Boundary: b}
 		if seq == 4 {
 			st = Status{ID: st.ID, State: StateRejected, Boundary: b, Reason: "Error: no"}
 		}
 		s.Record(st)
+		s.Record(Status{ID: FormatID(other, seq), State: StateApplied, Boundary: b})
 	}
 	for _, tc := range []struct {
 		id    string
@@ -26,11 +29,13 @@ func TestStatusTable(t *testing.T) {
 	}{
 		{FormatID(inc, 5), true, StateApplied},
 		{FormatID(inc, 4), true, StateRejected},
-		{FormatID(inc, 3), true, StateApplied},
-		{FormatID(inc, 2), true, StateExpired}, // evicted: only 3 kept
+		{FormatID(inc, 3), true, StateExpired}, // its run was evicted: only 3 runs kept
 		{FormatID(inc, 1), true, StateExpired},
 		{FormatID(inc, 6), true, StatePending},
-		{FormatID(other, 1), true, StatePending},
+		{FormatID(other, 1), true, StateApplied}, // one run of five
+		{FormatID(other, 5), true, StateApplied},
+		{FormatID(other, 6), true, StatePending},
+		{FormatID(strings.Repeat("3", 24), 1), true, StatePending},
 		{"nonsense", false, ""},
 		{inc + "-0000000000000000", false, ""}, // sequences start at 1
 		{inc + "-000000000000000A", false, ""}, // one spelling per ID: lower-case hex
@@ -45,6 +50,9 @@ func TestStatusTable(t *testing.T) {
 	if s.Len() != 3 {
 		t.Errorf("Len %d, want 3", s.Len())
 	}
+	if st, _ := s.Get(FormatID(inc, 4)); st.Reason != "Error: no" || !st.Boundary.Equal(b) {
+		t.Errorf("rejected event: %+v", st)
+	}
 
 	// Round trip through JSON (checkpoints and status files).
 	b2, err := json.Marshal(s)
@@ -55,13 +63,63 @@ func TestStatusTable(t *testing.T) {
 	if err := json.Unmarshal(b2, &back); err != nil {
 		t.Fatal(err)
 	}
-	for seq := uint64(1); seq <= 6; seq++ {
-		id := FormatID(inc, seq)
-		a, _ := s.Get(id)
-		c, _ := back.Get(id)
-		if a != c {
-			t.Errorf("%s: %+v before JSON, %+v after", id, a, c)
+	for _, in := range []string{inc, other} {
+		for seq := uint64(1); seq <= 6; seq++ {
+			id := FormatID(in, seq)
+			a, _ := s.Get(id)
+			c, _ := back.Get(id)
+			if a != c {
+				t.Errorf("%s: %+v before JSON, %+v after", id, a, c)
+			}
 		}
+	}
+}
+
+// TestStatusTableOutOfOrder: events of one incarnation bound for sources
+// with different periods are decided out of sequence order; one decided
+// later reads pending until then, and a later Record of an event wins.
+func TestStatusTableOutOfOrder(t *testing.T) {
+	inc := strings.Repeat("a", 24)
+	b1, b2 := time.Unix(100, 0).UTC(), time.Unix(101, 0).UTC()
+	s := NewStatusTable(0)
+	for _, seq := range []uint64{1, 3, 4, 6} { // the fast source's events
+		s.Record(Status{ID: FormatID(inc, seq), State: StateApplied, Boundary: b1})
+	}
+	for seq, want := range map[uint64]string{1: StateApplied, 2: StatePending, 3: StateApplied, 5: StatePending, 6: StateApplied, 7: StatePending} {
+		if st, _ := s.Get(FormatID(inc, seq)); st.State != want {
+			t.Errorf("seq %d: %s, want %s", seq, st.State, want)
+		}
+	}
+	s.Record(Status{ID: FormatID(inc, 2), State: StateApplied, Boundary: b2})
+	s.Record(Status{ID: FormatID(inc, 5), State: StateApplied, Boundary: b2})
+	for seq, want := range map[uint64]time.Time{2: b2, 3: b1, 5: b2, 6: b1} {
+		if st, _ := s.Get(FormatID(inc, seq)); st.State != StateApplied || !st.Boundary.Equal(want) {
+			t.Errorf("seq %d: %+v, want applied at %v", seq, st, want)
+		}
+	}
+	s.Record(Status{ID: FormatID(inc, 3), State: StateRejected, Boundary: b2, Reason: "x"})
+	if st, _ := s.Get(FormatID(inc, 3)); st.State != StateRejected {
+		t.Errorf("a later Record does not win: %+v", st)
+	}
+}
+
+// TestStatusTableReadsOldFormat: checkpoints written before runs had one
+// entry per event and a "done" mark per incarnation.
+func TestStatusTableReadsOldFormat(t *testing.T) {
+	inc := strings.Repeat("b", 24)
+	old := `{"max":10000,"events":[{"id":"` + FormatID(inc, 7) + `","state":"applied","boundary":"2026-01-02T03:04:05Z"},` +
+		`{"id":"` + FormatID(inc, 8) + `","state":"rejected","boundary":"2026-01-02T03:04:05Z","reason":"no"}],"done":{"` + inc + `":8}}`
+	var s StatusTable
+	if err := json.Unmarshal([]byte(old), &s); err != nil {
+		t.Fatal(err)
+	}
+	for seq, want := range map[uint64]string{6: StateExpired, 7: StateApplied, 8: StateRejected, 9: StatePending} {
+		if st, _ := s.Get(FormatID(inc, seq)); st.State != want {
+			t.Errorf("seq %d: %s, want %s", seq, st.State, want)
+		}
+	}
+	if err := json.Unmarshal([]byte(`{"max":3,"runs":[{"inc":"`+inc+`","from":5,"to":2,"state":"applied"}]}`), &s); err == nil {
+		t.Error("a run that ends before it starts decoded without error")
 	}
 }
 
@@ -97,13 +155,15 @@ func TestStatusTableJSONMatchesReflection(t *testing.T) {
 	tab.Record(Status{ID: FormatID("0123456789abcdef01234567", 1), State: StateApplied, Boundary: b1})
 	tab.Record(Status{ID: FormatID("0123456789abcdef01234567", 2), State: StateRejected, Boundary: b1, Reason: "a \"quoted\" <reason>\n\u00e9"})
 	tab.Record(Status{ID: FormatID("0123456789abcdef01234567", 3), State: StateApplied, Boundary: b1.Add(200 * time.Millisecond)})
-	tab.Record(Status{ID: FormatID("fedcba9876543210fedcba98", 1), State: StatePending})
+	tab.Record(Status{ID: FormatID("fedcba9876543210fedcba98", 1), State: StateApplied, Boundary: b1.In(time.FixedZone("x", 3600))})
+	tab.Record(Status{ID: FormatID("fedcba9876543210fedcba98", 2), State: StateApplied, Boundary: b1})
+	tab.Record(Status{ID: FormatID("0123456789abcdef01234567", 4), State: StateApplied, Boundary: b1})
 	for _, tt := range []*StatusTable{NewStatusTable(0), tab, tab.Clone()} {
 		got, err := tt.MarshalJSON()
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, _ := json.Marshal(statusTableJSON{Max: tt.max, Events: tt.events, Done: tt.done})
+		want, _ := json.Marshal(statusTableJSON{Max: tt.max, Runs: tt.runs, Expired: tt.expired})
 		if string(got) != string(want) {
 			t.Errorf("MarshalJSON:\n got %s\nwant %s", got, want)
 		}

@@ -7,14 +7,42 @@
 //
 //	go run ./bench/writes -jawas bin/jawas -d 5s
 //
-// The clients are raw kept-alive TCP connections sending preformatted
-// request bytes and reading each response with a few byte scans (see
-// client below), because net/http's client cost more CPU than the server on
-// these 2 shared cores and so measured itself. Every run prints the CPU
-// both sides used during the measured window: the server's summed over its
-// process tree (/proc, bench/internal/proc), the generator's from
-// getrusage(RUSAGE_SELF) (its own threads only, never the server's).
-// -client nethttp runs the old net/http client for comparison.
+// Every client is one kept-alive connection that sends preformatted request
+// bytes, reads the whole response (status line, headers with
+// Content-Length, body; see parseHead), counts it when its status is the
+// wanted one, and repeats until stop. It never pipelines. The clients share
+// the 2 cores with the server, so their own CPU limits what the bench can
+// show; -client picks how they run:
+//
+//   - epoll (the default on Linux; epoll_linux.go): -gen-threads event
+//     loops per load (default 1), each on its own OS thread, drive
+//     non-blocking sockets outside Go's netpoller with level-triggered epoll
+//     and raw read/write syscalls; the cheapest per request.
+//   - raw (the default elsewhere): one goroutine per connection on net.Conn.
+//   - nethttp: the bench's first client, net/http's response reader, kept to
+//     show what it cost.
+//
+// A load is flat out (each connection sends again as soon as its answer is
+// complete) or paced at a total rate: each of the n connections then sends
+// every n/rate seconds, staggered, never more than one request in flight; a
+// request whose fire time passed while the previous answer was still out
+// goes as soon as that answer is complete and counts as a late send.
+//
+// Lines printed, one per measured window (after -warmup):
+//
+//	durability=sync / none   64 writers flat out, each on a fresh server
+//	reads alone              32 readers flat out (durability sync)
+//	reads while 64 writers post N/s: …    the same readers while the writers
+//	                         post at each -write-rates total rate
+//	reads while 64 writers post flat out: …
+//
+// The read lines share one server and compare against its "reads alone"
+// window. Every line shows the CPU both sides used during the window: the
+// server's summed over its process tree (/proc, bench/internal/proc), the
+// generator's from getrusage(RUSAGE_SELF) (its own threads only, never the
+// server's), each per answered request of every kind and as a share of a
+// core. Server CPU per read alone is not separable from the writes' in the
+// mixed windows, so those lines give the total.
 //
 // JAWAS_BENCH_KEEP=1 leaves the project directory (log, journal) behind.
 package main
@@ -33,6 +61,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -48,7 +77,8 @@ export default function render(state, ctx) { return { now: ctx.nowMs, n: state.n
 `
 
 var (
-	clientKind = flag.String("client", "raw", "load client: raw (preformatted bytes on kept-alive TCP) or nethttp (net/http's response reader)")
+	clientKind = flag.String("client", defaultClient, "load client: epoll (event loops on raw sockets, Linux only), raw (a goroutine per kept-alive net.Conn) or nethttp (net/http's response reader)")
+	genThreads = flag.Int("gen-threads", 1, "event loops (one OS thread each) per load of -client epoll (1 cost less CPU per request than 2 on 2 cores)")
 	warmup     = flag.Duration("warmup", 500*time.Millisecond, "load before the measured window")
 	workers    = flag.Int("workers", 0, "serve.workers (0: jawas's default)")
 )
@@ -58,12 +88,33 @@ func main() {
 	dur := flag.Duration("d", 5*time.Second, "duration of each measured window")
 	writers := flag.Int("writers", 64, "concurrent writers")
 	readers := flag.Int("readers", 32, "concurrent readers")
+	rateList := flag.String("write-rates", "1000,5000", "comma-separated total write rates (requests/s) to measure reads against")
 	flag.Parse()
-	if *clientKind != "raw" && *clientKind != "nethttp" {
-		fmt.Fprintln(os.Stderr, "writes: -client must be raw or nethttp")
+	switch *clientKind {
+	case "raw", "nethttp":
+	case "epoll":
+		if !epollSupported {
+			fmt.Fprintln(os.Stderr, "writes: -client epoll is Linux-only; use -client raw")
+			os.Exit(2)
+		}
+	default:
+		fmt.Fprintln(os.Stderr, "writes: -client must be epoll, raw or nethttp")
 		os.Exit(2)
 	}
-	fmt.Printf("client=%s; CPU columns: µs per answered request (server = jawas process tree, gen = this load generator)\n", *clientKind)
+	if *genThreads < 1 {
+		fmt.Fprintln(os.Stderr, "writes: -gen-threads must be at least 1")
+		os.Exit(2)
+	}
+	rates, err := parseRates(*rateList)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "writes: -write-rates:", err)
+		os.Exit(2)
+	}
+	gen := *clientKind
+	if gen == "epoll" {
+		gen += fmt.Sprintf(" (%d loops per load)", *genThreads)
+	}
+	fmt.Printf("client=%s; CPU columns: µs per answered request (server = jawas process tree, gen = this load generator)\n", gen)
 	for _, d := range []string{"sync", "none"} {
 		r, fsyncs, err := writeRun(*bin, d, *writers, *dur)
 		if err != nil {
@@ -74,14 +125,40 @@ func main() {
 		fmt.Printf("durability=%-4s writers=%d  acknowledged %8.0f writes/s  fsyncs %6.0f/s  (goal >= %d/s)  %s\n",
 			d, *writers, r.rate(), fsyncs*r.rate(), goal, r.cpu())
 	}
-	alone, with, err := readRun(*bin, *readers, *writers, *dur)
+	err = readRun(*bin, *readers, *writers, rates, *dur, func(rate float64, r, alone result) {
+		if rate < 0 {
+			fmt.Printf("reads alone %8.0f req/s  %s\n", r.rate(), r.cpu())
+			return
+		}
+		writes := fmt.Sprintf("writes meanwhile %.0f/s", r.otherRate())
+		label := "flat out"
+		if rate > 0 {
+			label = fmt.Sprintf("%.0f/s", rate)
+			writes += fmt.Sprintf(" (%.1f%% sent late)", 100*float64(r.late)/float64(max(r.other, 1)))
+		}
+		fmt.Printf("reads while %d writers post %s: %8.0f req/s (%.1f%% lower; goal < 10%%)  %s  %s\n",
+			*writers, label, r.rate(), 100*(1-r.rate()/alone.rate()), writes, r.cpu())
+	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "writes:", err)
 		os.Exit(1)
 	}
-	fmt.Printf("reads alone %8.0f req/s  %s\n", alone.rate(), alone.cpu())
-	fmt.Printf("reads while %d writers run %8.0f req/s (%.1f%% lower; goal < 10%%)  writes meanwhile %.0f/s  %s\n",
-		*writers, with.rate(), 100*(1-with.rate()/alone.rate()), float64(with.other)/with.secs, with.cpu())
+}
+
+// parseRates reads -write-rates: positive requests/s, comma-separated.
+func parseRates(s string) ([]float64, error) {
+	var rates []float64
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		r, err := strconv.ParseFloat(f, 64)
+		if err != nil || r <= 0 {
+			return nil, fmt.Errorf("%q is not a positive rate", f)
+		}
+		rates = append(rates, r)
+	}
+	return rates, nil
 }
 
 type server struct {
@@ -164,10 +241,13 @@ func (s *server) stop() (fsyncsPerWrite float64) {
 }
 
 // client is one kept-alive connection that sends req, waits for the whole
-// response, counts it when its status is want, and repeats until stop. It
-// never pipelines. The response reader handles what jawas sends: a status
-// line, headers with Content-Length, and that many body bytes.
-func client(addr string, req []byte, want int, count *atomic.Int64, stop <-chan struct{}, wg *sync.WaitGroup) {
+// response, counts it in t when its status is want, and repeats until stop,
+// at p's fire times (nil p: flat out). It never pipelines. The response
+// reader handles what jawas sends: a status line, headers with
+// Content-Length, and that many body bytes.
+//
+// Threading: one goroutine per connection, started by load; ends at stop.
+func client(addr string, req []byte, want int, p *pacer, t *tally, stop <-chan struct{}, wg *sync.WaitGroup) {
 	defer wg.Done()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -176,18 +256,14 @@ func client(addr string, req []byte, want int, count *atomic.Int64, stop <-chan 
 	}
 	defer c.Close()
 	if *clientKind == "nethttp" {
-		nethttpClient(c, req, want, count, stop)
+		nethttpClient(c, req, want, p, t, stop)
 		return
 	}
 	buf := make([]byte, 16<<10)
 	n := 0 // bytes in buf
-	for {
-		select {
-		case <-stop:
-			return
-		default:
-		}
+	for p.wait(stop) {
 		if _, err := c.Write(req); err != nil {
+			fmt.Fprintln(os.Stderr, "writes: write:", err)
 			return
 		}
 		status, size := 0, -1 // size: header + body bytes, once known
@@ -219,10 +295,64 @@ func client(addr string, req []byte, want int, count *atomic.Int64, stop <-chan 
 			n += m
 		}
 		if status == want {
-			count.Add(1)
+			t.ok.Add(1)
 		}
 		n = copy(buf, buf[size:n]) // nothing, unless the server sent more than asked
 	}
+}
+
+// pacer holds the fire times of one goroutine client: every `every` from
+// its first, on a fixed grid. A nil pacer is flat out and only checks stop.
+type pacer struct {
+	every time.Duration
+	next  time.Time
+	sent  bool // a request went out already
+	timer *time.Timer
+	late  *atomic.Int64
+}
+
+// newPacer returns a pacer whose first fire time is `first` from now, or
+// nil when every is 0 (flat out).
+func newPacer(first, every time.Duration, late *atomic.Int64) *pacer {
+	if every <= 0 {
+		return nil
+	}
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &pacer{every: every, next: time.Now().Add(first), timer: t, late: late}
+}
+
+// wait blocks until the next fire time and returns true, or returns false
+// once stop is closed. A fire time already past means the previous answer
+// came late: the request goes out now, counted as late, and the fire times
+// it missed are skipped, so no backlog builds up.
+func (p *pacer) wait(stop <-chan struct{}) bool {
+	select {
+	case <-stop:
+		return false
+	default:
+	}
+	if p == nil {
+		return true
+	}
+	now := time.Now()
+	if d := p.next.Sub(now); d > 0 {
+		p.timer.Reset(d)
+		select {
+		case <-stop:
+			p.timer.Stop()
+			return false
+		case <-p.timer.C:
+		}
+		p.next = p.next.Add(p.every)
+	} else {
+		if p.sent {
+			p.late.Add(1)
+		}
+		p.next = p.next.Add((now.Sub(p.next)/p.every + 1) * p.every)
+	}
+	p.sent = true
+	return true
 }
 
 var (
@@ -257,36 +387,50 @@ func parseHead(h []byte) (status, size int, err error) {
 
 // nethttpClient is the client this bench used first (net/http's response
 // parser), kept to show what it cost.
-func nethttpClient(c net.Conn, req []byte, want int, count *atomic.Int64, stop <-chan struct{}) {
+func nethttpClient(c net.Conn, req []byte, want int, p *pacer, t *tally, stop <-chan struct{}) {
 	br := bufio.NewReader(c)
-	for {
-		select {
-		case <-stop:
-			return
-		default:
-		}
+	for p.wait(stop) {
 		if _, err := c.Write(req); err != nil {
+			fmt.Fprintln(os.Stderr, "writes: write:", err)
 			return
 		}
 		resp, err := http.ReadResponse(br, nil)
 		if err != nil {
+			fmt.Fprintln(os.Stderr, "writes: read:", err)
 			return
 		}
 		io.Copy(io.Discard, resp.Body)
 		if resp.StatusCode == want {
-			count.Add(1)
+			t.ok.Add(1)
 		}
 	}
 }
 
-// load runs n clients sending req until stop is closed; wg counts them.
-func load(addr string, req []byte, want, n int, stop <-chan struct{}, wg *sync.WaitGroup) *atomic.Int64 {
-	var count atomic.Int64
+// tally counts one load's answers; its clients add to it.
+type tally struct {
+	ok   atomic.Int64 // answers with the wanted status
+	late atomic.Int64 // paced sends that went out after their fire time
+}
+
+// load runs n connections sending req until stop is closed, at rate
+// requests/s summed over them (0: flat out); wg counts the goroutines or
+// event loops it starts.
+func load(addr string, req []byte, want, n int, rate float64, stop <-chan struct{}, wg *sync.WaitGroup) *tally {
+	t := new(tally)
+	var every time.Duration // each connection's interval between sends
+	if rate > 0 {
+		every = time.Duration(float64(n) / rate * float64(time.Second))
+	}
+	if *clientKind == "epoll" {
+		epollLoad(addr, req, want, n, every, t, stop, wg)
+		return t
+	}
 	for i := 0; i < n; i++ {
 		wg.Add(1)
-		go client(addr, req, want, &count, stop, wg) // one client connection; ends at stop
+		p := newPacer(every*time.Duration(i)/time.Duration(n), every, &t.late) // staggered over one interval
+		go client(addr, req, want, p, t, stop, wg)                             // one client connection; ends at stop
 	}
-	return &count
+	return t
 }
 
 var (
@@ -297,19 +441,22 @@ var (
 // result is one measured window.
 type result struct {
 	n, other int64 // answers counted (and of the other kind, when mixed)
+	late     int64 // paced sends that went out late, both kinds
 	secs     float64
 	server   proc.CPU
 	gen      proc.CPU
 }
 
-func (r result) rate() float64 { return float64(r.n) / r.secs }
+func (r result) rate() float64      { return float64(r.n) / r.secs }
+func (r result) otherRate() float64 { return float64(r.other) / r.secs }
 
 func (r result) cpu() string {
 	all := float64(r.n + r.other)
 	us := func(d time.Duration) float64 { return float64(d.Microseconds()) / all }
-	return fmt.Sprintf("server %5.1f µs/req (%3.0f%% sys, %3.0f%% of a core)  gen %5.1f µs/req (%3.0f%% of a core)",
-		us(r.server.Total()), 100*float64(r.server.Sys)/float64(max(r.server.Total(), 1)),
-		100*r.server.Total().Seconds()/r.secs, us(r.gen.Total()), 100*r.gen.Total().Seconds()/r.secs)
+	sys := func(c proc.CPU) float64 { return 100 * float64(c.Sys) / float64(max(c.Total(), 1)) }
+	return fmt.Sprintf("server %5.1f µs/req (%3.0f%% sys, %3.0f%% of a core)  gen %5.1f µs/req (%3.0f%% sys, %3.0f%% of a core)",
+		us(r.server.Total()), sys(r.server), 100*r.server.Total().Seconds()/r.secs,
+		us(r.gen.Total()), sys(r.gen), 100*r.gen.Total().Seconds()/r.secs)
 }
 
 // selfCPU is the generator's own CPU (all its threads, no children).
@@ -319,20 +466,25 @@ func selfCPU() proc.CPU {
 	return proc.CPU{User: time.Duration(ru.Utime.Nano()), Sys: time.Duration(ru.Stime.Nano())}
 }
 
-// measure waits out the warmup, then counts answers and CPU for d.
-func measure(s *server, d time.Duration, counts ...*atomic.Int64) (result, error) {
-	time.Sleep(*warmup)
-	c0 := make([]int64, len(counts))
-	for i, c := range counts {
-		c0[i] = c.Load()
+// measure waits out the warmup, then counts answers (counted's, and
+// other's when not nil) and CPU for d.
+func measure(s *server, d time.Duration, counted, other *tally) (result, error) {
+	if other == nil {
+		other = new(tally)
 	}
+	time.Sleep(*warmup)
 	s0, err := proc.Tree(s.cmd.Process.Pid)
 	if err != nil {
 		return result{}, err
 	}
+	// Counts are read next to the clock, not around the /proc walks (which
+	// take milliseconds), so a paced load measures at its rate.
 	g0, t0 := selfCPU(), time.Now()
+	n0, o0, l0 := counted.ok.Load(), other.ok.Load(), counted.late.Load()+other.late.Load()
 	time.Sleep(d)
 	var r result
+	r.n, r.other = counted.ok.Load()-n0, other.ok.Load()-o0
+	r.late = counted.late.Load() + other.late.Load() - l0
 	r.secs = time.Since(t0).Seconds()
 	r.gen = selfCPU().Sub(g0)
 	s1, err := proc.Tree(s.cmd.Process.Pid)
@@ -340,9 +492,8 @@ func measure(s *server, d time.Duration, counts ...*atomic.Int64) (result, error
 		return result{}, err
 	}
 	r.server = s1.Sub(s0)
-	r.n = counts[0].Load() - c0[0]
-	if len(counts) > 1 {
-		r.other = counts[1].Load() - c0[1]
+	if r.n == 0 {
+		return r, errors.New("no answer counted in the window (errors above, if any; server log " + s.log + ")")
 	}
 	return r, nil
 }
@@ -354,36 +505,48 @@ func writeRun(bin, durability string, writers int, d time.Duration) (result, flo
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	c := load(s.addr, postReq, 202, writers, stop, &wg)
-	r, err := measure(s, d, c)
+	c := load(s.addr, postReq, 202, writers, 0, stop, &wg)
+	r, err := measure(s, d, c, nil)
 	close(stop)
 	wg.Wait()
 	fsyncs := s.stop()
 	return r, fsyncs, err
 }
 
-func readRun(bin string, readers, writers int, d time.Duration) (alone, with result, err error) {
+// readRun measures, on one server (durability sync), readers flat out alone,
+// then with writers posting at each of rates, then with writers flat out.
+// It calls show after each window: rate −1 for reads alone, 0 for flat out;
+// alone is the reads-alone window.
+func readRun(bin string, readers, writers int, rates []float64, d time.Duration, show func(rate float64, r, alone result)) error {
 	s, err := start(bin, "sync")
 	if err != nil {
-		return result{}, result{}, err
+		return err
 	}
 	defer s.stop()
-	run := func(withWrites bool) (result, error) {
+	run := func(writeRate float64) (result, error) {
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
-		w := new(atomic.Int64)
-		if withWrites {
-			w = load(s.addr, postReq, 202, writers, stop, &wg)
+		var w *tally
+		if writeRate >= 0 {
+			w = load(s.addr, postReq, 202, writers, writeRate, stop, &wg)
 		}
-		c := load(s.addr, getReq, 200, readers, stop, &wg)
+		c := load(s.addr, getReq, 200, readers, 0, stop, &wg)
 		r, err := measure(s, d, c, w)
 		close(stop)
 		wg.Wait()
 		return r, err
 	}
-	if alone, err = run(false); err != nil {
-		return
+	alone, err := run(-1)
+	if err != nil {
+		return err
 	}
-	with, err = run(true)
-	return
+	show(-1, alone, alone)
+	for _, rate := range append(rates[:len(rates):len(rates)], 0) {
+		r, err := run(rate)
+		if err != nil {
+			return err
+		}
+		show(rate, r, alone)
+	}
+	return nil
 }

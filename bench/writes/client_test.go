@@ -1,0 +1,142 @@
+//go:build unix
+
+package main
+
+import (
+	"bytes"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// fakeServer answers each GET on its connections, cycling through answers:
+// a 200 written in pieces (so the client reads it in several reads), a 200
+// in one write, and a 500 the clients must not count. It counts the 200s it
+// starts to send, after delay, and notes when a client pipelined (sent a
+// request before the previous one's answer).
+type fakeServer struct {
+	ln        net.Listener
+	delay     time.Duration
+	sent      atomic.Int64 // 200s started
+	pipelined atomic.Bool
+}
+
+var fakeAnswers = [][]byte{
+	[]byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 11\r\n\r\nhello world"),
+	[]byte("HTTP/1.1 200 OK\r\ncontent-length:2\r\n\r\nok"),
+	[]byte("HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\noops"),
+}
+
+func newFakeServer(t *testing.T, delay time.Duration) *fakeServer {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &fakeServer{ln: ln, delay: delay}
+	t.Cleanup(func() { ln.Close() })
+	go func() { // accept loop; ends when the listener closes
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go s.serve(c) // one connection; ends when the client closes it
+		}
+	}()
+	return s
+}
+
+func (s *fakeServer) serve(c net.Conn) {
+	defer c.Close()
+	buf := make([]byte, 4096)
+	n, k := 0, 0
+	for {
+		m, err := c.Read(buf[n:])
+		if err != nil {
+			return
+		}
+		n += m
+		for {
+			end := bytes.Index(buf[:n], crlf2)
+			if end < 0 {
+				break
+			}
+			n = copy(buf, buf[end+4:n])
+			if n > 0 {
+				s.pipelined.Store(true)
+			}
+			time.Sleep(s.delay)
+			a := fakeAnswers[k%len(fakeAnswers)]
+			if bytes.HasPrefix(a, []byte("HTTP/1.1 200")) {
+				s.sent.Add(1) // before writing: the client may count it before this goroutine runs again
+			}
+			if k%len(fakeAnswers) == 0 {
+				for i := 0; i < len(a); i += 7 { // pieces of 7 bytes, each its own segment
+					if _, err := c.Write(a[i:min(i+7, len(a))]); err != nil {
+						return
+					}
+					time.Sleep(50 * time.Microsecond)
+				}
+			} else if _, err := c.Write(a); err != nil {
+				return
+			}
+			k++
+		}
+	}
+}
+
+func TestClients(t *testing.T) {
+	const conns, d = 8, 500 * time.Millisecond
+	for _, kind := range []string{"epoll", "raw", "nethttp"} {
+		for _, tc := range []struct {
+			name  string
+			rate  float64       // total; 0: flat out
+			delay time.Duration // before each answer
+		}{
+			{"flat", 0, 0},
+			{"paced", 400, 0},
+			{"paced-slow-server", 400, 30 * time.Millisecond}, // interval 20 ms: every answer late
+		} {
+			t.Run(kind+"/"+tc.name, func(t *testing.T) {
+				if kind == "epoll" && !epollSupported {
+					t.Skip("epoll is Linux-only")
+				}
+				defer func(k string, g int) { *clientKind, *genThreads = k, g }(*clientKind, *genThreads)
+				*clientKind, *genThreads = kind, 2
+				s := newFakeServer(t, tc.delay)
+				stop := make(chan struct{})
+				var wg sync.WaitGroup
+				tl := load(s.ln.Addr().String(), getReq, 200, conns, tc.rate, stop, &wg)
+				time.Sleep(d)
+				close(stop)
+				wg.Wait()
+				ok, sent, late := tl.ok.Load(), s.sent.Load(), tl.late.Load()
+				// Answers still in flight at stop were sent, not counted.
+				if ok == 0 || ok > sent || ok < sent-conns {
+					t.Fatalf("counted %d 200s, server sent %d (%d connections)", ok, sent, conns)
+				}
+				if s.pipelined.Load() {
+					t.Fatal("a client sent a request before the previous answer")
+				}
+				switch {
+				case tc.rate > 0 && tc.delay == 0:
+					// 200s are 2 of every 3 answers; allow the stagger and timer slack.
+					want := 2.0 / 3 * tc.rate * d.Seconds()
+					if got := float64(ok); got < 0.7*want || got > 1.1*want {
+						t.Fatalf("paced at %.0f/s: counted %d 200s in %v, want about %.0f", tc.rate, ok, d, want)
+					}
+				case tc.delay > 0:
+					// Each connection sends on its answer, late, every delay.
+					if max := float64(conns) * d.Seconds() / tc.delay.Seconds(); float64(ok) > max {
+						t.Fatalf("counted %d 200s, at most %.0f possible without pipelining", ok, max)
+					}
+					if late < ok/2 {
+						t.Fatalf("%d late sends for %d 200s; every send after the first should be late", late, ok)
+					}
+				}
+			})
+		}
+	}
+}

@@ -77,10 +77,11 @@ export default function render(state, ctx) { return { now: ctx.nowMs, n: state.n
 `
 
 var (
-	clientKind = flag.String("client", defaultClient, "load client: epoll (event loops on raw sockets, Linux only), raw (a goroutine per kept-alive net.Conn) or nethttp (net/http's response reader)")
-	genThreads = flag.Int("gen-threads", 1, "event loops (one OS thread each) per load of -client epoll (1 cost less CPU per request than 2 on 2 cores)")
-	warmup     = flag.Duration("warmup", 500*time.Millisecond, "load before the measured window")
-	workers    = flag.Int("workers", 0, "serve.workers (0: jawas's default)")
+	clientKind     = flag.String("client", defaultClient, "load client: epoll (event loops on raw sockets, Linux only), raw (a goroutine per kept-alive net.Conn) or nethttp (net/http's response reader)")
+	genThreads     = flag.Int("gen-threads", 1, "event loops (one OS thread each) per load of -client epoll (1 cost less CPU per request than 2 on 2 cores)")
+	warmup         = flag.Duration("warmup", 500*time.Millisecond, "load before the measured window")
+	readDurability = flag.String("read-durability", "sync", "serve.durability of the server the read windows run against")
+	workers        = flag.Int("workers", 0, "serve.workers (0: jawas's default)")
 )
 
 func main() {
@@ -518,7 +519,7 @@ func writeRun(bin, durability string, writers int, d time.Duration) (result, flo
 // It calls show after each window: rate −1 for reads alone, 0 for flat out;
 // alone is the reads-alone window.
 func readRun(bin string, readers, writers int, rates []float64, d time.Duration, show func(rate float64, r, alone result)) error {
-	s, err := start(bin, "sync")
+	s, err := start(bin, *readDurability)
 	if err != nil {
 		return err
 	}

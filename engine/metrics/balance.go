@@ -60,7 +60,9 @@ func NewBalance(dir string, refresh time.Duration) *Balance {
 
 // Allow reports whether the loop whose counters file is self, holding mine
 // connections, may accept more: yes unless it holds clearly more than the
-// average of all live loops (average + 4 + average/8). The loop holding the
+// average of all live loops (average + 1 + average/32: when every
+// connection is busy, as under a closed-loop load, a looser margin left one
+// core saturated and the other half idle). The loop holding the
 // fewest is always allowed, so connections never wait for all of them.
 func (b *Balance) Allow(self string, mine int64) bool {
 	peers := *b.peers.Load()
@@ -75,7 +77,7 @@ func (b *Balance) Allow(self string, mine int64) bool {
 		n++
 	}
 	avg := total / n
-	return mine <= avg+4+avg/8
+	return mine <= avg+1+avg/32
 }
 
 // refresh maps new live peers' files and drops those whose process is gone.

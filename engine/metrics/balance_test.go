@@ -32,11 +32,11 @@ func TestBalanceAllowsOnlyUpToAShare(t *testing.T) {
 	}{
 		{0, 0, true},
 		{10, 10, true},
-		{20, 0, false}, // avg 10: allowed up to 10+4+1
-		{15, 5, true},
-		{16, 4, false},
-		{90, 70, true}, // avg 80: up to 94
-		{100, 40, false},
+		{20, 0, false}, // avg 10: allowed up to 10+1+0
+		{11, 9, true},
+		{12, 8, false},
+		{83, 77, true}, // avg 80: up to 83
+		{84, 76, false},
 		{0, 500, true}, // the emptiest loop is always allowed
 	} {
 		peer.C.Open.Store(tc.peer)

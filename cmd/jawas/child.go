@@ -131,6 +131,9 @@ func workerMain(cfg *config.Config, log *slog.Logger) error {
 	opt.Loops = 1
 	opt.CloseListener = true // refuse, rather than queue, once this worker stops accepting
 	opt.Balance = true       // even out connections between the workers sharing the socket
+	if fd, ok := prefork.InheritedFile(0); ok {
+		opt.AcceptHintFD = fd // the supervisor's: shared by every worker
+	}
 	if err := workerOps(cfg, &opt, shm, log); err != nil {
 		return err
 	}

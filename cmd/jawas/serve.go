@@ -130,6 +130,14 @@ func (m *Main) supervise(ctx context.Context, cfg *config.Config, f *serveFlags,
 		return fmt.Errorf("listen on %s (serve.listen): %w", cfg.Serve.Listen, err)
 	}
 	lf := os.NewFile(uintptr(lfd), "listener")
+	// Every worker's loops wait on one eventfd, so a loop that steps back
+	// from accepting can wake an idle one (serve.Options.AcceptHintFD).
+	hfd, err := netpoll.Eventfd()
+	if err != nil {
+		return err
+	}
+	hint := os.NewFile(uintptr(hfd), "accept-hint")
+	defer hint.Close()
 	addr, _ := netpoll.Addr(lfd)
 	pidFile := ""
 	if cfg.Serve.PidFile != "" {
@@ -139,6 +147,7 @@ func (m *Main) supervise(ctx context.Context, cfg *config.Config, f *serveFlags,
 	current := cfg
 	return prefork.Supervise(ctx, prefork.Options{
 		Listeners:       []*os.File{lf},
+		Inherit:         []*os.File{hint},
 		Workers:         cfg.Workers(),
 		RunDir:          runDir(cfg),
 		LockPath:        filepath.Join(dataDir, "jawas.lock"),

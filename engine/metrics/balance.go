@@ -36,6 +36,13 @@ type peer struct {
 	pid  int
 }
 
+// The peer set is refreshed every startupRefresh for startupPhase after
+// NewBalance, then at the rate asked.
+const (
+	startupRefresh = 5 * time.Millisecond
+	startupPhase   = 2 * time.Second
+)
+
 // NewBalance watches the counters files under dir (every loop's, this
 // process's included).
 func NewBalance(dir string, refresh time.Duration) *Balance {
@@ -44,14 +51,23 @@ func NewBalance(dir string, refresh time.Duration) *Balance {
 	b.peers.Store(&empty)
 	b.refresh()
 	go func() { // refreshes the peer set; ends with Close
-		t := time.NewTicker(refresh)
+		// Quickly at first: the workers start together, and a loop that
+		// does not know its peers yet takes a whole burst of connections
+		// (a client connecting as soon as the port answers).
+		every := min(refresh, startupRefresh)
+		t := time.NewTicker(every)
 		defer t.Stop()
+		warm := time.Now().Add(startupPhase)
 		for {
 			select {
 			case <-b.stop:
 				return
-			case <-t.C:
+			case now := <-t.C:
 				b.refresh()
+				if every != refresh && now.After(warm) {
+					every = refresh
+					t.Reset(every)
+				}
 			}
 		}
 	}()

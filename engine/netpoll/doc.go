@@ -11,11 +11,12 @@ import "time"
 
 // Event bits, re-exported so callers need not import x/sys/unix for them.
 const (
-	In    uint32 = 0x1    // EPOLLIN
-	Out   uint32 = 0x4    // EPOLLOUT
-	Err   uint32 = 0x8    // EPOLLERR
-	Hup   uint32 = 0x10   // EPOLLHUP
-	RdHup uint32 = 0x2000 // EPOLLRDHUP
+	In    uint32 = 0x1     // EPOLLIN
+	Out   uint32 = 0x4     // EPOLLOUT
+	Err   uint32 = 0x8     // EPOLLERR
+	Hup   uint32 = 0x10    // EPOLLHUP
+	RdHup uint32 = 0x2000  // EPOLLRDHUP
+	Edge  uint32 = 1 << 31 // EPOLLET: report once per wake-up, not while ready
 )
 
 // MaxIdleWait caps one blocking wait, so a loop that runs timer sweeps is

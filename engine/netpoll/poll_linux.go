@@ -107,6 +107,29 @@ func (p *Poller) Wake() error {
 	return nil
 }
 
+// Eventfd returns a new non-blocking eventfd (close-on-exec): a wake-up
+// that several loops, in several processes, can wait on with Add(fd,
+// In|Edge) and signal with Signal. Nobody reads it: were one waiter to
+// reset it, the others, woken by the same Signal, would find it not ready
+// and report nothing; edge-triggered, each Signal is reported once to
+// every loop waiting on it while the counter only grows (2^64 signals).
+func Eventfd() (int, error) {
+	fd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		return -1, fmt.Errorf("netpoll: %w", os.NewSyscallError("eventfd", err))
+	}
+	return fd, nil
+}
+
+// Signal reports the eventfd fd once to every loop waiting on it.
+func Signal(fd int) error {
+	var one = [8]byte{1}
+	if _, err := unix.Write(fd, one[:]); err != nil && err != unix.EAGAIN {
+		return fmt.Errorf("netpoll: signal: %w", os.NewSyscallError("write", err))
+	}
+	return nil
+}
+
 // Wait returns the ready fds (valid until the next Wait) and whether Wake
 // was called. It first polls without blocking; only if nothing is ready does
 // it block, for at most timeout (negative: MaxIdleWait).

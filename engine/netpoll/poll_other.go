@@ -47,3 +47,5 @@ func Write(fd int, p []byte) (int, error)                          { return 0, E
 func IovecOf(b []byte) Iovec                                       { return Iovec{Base: &b[0], Len: uint64(len(b))} }
 func Close(fd int) error                                           { return ErrUnsupported }
 func CloseWriteSide(fd int) error                                  { return ErrUnsupported }
+func Eventfd() (int, error)                                        { return -1, ErrUnsupported }
+func Signal(fd int) error                                          { return ErrUnsupported }

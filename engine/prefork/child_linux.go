@@ -35,6 +35,20 @@ func InheritedListeners() ([]*os.File, error) {
 	return files, nil
 }
 
+// InheritedFile returns the fd of Options.Inherit[i] in a worker, and false
+// when the supervisor passed fewer files.
+func InheritedFile(i int) (fd int, ok bool) {
+	if i < 0 || i >= envInt(EnvInheritFDs, 0) {
+		return -1, false
+	}
+	fd = ListenFD + envInt(EnvListenFDs, 0) + i
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
+		return -1, false
+	}
+	unix.CloseOnExec(fd)
+	return fd, true
+}
+
 // WatchParent makes this child exit when its supervisor is gone. The
 // supervisor already sets Pdeathsig=SIGKILL on every child; this closes the
 // race where the supervisor died between fork and prctl (the child would

@@ -62,6 +62,7 @@ const (
 	EnvWorker          = "JAWAS_WORKER"           // worker position 0..Workers-1 (stable across restarts)
 	EnvRunDir          = "JAWAS_RUN_DIR"          // runtime directory (snapshots, worker table)
 	EnvListenFDs       = "JAWAS_LISTEN_FDS"       // number of inherited listeners, starting at fd 3
+	EnvInheritFDs      = "JAWAS_INHERIT_FDS"      // number of Options.Inherit files, after the listeners
 	EnvMaxRequests     = "JAWAS_MAX_REQUESTS"     // recycle after this many requests; 0 = off
 	EnvShutdownTimeout = "JAWAS_SHUTDOWN_TIMEOUT" // Go duration: how long a drain may take
 	EnvSupervisorPID   = "JAWAS_SUPERVISOR_PID"   // so a child can tell its supervisor is gone
@@ -94,6 +95,11 @@ type Options struct {
 	// socket closes as soon as the last worker stops accepting. A worker
 	// must close its own copy when it stops accepting.
 	Listeners []*os.File
+
+	// Inherit are further files passed to every worker, after the
+	// listeners (see InheritedFile), such as an eventfd all workers share.
+	// The supervisor keeps them open until it exits.
+	Inherit []*os.File
 
 	Workers int // number of worker processes; default 1
 

@@ -22,6 +22,9 @@ func (s *Shared) Close() error { return nil }
 // InheritedListeners is only implemented on Linux.
 func InheritedListeners() ([]*os.File, error) { return nil, ErrUnsupported }
 
+// InheritedFile is only implemented on Linux.
+func InheritedFile(i int) (int, bool) { return -1, false }
+
 // WatchParent does nothing on other systems.
 func WatchParent() {}
 

@@ -337,8 +337,9 @@ func (s *supervisor) start(p *position, asNext bool, now time.Time) {
 		EnvListenFDs:       "0",
 	}
 	if p.role == RoleWorker {
-		cmd.ExtraFiles = s.opt.Listeners
+		cmd.ExtraFiles = append(append([]*os.File(nil), s.opt.Listeners...), s.opt.Inherit...)
 		env[EnvListenFDs] = strconv.Itoa(len(s.opt.Listeners))
+		env[EnvInheritFDs] = strconv.Itoa(len(s.opt.Inherit))
 	}
 	cmd.Env = childEnv(s.opt.Env, env)
 	cmd.Stdout, cmd.Stderr = s.opt.Stdout, s.opt.Stderr

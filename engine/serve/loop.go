@@ -165,6 +165,15 @@ func (s *Server) init() error {
 		for i, l := range s.loops {
 			l.selfCounters = metrics.ServeFileName(s.opt.Admin.MetricsDir, s.opt.Admin.Slot, i)
 		}
+		s.hint = s.opt.AcceptHintFD
+		if s.hint <= 0 {
+			fd, err := netpoll.Eventfd()
+			if err != nil {
+				s.closeLoops()
+				return err
+			}
+			s.hint, s.ownHint = fd, true
+		}
 	}
 	return nil
 }
@@ -186,6 +195,10 @@ func (s *Server) wakeAll() {
 }
 
 func (s *Server) closeLoops() {
+	if s.ownHint {
+		netpoll.Close(s.hint)
+		s.hint, s.ownHint = 0, false
+	}
 	for _, l := range s.loops {
 		if l.p != nil {
 			l.p.Close()
@@ -211,6 +224,11 @@ func (l *loop) run() error {
 	if err := l.p.AddListener(l.lfd); err != nil {
 		return err
 	}
+	if h := l.s.hint; h > 0 {
+		if err := l.p.Add(h, netpoll.In|netpoll.Edge); err != nil {
+			return err
+		}
+	}
 	l.accepting = true
 	defer l.closeAll()
 	for {
@@ -225,6 +243,13 @@ func (l *loop) run() error {
 		for _, r := range ready {
 			if r.Fd == l.lfd {
 				l.accept()
+				continue
+			}
+			if r.Fd == l.s.hint && l.s.hint > 0 {
+				// A peer stepped back from accepting: take what is queued.
+				if l.accepting && !l.paused && !l.balanced {
+					l.accept()
+				}
 				continue
 			}
 			if r.Fd >= len(l.conns) || l.conns[r.Fd] == nil {
@@ -276,6 +301,9 @@ func (l *loop) accept() {
 			// wakes another loop; run re-adds it once the shares even out.
 			l.balanced = true
 			l.p.Del(l.lfd)
+			if h := l.s.hint; h > 0 {
+				netpoll.Signal(h)
+			}
 			return
 		}
 		fd, ok, err := netpoll.Accept(l.lfd)
@@ -671,6 +699,12 @@ func (l *loop) sweep(draining bool) {
 		if l.balanced || l.p.AddListener(l.lfd) == nil {
 			l.paused = false // when balanced, the balance check re-adds it
 		}
+	}
+	if !draining && l.accepting && !l.paused && !l.balanced {
+		// The kernel wakes one loop per new connection: one queued while
+		// that loop was stepping back, or whose wake-up was missed, is
+		// taken here at the latest (one accept4 that finds nothing, usually).
+		l.accept()
 	}
 	for _, c := range l.conns {
 		if c == nil {

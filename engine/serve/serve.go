@@ -96,6 +96,14 @@ type Options struct {
 	// of new connections often lands on a single worker.
 	Balance bool
 
+	// AcceptHintFD is an eventfd every loop on ListenFD waits on, in every
+	// process (the supervisor passes one to all workers). A loop that stops
+	// accepting to even out connections signals it, so an idle loop takes
+	// the connections already queued: the kernel woke only the first loop
+	// for them, and would not wake another until a new one arrived. 0: with
+	// Balance, the Server makes one for its own loops.
+	AcceptHintFD int
+
 	// JournalStats, when set, reports the worker's write journal totals
 	// (group commits, fdatasyncs, nanoseconds in them); the first loop adds
 	// their growth to its shared counters four times a second. Called on a
@@ -190,6 +198,8 @@ type Server struct {
 	draining     atomic.Bool
 	notAccepting atomic.Int32 // loops that stopped accepting (Shutdown)
 	balance      *metrics.Balance
+	hint         int  // AcceptHintFD or the Server's own; 0: none
+	ownHint      bool // hint is the Server's to close
 	forced       atomic.Bool
 	started      atomic.Bool
 	done         chan struct{} // closed when Serve returns

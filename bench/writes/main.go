@@ -60,6 +60,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -80,6 +81,7 @@ var (
 	clientKind     = flag.String("client", defaultClient, "load client: epoll (event loops on raw sockets, Linux only), raw (a goroutine per kept-alive net.Conn) or nethttp (net/http's response reader)")
 	genThreads     = flag.Int("gen-threads", 1, "event loops (one OS thread each) per load of -client epoll (1 cost less CPU per request than 2 on 2 cores)")
 	warmup         = flag.Duration("warmup", 500*time.Millisecond, "load before the measured window")
+	serverCPUs     = flag.String("server-cpus", "", "run jawas under taskset -c with this CPU list (e.g. 0; run the bench itself under taskset -c 1 to keep the two apart)")
 	readDurability = flag.String("read-durability", "sync", "serve.durability of the server the read windows run against")
 	workers        = flag.Int("workers", 0, "serve.workers (0: jawas's default)")
 )
@@ -91,6 +93,13 @@ func main() {
 	readers := flag.Int("readers", 32, "concurrent readers")
 	rateList := flag.String("write-rates", "1000,5000", "comma-separated total write rates (requests/s) to measure reads against")
 	flag.Parse()
+	// Each epoll load loop keeps a P while busy; with a P to spare per loop
+	// plus one, the other loops and the measuring goroutine never wait for
+	// the runtime to preempt one (GOMAXPROCS follows the CPU affinity, so
+	// it is 1 when this process is pinned to one CPU).
+	if n := 2*(*genThreads) + 1; runtime.GOMAXPROCS(0) < n {
+		runtime.GOMAXPROCS(n)
+	}
 	switch *clientKind {
 	case "raw", "nethttp":
 	case "epoll":
@@ -192,6 +201,9 @@ func start(bin, durability string) (*server, error) {
 		return nil, err
 	}
 	cmd := exec.Command(bin, "serve", "-C", dir)
+	if *serverCPUs != "" {
+		cmd = exec.Command("taskset", "-c", *serverCPUs, bin, "serve", "-C", dir)
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		return nil, err

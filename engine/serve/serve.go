@@ -251,6 +251,15 @@ func (s *Server) Serve() error {
 	}
 	defer s.doneOnce.Do(func() { close(s.done) })
 	defer s.site.start(s.opt.SiteDir, s)()
+	// A busy loop keeps its P (its raw non-blocking waits never hand it
+	// back), so with no P to spare the write committer, the access-log
+	// writer and timers wait for the runtime to preempt a loop, 10 ms at a
+	// time. That is the case under a one-CPU affinity or cgroup limit (the
+	// runtime sizes GOMAXPROCS from them): reads halved here with a few
+	// writes running. One P more than loops lets the kernel interleave them.
+	if runtime.GOMAXPROCS(0) <= len(s.loops) {
+		runtime.GOMAXPROCS(len(s.loops) + 1)
+	}
 	errs := make(chan error, len(s.loops))
 	for _, l := range s.loops {
 		// Loop goroutine: owns l, its poller and every connection it accepts.

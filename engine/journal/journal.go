@@ -193,7 +193,15 @@ func validFrameAfter(b []byte) bool {
 
 // FormatID returns the event ID for sequence seq of incarnation inc.
 func FormatID(inc string, seq uint64) string {
-	return inc + "-" + fmt.Sprintf("%016x", seq)
+	const hexDigits = "0123456789abcdef"
+	b := make([]byte, len(inc)+17)
+	copy(b, inc)
+	b[len(inc)] = '-'
+	for i := len(b) - 1; i > len(inc); i-- { // 16 lower-case hex digits
+		b[i] = hexDigits[seq&0xf]
+		seq >>= 4
+	}
+	return string(b)
 }
 
 // ParseID splits an event ID into its incarnation and sequence.

@@ -2,6 +2,7 @@ package journal
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -34,6 +35,19 @@ func TestRecordLayouts(t *testing.T) {
 			if err := decodeRecord(p[:i], &r); err == nil {
 				t.Errorf("decodeRecord of %d of %d bytes: no error", i, len(p))
 			}
+		}
+	}
+}
+
+func TestFormatIDRoundTrip(t *testing.T) {
+	inc := "0123456789abcdef01234567"
+	for _, seq := range []uint64{1, 9, 10, 255, 1 << 32, 0xdeadbeefcafe, ^uint64(0)} {
+		id := FormatID(inc, seq)
+		if want := inc + "-" + fmt.Sprintf("%016x", seq); id != want {
+			t.Errorf("FormatID(%d) = %q, want %q", seq, id, want)
+		}
+		if gi, gs, ok := ParseID(id); !ok || gi != inc || gs != seq {
+			t.Errorf("ParseID(%q) = %q, %d, %v", id, gi, gs, ok)
 		}
 	}
 }

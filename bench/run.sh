@@ -262,6 +262,12 @@ if [ "$MODE" = all ] || [ "$MODE" = writes ]; then
 	printf "\n## Writes: group commit (sync), none, reads while writing\n\n"
 	(cd "$root" && go build -o "$work/bin/jawas-writes" ./cmd/jawas &&
 		go run ./bench/writes -jawas "$work/bin/jawas-writes" -d 5s) || log "bench/writes failed (see above)"
+	# The crash-consistency check of make test, larger: 16 clients × 400
+	# unique ids, 40 SIGKILLs of workers, engine and supervisor, with each
+	# durability (about a minute).
+	printf "\n### Crash consistency, large (JAWAS_CRASH_LARGE=1 TestCrashConsistency)\n\n"
+	(cd "$root" && JAWAS_CRASH_LARGE=1 go test -count=1 -run 'TestCrashConsistency' -v ./engine/writes/ |
+		grep -E -- '--- (PASS|FAIL)|lost [0-9]+, duplicated|^(ok|FAIL)') || log "crash consistency (large) failed (see above)"
 fi
 
 # ---- PROCESS MODEL: prefork vs single-process, snapshot PSS, restart, idle memory, p99 (bench/process; owned by the process-model work)

@@ -251,9 +251,16 @@ func (c *client) snapshot(path string) (queueSnap, error) {
 
 // TestPostThenRead: a write is in the snapshot of the boundary it was
 // promised (visible_at), not in any earlier one, and that boundary is no
-// later than the first one after the acknowledgement.
+// later than the first one after the acknowledgement; with both
+// durabilities ("none" commits on the event loop, "sync" on the committer).
 func TestPostThenRead(t *testing.T) {
-	p := newProject(t, "", map[string]string{"q.js": queueJS})
+	for _, d := range []string{"sync", "none"} {
+		t.Run(d, func(t *testing.T) { postThenRead(t, d) })
+	}
+}
+
+func postThenRead(t *testing.T, durability string) {
+	p := newProject(t, fmt.Sprintf("durability = %q\n", durability), map[string]string{"q.js": queueJS})
 	p.start()
 
 	type sent struct {
@@ -356,8 +363,17 @@ func TestPostThenRead(t *testing.T) {
 // ids and keep the ones acknowledged while workers, the engine and the
 // supervisor are killed with SIGKILL at random moments (the supervisor is
 // then restarted); at the end every acknowledged id is in the state exactly
-// once and nothing appears that was never sent.
+// once and nothing appears that was never sent. It runs with both
+// durabilities: "none" skips the fdatasync, not the write before the 202,
+// and commits on the event loop itself, so it must survive a process
+// crash just the same (only a power loss may lose its last writes).
 func TestCrashConsistency(t *testing.T) {
+	for _, d := range []string{"sync", "none"} {
+		t.Run(d, func(t *testing.T) { crashConsistency(t, d) })
+	}
+}
+
+func crashConsistency(t *testing.T, durability string) {
 	kills, clients, perClient := 12, 8, 150
 	if testing.Short() {
 		kills, perClient = 5, 60
@@ -365,7 +381,7 @@ func TestCrashConsistency(t *testing.T) {
 	if os.Getenv("JAWAS_CRASH_LARGE") != "" {
 		kills, clients, perClient = 40, 16, 400
 	}
-	p := newProject(t, "", map[string]string{"q.js": queueJS})
+	p := newProject(t, fmt.Sprintf("durability = %q\n", durability), map[string]string{"q.js": queueJS})
 	p.start()
 
 	var mu sync.Mutex

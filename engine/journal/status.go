@@ -19,6 +19,7 @@ const (
 	StateApplied  = "applied"  // applied at Boundary
 	StateRejected = "rejected" // its reducer threw; Reason says why
 	StateExpired  = "expired"  // decided, but too long ago to say how
+	StateUnknown  = "unknown"  // well-formed, but no journal ever had it
 )
 
 // Status is the fate of one event.
@@ -62,6 +63,7 @@ type StatusTable struct {
 	drop    int              // runs evicted from the front so far
 	byInc   map[string][]int // incarnation → its runs' positions (+drop), oldest first
 	expired map[string]uint64
+	read    map[string]uint64 // incarnation → highest sequence the engine has read
 }
 
 // NewStatusTable returns a table keeping the last max runs
@@ -70,7 +72,36 @@ func NewStatusTable(max int) *StatusTable {
 	if max <= 0 {
 		max = DefaultStatusRuns
 	}
-	return &StatusTable{max: max, byInc: map[string][]int{}, expired: map[string]uint64{}}
+	return &StatusTable{max: max, byInc: map[string][]int{}, expired: map[string]uint64{}, read: map[string]uint64{}}
+}
+
+// MarkRead notes that the engine has read the events of incarnation inc up
+// to seq (applied or not yet), so Knows(inc) holds once their segments are
+// compacted away.
+func (s *StatusTable) MarkRead(inc string, seq uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old, known := s.read[inc]; known {
+		if seq > old {
+			s.read[inc] = seq
+		}
+		return
+	}
+	if len(s.read) >= maxIncarnations {
+		forgetOldest(s.read)
+	}
+	s.read[inc] = seq
+}
+
+// Knows reports whether the table has heard of incarnation inc at all:
+// events of it decided, expired or read.
+func (s *StatusTable) Knows(inc string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, a := s.byInc[inc]
+	_, b := s.expired[inc]
+	_, c := s.read[inc]
+	return a || b || c
 }
 
 // Record stores the fate of an event; a later Record of the same event
@@ -103,7 +134,7 @@ func (s *StatusTable) add(r statusRun) {
 		old := s.runs[0]
 		if old.To > s.expired[old.Inc] {
 			if _, known := s.expired[old.Inc]; !known && len(s.expired) >= maxIncarnations {
-				s.forgetOldestIncarnation()
+				forgetOldest(s.expired)
 			}
 			s.expired[old.Inc] = old.To
 		}
@@ -118,16 +149,16 @@ func (s *StatusTable) add(r statusRun) {
 	}
 }
 
-// forgetOldestIncarnation drops the smallest incarnation's expiry mark:
-// incarnations start with their start time, so that is the oldest.
-func (s *StatusTable) forgetOldestIncarnation() {
+// forgetOldest drops the smallest incarnation's mark from m: incarnations
+// start with their start time, so that is the oldest.
+func forgetOldest(m map[string]uint64) {
 	oldest := ""
-	for inc := range s.expired {
+	for inc := range m {
 		if oldest == "" || inc < oldest {
 			oldest = inc
 		}
 	}
-	delete(s.expired, oldest)
+	delete(m, oldest)
 }
 
 // Get returns the status of event id; ok is false when id is not an event
@@ -162,6 +193,7 @@ type statusTableJSON struct {
 	Max     int               `json:"max"`
 	Runs    []statusRun       `json:"runs"`
 	Expired map[string]uint64 `json:"expired"`
+	Read    map[string]uint64 `json:"read,omitempty"`
 	// Events and Done are the format before runs (one entry per event),
 	// still read from old checkpoints.
 	Events []Status          `json:"events,omitempty"`
@@ -224,6 +256,14 @@ func (s *StatusTable) appendJSON(b []byte) ([]byte, error) {
 	}
 	b = append(b, `,"expired":`...)
 	b = append(b, expired...)
+	if len(s.read) > 0 {
+		read, err := json.Marshal(s.read)
+		if err != nil {
+			return nil, fmt.Errorf("encode status table: %w", err)
+		}
+		b = append(b, `,"read":`...)
+		b = append(b, read...)
+	}
 	return append(b, '}'), nil
 }
 
@@ -247,12 +287,16 @@ func (s *StatusTable) Clone() *StatusTable {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := &StatusTable{max: s.max, runs: append([]statusRun(nil), s.runs...), drop: s.drop,
-		byInc: make(map[string][]int, len(s.byInc)), expired: make(map[string]uint64, len(s.expired))}
+		byInc: make(map[string][]int, len(s.byInc)), expired: make(map[string]uint64, len(s.expired)),
+		read: make(map[string]uint64, len(s.read))}
 	for k, v := range s.byInc {
 		c.byInc[k] = append([]int(nil), v...)
 	}
 	for k, v := range s.expired {
 		c.expired[k] = v
+	}
+	for k, v := range s.read {
+		c.read[k] = v
 	}
 	return c
 }
@@ -283,7 +327,10 @@ func (s *StatusTable) UnmarshalJSON(b []byte) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.max, s.runs, s.drop, s.byInc, s.expired = t.max, t.runs, t.drop, t.byInc, t.expired
+	for inc, seq := range v.Read {
+		t.read[inc] = seq
+	}
+	s.max, s.runs, s.drop, s.byInc, s.expired, s.read = t.max, t.runs, t.drop, t.byInc, t.expired, t.read
 	return nil
 }
 
@@ -408,11 +455,41 @@ func (r *StatusReader) Lookup(id string) (st Status, ok bool, err error) {
 	if err != nil {
 		return Status{}, false, err
 	}
-	if p == nil {
-		return Status{ID: id, State: StatePending}, true, nil
+	st = Status{ID: id, State: StatePending}
+	inc, _, _ := ParseID(id)
+	if p != nil {
+		st, _ = p.Events.Get(id)
+		if st.State != StatePending || p.Events.Knows(inc) {
+			return st, true, nil
+		}
 	}
-	st, ok = p.Events.Get(id)
-	return st, ok, nil
+	// Pending, of an incarnation the engine has not heard of: either its
+	// worker has written it and the engine has not read it yet (its
+	// segment is there: a writer creates it before its first 202), or no
+	// journal ever had it.
+	if has, err := hasIncarnation(filepath.Join(r.dir, journalDir), inc); err != nil {
+		return Status{}, false, fmt.Errorf("event status: %w", err)
+	} else if !has {
+		return Status{ID: id, State: StateUnknown}, true, nil
+	}
+	return st, true, nil
+}
+
+// hasIncarnation reports whether a segment of incarnation inc is in jdir.
+func hasIncarnation(jdir, inc string) (bool, error) {
+	names, err := segments(jdir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	for _, name := range names {
+		if _, si, _, err := parseSegmentName(name); err == nil && si == inc {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func (r *StatusReader) load() (*Published, error) {

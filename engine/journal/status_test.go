@@ -2,6 +2,8 @@ package journal
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -128,8 +130,25 @@ func TestStatusReader(t *testing.T) {
 	inc := strings.Repeat("a", 24)
 	id := FormatID(inc, 1)
 	sr := NewStatusReader(dir)
+	// An incarnation no journal had is unknown; once its worker's segment
+	// exists (a writer creates it before its first 202), its events are
+	// pending until the engine publishes.
+	if st, ok, err := sr.Lookup(id); err != nil || !ok || st.State != StateUnknown {
+		t.Fatalf("no segment, nothing published: %+v %v %v; want unknown", st, ok, err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, journalDir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	seg := filepath.Join(dir, journalDir, segmentName(1, inc, 1))
+	if err := os.WriteFile(seg, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if st, ok, err := sr.Lookup(id); err != nil || !ok || st.State != StatePending {
-		t.Fatalf("before any publish: %+v %v %v", st, ok, err)
+		t.Fatalf("segment there, nothing published: %+v %v %v; want pending", st, ok, err)
+	}
+	other := FormatID(strings.Repeat("b", 24), 1)
+	if st, _, err := sr.Lookup(other); err != nil || st.State != StateUnknown {
+		t.Errorf("another incarnation: %+v %v; want unknown", st, err)
 	}
 	if _, ok, err := sr.Lookup("../../etc/passwd"); ok || err != nil {
 		t.Errorf("malformed id: ok %v err %v", ok, err)
@@ -145,6 +164,22 @@ func TestStatusReader(t *testing.T) {
 			t.Errorf("after publish %d: %+v %v %v; want %s", i, st, ok, err, want)
 		}
 	}
+
+	// Compacted away: what the engine has read it knows, applied or not.
+	if err := os.Remove(seg); err != nil {
+		t.Fatal(err)
+	}
+	if st, _, err := sr.Lookup(FormatID(inc, 2)); err != nil || st.State != StatePending {
+		t.Errorf("decided incarnation, later event: %+v %v; want pending", st, err)
+	}
+	third := strings.Repeat("c", 24)
+	tab.MarkRead(third, 5)
+	if err := PublishStatus(dir, &Published{Boundary: time.Unix(3, 0), Events: tab}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _, err := sr.Lookup(FormatID(third, 4)); err != nil || st.State != StatePending {
+		t.Errorf("read, not decided, segment gone: %+v %v; want pending", st, err)
+	}
 }
 
 // TestStatusTableJSONMatchesReflection checks the hand-written encoder
@@ -158,12 +193,13 @@ func TestStatusTableJSONMatchesReflection(t *testing.T) {
 	tab.Record(Status{ID: FormatID("fedcba9876543210fedcba98", 1), State: StateApplied, Boundary: b1.In(time.FixedZone("x", 3600))})
 	tab.Record(Status{ID: FormatID("fedcba9876543210fedcba98", 2), State: StateApplied, Boundary: b1})
 	tab.Record(Status{ID: FormatID("0123456789abcdef01234567", 4), State: StateApplied, Boundary: b1})
+	tab.MarkRead("0123456789abcdef01234567", 9)
 	for _, tt := range []*StatusTable{NewStatusTable(0), tab, tab.Clone()} {
 		got, err := tt.MarshalJSON()
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, _ := json.Marshal(statusTableJSON{Max: tt.max, Runs: tt.runs, Expired: tt.expired})
+		want, _ := json.Marshal(statusTableJSON{Max: tt.max, Runs: tt.runs, Expired: tt.expired, Read: tt.read})
 		if string(got) != string(want) {
 			t.Errorf("MarshalJSON:\n got %s\nwant %s", got, want)
 		}

@@ -436,6 +436,9 @@ func (a *Acceptor) Events(id string) (int, []byte) {
 		return 404, []byte(`{"error":"not an event id"}`)
 	}
 	b, _ := json.Marshal(st)
+	if st.State == journal.StateUnknown {
+		return 404, b
+	}
 	return 200, b
 }
 

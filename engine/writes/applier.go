@@ -238,6 +238,7 @@ func (a *Applier) take(source string, boundary time.Time) []journal.Record {
 	for _, r := range recs {
 		a.queues[r.Source] = append(a.queues[r.Source], r)
 	}
+	markRead(a.events, recs)
 	a.pos = next
 	q := a.queues[source]
 	n := 0

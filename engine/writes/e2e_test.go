@@ -558,6 +558,19 @@ func TestRejections(t *testing.T) {
 		if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {
 			t.Errorf("4th write at once: %d Retry-After %q, want 429 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
 		}
+		// Right after its 202 an event is pending (or applied), on any
+		// worker, even before the engine has read it.
+		for _, id := range ids {
+			for range 2 { // two connections: likely both workers
+				c2 := &client{addr: p.addr}
+				resp, b, err := c2.do(get("/_jawas/events/" + id))
+				c2.close()
+				must(t, err)
+				if resp.StatusCode != 200 || strings.Contains(string(b), `"unknown"`) {
+					t.Errorf("event %s right after its 202: %d %s", id, resp.StatusCode, b)
+				}
+			}
+		}
 		time.Sleep(500 * time.Millisecond)
 		snap, err := c.snapshot("/q.json")
 		must(t, err)
@@ -573,6 +586,13 @@ func TestRejections(t *testing.T) {
 			if st.State != want[i] || (st.State == "rejected" && !strings.Contains(st.Reason, "rejected on purpose")) {
 				t.Errorf("event %d: %s", i, b)
 			}
+		}
+		// A well-formed ID no journal ever had is unknown (404), not
+		// pending forever.
+		resp, b, err := c.do(get("/_jawas/events/" + strings.Repeat("0", 24) + "-0000000000000001"))
+		must(t, err)
+		if resp.StatusCode != 404 || !strings.Contains(string(b), `"unknown"`) {
+			t.Errorf("fabricated event id: %d %s; want 404 unknown", resp.StatusCode, b)
 		}
 	})
 

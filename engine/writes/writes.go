@@ -193,6 +193,33 @@ func eventOf(r *journal.Record) (jsvm.Event, error) {
 	return jsvm.Event{ID: r.ID, Method: r.Method, Time: r.Time, Body: body, Headers: h}, nil
 }
 
+// markRead tells events the highest sequence read per incarnation. The
+// records of a few incarnations (one per worker) come interleaved by time,
+// so the maxima are gathered in a short slice first.
+func markRead(events *journal.StatusTable, recs []journal.Record) {
+	type mark struct {
+		inc string
+		top uint64
+	}
+	var marks []mark
+next:
+	for i := range recs {
+		r := &recs[i]
+		for j := range marks {
+			if strings.HasPrefix(r.ID, marks[j].inc) {
+				marks[j].top = max(marks[j].top, r.Seq)
+				continue next
+			}
+		}
+		if inc, _, ok := journal.ParseID(r.ID); ok {
+			marks = append(marks, mark{inc, r.Seq})
+		}
+	}
+	for _, m := range marks {
+		events.MarkRead(m.inc, m.top)
+	}
+}
+
 // retryAfter is the Retry-After value for d, in whole seconds, at least 1.
 func retryAfter(d time.Duration) string {
 	s := int64((d + time.Second - 1) / time.Second)

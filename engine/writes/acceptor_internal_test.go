@@ -13,3 +13,26 @@ func TestAppendAccepted(t *testing.T) {
 		t.Fatalf("appendAccepted = %s, want %s", got, want)
 	}
 }
+
+func TestMediaType(t *testing.T) {
+	for _, tc := range []struct {
+		ct, want string
+		ok       bool
+	}{
+		{"", typeJSON, true},
+		{"application/json", typeJSON, true},
+		{"Application/JSON", typeJSON, true},
+		{"application/json; charset=utf-8", typeJSON, true},
+		{"application/vnd.api+json", typeJSON, true},
+		{"application/x-www-form-urlencoded", typeForm, true},
+		{"text/plain; charset=UTF-8", typeText, true},
+		{"text/plain; charset=latin1", "", false},
+		{"image/png", "", false},
+		{"application/json;;", "", false},
+	} {
+		got, ok := mediaType(tc.ct)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("mediaType(%q) = %q, %v; want %q, %v", tc.ct, got, ok, tc.want, tc.ok)
+		}
+	}
+}

@@ -79,6 +79,9 @@ func mediaType(ct string) (string, bool) {
 	if strings.TrimSpace(ct) == "" {
 		return typeJSON, true
 	}
+	if strings.EqualFold(ct, typeJSON) { // the common case, without ParseMediaType's map
+		return typeJSON, true
+	}
 	mt, params, err := mime.ParseMediaType(ct)
 	if err != nil {
 		return "", false

@@ -81,6 +81,8 @@ var (
 	clientKind     = flag.String("client", defaultClient, "load client: epoll (event loops on raw sockets, Linux only), raw (a goroutine per kept-alive net.Conn) or nethttp (net/http's response reader)")
 	genThreads     = flag.Int("gen-threads", 1, "event loops (one OS thread each) per load of -client epoll (1 cost less CPU per request than 2 on 2 cores)")
 	warmup         = flag.Duration("warmup", 500*time.Millisecond, "load before the measured window")
+	writersProcess = flag.Bool("writers-process", true, "in the read windows, run the writers' load in a child process (as separate clients), not beside the readers' loop in this one")
+	writerChildArg = flag.String("writer-child", "", "internal: run as the writers' child process (ADDR,RATE,N)")
 	serverCPUs     = flag.String("server-cpus", "", "run jawas under taskset -c with this CPU list (e.g. 0; run the bench itself under taskset -c 1 to keep the two apart)")
 	readDurability = flag.String("read-durability", "sync", "serve.durability of the server the read windows run against")
 	workers        = flag.Int("workers", 0, "serve.workers (0: jawas's default)")
@@ -99,6 +101,13 @@ func main() {
 	// it is 1 when this process is pinned to one CPU).
 	if n := 2*(*genThreads) + 1; runtime.GOMAXPROCS(0) < n {
 		runtime.GOMAXPROCS(n)
+	}
+	if *writerChildArg != "" {
+		if err := writerChild(*writerChildArg); err != nil {
+			fmt.Fprintln(os.Stderr, "writes:", err)
+			os.Exit(2)
+		}
+		return
 	}
 	switch *clientKind {
 	case "raw", "nethttp":
@@ -423,6 +432,24 @@ func nethttpClient(c net.Conn, req []byte, want int, p *pacer, t *tally, stop <-
 type tally struct {
 	ok   atomic.Int64 // answers with the wanted status
 	late atomic.Int64 // paced sends that went out after their fire time
+
+	// For a load run by a child process (-writers-process): fetch copies
+	// the child's counts into ok and late, cpu returns the child's CPU.
+	fetch func()
+	cpu   func() proc.CPU
+}
+
+func (t *tally) refresh() {
+	if t.fetch != nil {
+		t.fetch()
+	}
+}
+
+func (t *tally) childCPU() proc.CPU {
+	if t.cpu == nil {
+		return proc.CPU{}
+	}
+	return t.cpu()
 }
 
 // load runs n connections sending req until stop is closed, at rate
@@ -492,14 +519,20 @@ func measure(s *server, d time.Duration, counted, other *tally) (result, error) 
 	}
 	// Counts are read next to the clock, not around the /proc walks (which
 	// take milliseconds), so a paced load measures at its rate.
+	c0 := other.childCPU()
+	other.refresh()
 	g0, t0 := selfCPU(), time.Now()
 	n0, o0, l0 := counted.ok.Load(), other.ok.Load(), counted.late.Load()+other.late.Load()
 	time.Sleep(d)
+	other.refresh()
 	var r result
 	r.n, r.other = counted.ok.Load()-n0, other.ok.Load()-o0
 	r.late = counted.late.Load() + other.late.Load() - l0
 	r.secs = time.Since(t0).Seconds()
 	r.gen = selfCPU().Sub(g0)
+	if c := other.childCPU().Sub(c0); c.Total() > 0 {
+		r.gen = proc.CPU{User: r.gen.User + c.User, Sys: r.gen.Sys + c.Sys}
+	}
 	s1, err := proc.Tree(s.cmd.Process.Pid)
 	if err != nil {
 		return result{}, err
@@ -540,7 +573,14 @@ func readRun(bin string, readers, writers int, rates []float64, d time.Duration,
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
 		var w *tally
-		if writeRate >= 0 {
+		if writeRate >= 0 && *writersProcess {
+			var stopChild func()
+			var err error
+			if w, stopChild, err = childLoad(s.addr, writers, writeRate); err != nil {
+				return result{}, err
+			}
+			defer stopChild()
+		} else if writeRate >= 0 {
 			w = load(s.addr, postReq, 202, writers, writeRate, stop, &wg)
 		}
 		c := load(s.addr, getReq, 200, readers, 0, stop, &wg)

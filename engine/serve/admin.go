@@ -230,18 +230,5 @@ func prefersHTML(req *http1.Request) bool {
 
 // adminBody queues a whole admin response (never cached).
 func (l *loop) adminBody(c *conn, req *http1.Request, status int, ctype string, body []byte) {
-	b := c.out
-	h0 := len(b)
-	b = l.head(b, status)
-	b = append(b, "Content-Type: "...)
-	b = append(b, ctype...)
-	b = append(b, "\r\nContent-Length: "...)
-	b = strconv.AppendInt(b, int64(len(body)), 10)
-	b = append(b, "\r\nCache-Control: no-store\r\n"...)
-	b = l.tail(b, c)
-	c.out = b
-	if req.Method == http1.MethodHead {
-		body = nil
-	}
-	l.queue(c, h0, body, nil)
+	l.appendBody(c, status, ctype, body, nil, req.Method == http1.MethodHead)
 }

@@ -683,3 +683,105 @@ func TestCorruptJournalStopsEngine(t *testing.T) {
 	}
 	t.Fatalf("the log never said %q with %q", "journal corrupt", want)
 }
+
+// echoJS keeps every event as the reducers saw it.
+const echoJS = `
+export const initial = { seen: [] };
+function keep(state, event) {
+  state.seen.push({ id: event.id, method: event.method, body: event.body, kind: typeof event.body,
+    isDate: event.time instanceof Date, timeMs: event.timeMs, ua: event.headers["user-agent"] || "" });
+}
+export function post(state, event) { keep(state, event); }
+export function put(state, event) { keep(state, event); }
+export default function render(state) { return { seen: state.seen }; }
+`
+
+// TestBodiesAndFraming: each body type reaches the reducer as the issue
+// says (JSON as a value, a form as an object, text as a string), framed by
+// Content-Length or chunked, with Expect: 100-continue answered before the
+// body is sent; the event carries id, method, time and headers.
+func TestBodiesAndFraming(t *testing.T) {
+	p := newProject(t, "", map[string]string{"echo.js": echoJS})
+	p.start()
+	c := &client{addr: p.addr}
+	defer c.close()
+	var ids []string
+	ack := func(resp *http.Response, b []byte, err error) {
+		t.Helper()
+		must(t, err)
+		if resp.StatusCode != 202 {
+			t.Fatalf("status %d: %s", resp.StatusCode, b)
+		}
+		var a struct{ ID string }
+		must(t, json.Unmarshal(b, &a))
+		ids = append(ids, a.ID)
+	}
+	ack(c.do(post("/echo.json", "application/json", `{"n":1}`, "User-Agent: e2e-test")))
+	ack(c.do(post("/echo.json", "application/x-www-form-urlencoded", `a=1&b=two+words&b=3`)))
+	ack(c.do(strings.Replace(post("/echo.json", "text/plain; charset=utf-8", `héllo`), "POST", "PUT", 1)))
+	ack(c.do("POST /echo.json HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" +
+		"4\r\n[1,2\r\n3\r\n,3]\r\n0\r\n\r\n"))
+
+	// Expect: 100-continue: the body goes only after the interim answer.
+	conn, err := net.DialTimeout("tcp", p.addr, 2*time.Second)
+	must(t, err)
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(conn)
+	body := `"continued"`
+	fmt.Fprintf(conn, "POST /echo.json HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n", len(body))
+	line, err := br.ReadString('\n')
+	must(t, err)
+	if !strings.HasPrefix(line, "HTTP/1.1 100 ") {
+		t.Fatalf("first line %q, want 100 Continue before the body", line)
+	}
+	if blank, _ := br.ReadString('\n'); blank != "\r\n" {
+		t.Fatalf("100 Continue followed by %q", blank)
+	}
+	io.WriteString(conn, body)
+	resp, err := http.ReadResponse(br, nil)
+	must(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	ack(resp, b, nil)
+
+	var snap struct {
+		Seen []struct {
+			ID, Method, Kind, UA string
+			Body                 any
+			IsDate               bool
+			TimeMs               int64
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(snap.Seen) < len(ids) && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		_, b, err := c.do(get("/echo.json"))
+		must(t, err)
+		must(t, json.Unmarshal(b, &snap))
+	}
+	if len(snap.Seen) != len(ids) {
+		t.Fatalf("%d events applied, want %d: %+v", len(snap.Seen), len(ids), snap.Seen)
+	}
+	want := []struct {
+		method, kind, body string
+	}{
+		{"POST", "object", `{"n":1}`},
+		{"POST", "object", `{"a":"1","b":["two words","3"]}`},
+		{"PUT", "string", `"héllo"`},
+		{"POST", "object", `[1,2,3]`},
+		{"POST", "string", `"continued"`},
+	}
+	now := time.Now().UnixMilli()
+	for i, e := range snap.Seen {
+		got, _ := json.Marshal(e.Body)
+		if e.ID != ids[i] || e.Method != want[i].method || e.Kind != want[i].kind || string(got) != want[i].body {
+			t.Errorf("event %d: %+v body %s; want id %s %+v", i, e, got, ids[i], want[i])
+		}
+		if !e.IsDate || e.TimeMs <= 0 || e.TimeMs > now || now-e.TimeMs > 60000 {
+			t.Errorf("event %d: time %v %d, want a Date of its arrival", i, e.IsDate, e.TimeMs)
+		}
+	}
+	if snap.Seen[0].UA != "e2e-test" {
+		t.Errorf("event 0 user-agent %q, want e2e-test", snap.Seen[0].UA)
+	}
+}

@@ -61,6 +61,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -86,6 +87,10 @@ var (
 	serverCPUs     = flag.String("server-cpus", "", "run jawas under taskset -c with this CPU list (e.g. 0; run the bench itself under taskset -c 1 to keep the two apart)")
 	readDurability = flag.String("read-durability", "sync", "serve.durability of the server the read windows run against")
 	workers        = flag.Int("workers", 0, "serve.workers (0: jawas's default)")
+	rounds         = flag.Int("rounds", 5, "pairs of read windows (without writes, with writes) per write rate")
+	readWindow     = flag.Duration("read-window", time.Second, "duration of each read window (after -warmup)")
+	commitWindow   = flag.String("commit-window", "", "serve.commit_window of every server (empty: jawas's default)")
+	only           = flag.String("only", "", "run only the write windows (writes) or only the read windows (reads); empty: both")
 )
 
 func main() {
@@ -120,6 +125,14 @@ func main() {
 		fmt.Fprintln(os.Stderr, "writes: -client must be epoll, raw or nethttp")
 		os.Exit(2)
 	}
+	if *only != "" && *only != "reads" && *only != "writes" {
+		fmt.Fprintln(os.Stderr, "writes: -only must be reads or writes")
+		os.Exit(2)
+	}
+	if *rounds < 1 {
+		fmt.Fprintln(os.Stderr, "writes: -rounds must be at least 1")
+		os.Exit(2)
+	}
 	if *genThreads < 1 {
 		fmt.Fprintln(os.Stderr, "writes: -gen-threads must be at least 1")
 		os.Exit(2)
@@ -135,6 +148,9 @@ func main() {
 	}
 	fmt.Printf("client=%s; CPU columns: µs per answered request (server = jawas process tree, gen = this load generator)\n", gen)
 	for _, d := range []string{"sync", "none"} {
+		if *only == "reads" {
+			break
+		}
 		r, fsyncs, err := writeRun(*bin, d, *writers, *dur)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "writes:", err)
@@ -144,24 +160,38 @@ func main() {
 		fmt.Printf("durability=%-4s writers=%d  acknowledged %8.0f writes/s  fsyncs %6.0f/s  (goal >= %d/s)  %s\n",
 			d, *writers, r.rate(), fsyncs*r.rate(), goal, r.cpu())
 	}
-	err = readRun(*bin, *readers, *writers, rates, *dur, func(rate float64, r, alone result) {
-		if rate < 0 {
-			fmt.Printf("reads alone %8.0f req/s  %s\n", r.rate(), r.cpu())
-			return
-		}
-		writes := fmt.Sprintf("writes meanwhile %.0f/s", r.otherRate())
+	if *only == "writes" {
+		return
+	}
+	err = readRun(*bin, *readers, *writers, rates, *readWindow, *rounds, func(rate float64, r, alone result, ratios []float64) {
 		label := "flat out"
+		writes := fmt.Sprintf("writes meanwhile %.0f/s", r.otherRate())
 		if rate > 0 {
 			label = fmt.Sprintf("%.0f/s", rate)
 			writes += fmt.Sprintf(" (%.1f%% sent late)", 100*float64(r.late)/float64(max(r.other, 1)))
 		}
-		fmt.Printf("reads while %d writers post %s: %8.0f req/s (%.1f%% lower; goal < 10%%)  %s  %s\n",
-			*writers, label, r.rate(), 100*(1-r.rate()/alone.rate()), writes, r.cpu())
+		lower := make([]float64, len(ratios))
+		for i, x := range ratios {
+			lower[i] = 100 * (1 - x)
+		}
+		sort.Float64s(lower)
+		fmt.Printf("reads alone, the %d windows beside %s: %8.0f req/s  %s\n", len(ratios), label, alone.rate(), alone.cpu())
+		fmt.Printf("reads while %d writers post %s: %8.0f req/s; median of %d pairs %.1f%% lower (%.1f%% to %.1f%%; goal < 10%%)  %s  %s\n",
+			*writers, label, r.rate(), len(lower), median(lower), lower[0], lower[len(lower)-1], writes, r.cpu())
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "writes:", err)
 		os.Exit(1)
 	}
+}
+
+// median of sorted xs.
+func median(xs []float64) float64 {
+	n := len(xs)
+	if n%2 == 1 {
+		return xs[n/2]
+	}
+	return (xs[n/2-1] + xs[n/2]) / 2
 }
 
 // parseRates reads -write-rates: positive requests/s, comma-separated.
@@ -201,6 +231,9 @@ func start(bin, durability string) (*server, error) {
 	addr := l.Addr().String()
 	l.Close()
 	toml := fmt.Sprintf("[serve]\nlisten = %q\ndurability = %q\nshutdown_timeout = \"3s\"\n", addr, durability)
+	if *commitWindow != "" {
+		toml += fmt.Sprintf("commit_window = %q\n", *commitWindow)
+	}
 	if *workers > 0 {
 		toml += fmt.Sprintf("workers = %d\n", *workers)
 	}
@@ -487,6 +520,13 @@ type result struct {
 	gen      proc.CPU
 }
 
+// add sums two windows.
+func (r result) add(o result) result {
+	return result{n: r.n + o.n, other: r.other + o.other, late: r.late + o.late, secs: r.secs + o.secs,
+		server: proc.CPU{User: r.server.User + o.server.User, Sys: r.server.Sys + o.server.Sys},
+		gen:    proc.CPU{User: r.gen.User + o.gen.User, Sys: r.gen.Sys + o.gen.Sys}}
+}
+
 func (r result) rate() float64      { return float64(r.n) / r.secs }
 func (r result) otherRate() float64 { return float64(r.other) / r.secs }
 
@@ -559,47 +599,58 @@ func writeRun(bin, durability string, writers int, d time.Duration) (result, flo
 	return r, fsyncs, err
 }
 
-// readRun measures, on one server (durability sync), readers flat out alone,
-// then with writers posting at each of rates, then with writers flat out.
-// It calls show after each window: rate −1 for reads alone, 0 for flat out;
-// alone is the reads-alone window.
-func readRun(bin string, readers, writers int, rates []float64, d time.Duration, show func(rate float64, r, alone result)) error {
+// readRun measures, on one server, readers flat out without writes and
+// with writers posting at each of rates (0: flat out). The readers run the
+// whole time; for each rate it takes rounds pairs of windows, one without
+// writes and one with the writers started for it, back to back, so a
+// noisy neighbour slows both windows of a pair alike. show gets each
+// rate's summed windows and each pair's ratio of reads with writes to
+// reads alone.
+func readRun(bin string, readers, writers int, rates []float64, d time.Duration, rounds int, show func(rate float64, with, alone result, ratios []float64)) error {
 	s, err := start(bin, *readDurability)
 	if err != nil {
 		return err
 	}
 	defer s.stop()
-	run := func(writeRate float64) (result, error) {
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		var w *tally
-		if writeRate >= 0 && *writersProcess {
-			var stopChild func()
-			var err error
-			if w, stopChild, err = childLoad(s.addr, writers, writeRate); err != nil {
+	stopReaders := make(chan struct{})
+	var readersWG sync.WaitGroup
+	defer readersWG.Wait()
+	defer close(stopReaders)
+	c := load(s.addr, getReq, 200, readers, 0, stopReaders, &readersWG)
+	window := func(writeRate float64) (result, error) {
+		if writeRate < 0 {
+			return measure(s, d, c, nil)
+		}
+		if *writersProcess {
+			w, stopChild, err := childLoad(s.addr, writers, writeRate)
+			if err != nil {
 				return result{}, err
 			}
 			defer stopChild()
-		} else if writeRate >= 0 {
-			w = load(s.addr, postReq, 202, writers, writeRate, stop, &wg)
+			return measure(s, d, c, w)
 		}
-		c := load(s.addr, getReq, 200, readers, 0, stop, &wg)
-		r, err := measure(s, d, c, w)
-		close(stop)
-		wg.Wait()
-		return r, err
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		defer close(stop)
+		return measure(s, d, c, load(s.addr, postReq, 202, writers, writeRate, stop, &wg))
 	}
-	alone, err := run(-1)
-	if err != nil {
-		return err
-	}
-	show(-1, alone, alone)
 	for _, rate := range append(rates[:len(rates):len(rates)], 0) {
-		r, err := run(rate)
-		if err != nil {
-			return err
+		var with, alone result
+		var ratios []float64
+		for i := 0; i < rounds; i++ {
+			a, err := window(-1)
+			if err != nil {
+				return err
+			}
+			w, err := window(rate)
+			if err != nil {
+				return err
+			}
+			alone, with = alone.add(a), with.add(w)
+			ratios = append(ratios, w.rate()/a.rate())
 		}
-		show(rate, r, alone)
+		show(rate, with, alone, ratios)
 	}
 	return nil
 }

@@ -106,6 +106,8 @@ func workerWrites(cfg *config.Config, opt *serve.Options, slot int, log *slog.Lo
 		Burst:      cfg.WriteBurstOrDefault(),
 		MaxPending: cfg.Serve.MaxPendingJournal,
 		Log:        log,
+
+		CommitWindow: cfg.Serve.CommitWindow.Duration,
 	})
 	if err != nil {
 		if own {

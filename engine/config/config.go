@@ -81,7 +81,8 @@ type Serve struct {
 	MaxHeaderBytes  int      `toml:"max_header_bytes"`
 	MaxBody         int      `toml:"max_body"`
 	CORSOrigins     []string `toml:"cors_origins"`
-	Durability      string   `toml:"durability"` // "sync" or "none"
+	Durability      string   `toml:"durability"`    // "sync" or "none"
+	CommitWindow    Duration `toml:"commit_window"` // with "sync": how long a write may wait to share an fdatasync
 	PidFile         string   `toml:"pid_file"`
 
 	WriteRate         float64 `toml:"write_rate"`          // writes/s per client address and worker; 0 = no limit
@@ -117,6 +118,7 @@ func Default() Config {
 			MaxHeaderBytes:  16 << 10,
 			MaxBody:         1 << 20,
 			Durability:      "sync",
+			CommitWindow:    Duration{10 * time.Millisecond},
 
 			MaxPendingJournal: 256 << 20,
 			HealthMaxMissed:   10,
@@ -229,6 +231,9 @@ func (c *Config) Validate() error {
 	}
 	if s.Durability != "sync" && s.Durability != "none" {
 		bad("serve.durability", "expected \"sync\" or \"none\", got %q", s.Durability)
+	}
+	if w := s.CommitWindow.Duration; w < 0 || w > time.Second {
+		bad("serve.commit_window", "expected 0 (commit at once) to 1s, got %s", w)
 	}
 	if s.WriteRate < 0 {
 		bad("serve.write_rate", "expected 0 (no limit) or writes per second, got %g", s.WriteRate)

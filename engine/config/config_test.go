@@ -77,6 +77,9 @@ func TestWriteKeys(t *testing.T) {
 	if c.Serve.WriteRate != 2.5 || c.WriteBurstOrDefault() != 3 || c.Serve.MaxPendingJournal != 1024 {
 		t.Errorf("serve = %+v, burst %d", c.Serve, c.WriteBurstOrDefault())
 	}
+	if d := Default(); d.Serve.CommitWindow.Duration != 10*time.Millisecond {
+		t.Errorf("default serve.commit_window = %s, want 10ms", d.Serve.CommitWindow.Duration)
+	}
 	if d := Default(); d.Serve.MaxPendingJournal <= 0 || d.WriteToken != "" {
 		t.Errorf("defaults: %+v", d.Serve)
 	}
@@ -93,6 +96,8 @@ func TestBadInput(t *testing.T) {
 		{"wrong type", "[serve]\nworkers = \"two\"\n", []string{"jawas.toml", "serve.workers"}},
 		{"negative workers", "[serve]\nworkers = -1\n", []string{`"serve.workers"`, "got -1"}},
 		{"bad durability", "[serve]\ndurability = \"maybe\"\n", []string{`"serve.durability"`, `"sync" or "none"`}},
+		{"commit window too long", "[serve]\ncommit_window = \"2s\"\n", []string{`"serve.commit_window"`, "0 (commit at once) to 1s", "got 2s"}},
+		{"negative commit window", "[serve]\ncommit_window = \"-1ms\"\n", []string{`"serve.commit_window"`, "got -1ms"}},
 		{"bad listen", "[serve]\nlisten = \"8080\"\n", []string{`"serve.listen"`, "host:port"}},
 		{"zero period", "period = \"0s\"\n", []string{`"period"`, "at least 1ms"}},
 		{"bad source period", "[source.clock]\nperiod = \"1us\"\n", []string{`"source.clock.period"`}},

@@ -36,6 +36,7 @@ type Write struct {
 	ContentType   string
 	Authorization string // the Authorization header, "" when absent
 	RemoteAddr    string // the client's IP address, "" when unknown
+	Conn          uint64 // names the connection among this process's open ones (its fd and reuse count)
 	UserAgent     string
 	Referer       string
 	Origin        string

@@ -32,6 +32,7 @@ func (l *loop) write(c *conn, req *http1.Request, e *snapshot.Entry) {
 		ContentType:   string(req.ContentType),
 		Authorization: string(req.Authorization),
 		RemoteAddr:    peerText(c),
+		Conn:          uint64(c.fd)<<32 | uint64(c.gen),
 		UserAgent:     string(req.UserAgent),
 		Referer:       string(req.Referer),
 		Origin:        string(req.Origin),

@@ -53,7 +53,10 @@ func newProject(t *testing.T, toml string, sources map[string]string) *project {
 		must(t, os.WriteFile(filepath.Join(dir, "sources", name), []byte(code), 0o644))
 	}
 	addr := freeAddr(t)
-	must(t, os.WriteFile(filepath.Join(dir, "jawas.toml"), []byte(fmt.Sprintf("[serve]\nlisten = %q\nworkers = 2\nshutdown_timeout = \"2s\"\n%s", addr, toml)), 0o644))
+	if !strings.Contains(toml, "workers =") {
+		toml = "workers = 2\n" + toml
+	}
+	must(t, os.WriteFile(filepath.Join(dir, "jawas.toml"), []byte(fmt.Sprintf("[serve]\nlisten = %q\nshutdown_timeout = \"2s\"\n%s", addr, toml)), 0o644))
 	log, err := os.Create(filepath.Join(dir, "jawas.log"))
 	must(t, err)
 	p := &project{t: t, dir: dir, addr: addr, log: log}

@@ -28,21 +28,30 @@
 // request whose fire time passed while the previous answer was still out
 // goes as soon as that answer is complete and counts as a late send.
 //
-// Lines printed, one per measured window (after -warmup):
+// Lines printed (each window measured after -warmup):
 //
-//	durability=sync / none   64 writers flat out, each on a fresh server
-//	reads alone              32 readers flat out (durability sync)
-//	reads while 64 writers post N/s: …    the same readers while the writers
-//	                         post at each -write-rates total rate
-//	reads while 64 writers post flat out: …
+//	durability=sync / none   64 writers flat out for -d, each on a fresh server
+//	reads alone, the N windows beside R: …    32 readers flat out
+//	reads while 64 writers post R: …          the same readers while the
+//	                         writers post at each -write-rates total rate R,
+//	                         then flat out
 //
-// The read lines share one server and compare against its "reads alone"
-// window. Every line shows the CPU both sides used during the window: the
-// server's summed over its process tree (/proc, bench/internal/proc), the
-// generator's from getrusage(RUSAGE_SELF) (its own threads only, never the
-// server's), each per answered request of every kind and as a share of a
-// core. Server CPU per read alone is not separable from the writes' in the
-// mixed windows, so those lines give the total.
+// The read lines share one server (-read-durability, default sync) and
+// one set of readers, which run throughout. For each rate the bench takes
+// -rounds pairs of -read-window windows back to back, the first without
+// writes and the second with the writers started for it, and prints the
+// median of the pairs' ratios with their range: the 2-core box's speed
+// drifts by tens of percent within a minute, and a pair sees the same
+// drift on both sides, which one "alone" window measured first did not.
+// Every line shows the CPU both sides used: the server's summed over its
+// process tree (/proc, bench/internal/proc), the generator's from
+// getrusage(RUSAGE_SELF) (its own threads only, never the server's) plus
+// the writers' child process, each per answered request of every kind and
+// as a share of a core. Server CPU per read alone is not separable from
+// the writes' in the mixed windows, so those lines give the total.
+//
+// -only writes|reads runs one half; -commit-window sets
+// serve.commit_window on every server.
 //
 // JAWAS_BENCH_KEEP=1 leaves the project directory (log, journal) behind.
 package main

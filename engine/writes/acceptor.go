@@ -249,7 +249,9 @@ func (a *Acceptor) Write(w serve.Write, done func(serve.WriteResult)) {
 		return
 	}
 	a.queued = append(a.queued, p)
-	a.writers.see(w.Conn, w.Time.UnixNano())
+	if a.opt.CommitWindow > 0 && a.opt.Durability == journal.Sync {
+		a.writers.see(w.Conn, w.Time.UnixNano())
+	}
 	a.mu.Unlock()
 }
 

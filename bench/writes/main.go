@@ -30,7 +30,9 @@
 //
 // Lines printed (each window measured after -warmup):
 //
-//	durability=sync / none   64 writers flat out for -d, each on a fresh server
+//	durability=sync / none   64 writers flat out for -d, each window on a
+//	                         fresh server, -write-rounds windows per
+//	                         durability (alternating): the median window
 //	reads alone, the N windows beside R: …    32 readers flat out
 //	reads while 64 writers post R: …          the same readers while the
 //	                         writers post at each -write-rates total rate R,
@@ -96,6 +98,7 @@ var (
 	serverCPUs     = flag.String("server-cpus", "", "run jawas under taskset -c with this CPU list (e.g. 0; run the bench itself under taskset -c 1 to keep the two apart)")
 	readDurability = flag.String("read-durability", "sync", "serve.durability of the server the read windows run against")
 	workers        = flag.Int("workers", 0, "serve.workers (0: jawas's default)")
+	writeRounds    = flag.Int("write-rounds", 3, "write windows per durability (alternating sync and none, each on a fresh server); the median is printed")
 	rounds         = flag.Int("rounds", 5, "pairs of read windows (without writes, with writes) per write rate")
 	readWindow     = flag.Duration("read-window", time.Second, "duration of each read window (after -warmup)")
 	commitWindow   = flag.String("commit-window", "", "serve.commit_window of every server (empty: jawas's default)")
@@ -138,8 +141,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, "writes: -only must be reads or writes")
 		os.Exit(2)
 	}
-	if *rounds < 1 {
-		fmt.Fprintln(os.Stderr, "writes: -rounds must be at least 1")
+	if *rounds < 1 || *writeRounds < 1 {
+		fmt.Fprintln(os.Stderr, "writes: -rounds and -write-rounds must be at least 1")
 		os.Exit(2)
 	}
 	if *genThreads < 1 {
@@ -156,18 +159,34 @@ func main() {
 		gen += fmt.Sprintf(" (%d loops per load)", *genThreads)
 	}
 	fmt.Printf("client=%s; CPU columns: µs per answered request (server = jawas process tree, gen = this load generator)\n", gen)
-	for _, d := range []string{"sync", "none"} {
-		if *only == "reads" {
-			break
+	// Write windows alternate between the durabilities, -write-rounds
+	// times, each on a fresh server; the line per durability is the
+	// median window (by writes/s), with the others' rates beside it.
+	wins := map[string][]writeWin{}
+	for i := 0; i < *writeRounds && *only != "reads"; i++ {
+		for _, d := range []string{"sync", "none"} {
+			r, fsyncs, err := writeRun(*bin, d, *writers, *dur)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "writes:", err)
+				os.Exit(1)
+			}
+			wins[d] = append(wins[d], writeWin{r, fsyncs})
 		}
-		r, fsyncs, err := writeRun(*bin, d, *writers, *dur)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "writes:", err)
-			os.Exit(1)
+	}
+	for _, d := range []string{"sync", "none"} {
+		w := wins[d]
+		if len(w) == 0 {
+			continue
+		}
+		sort.Slice(w, func(i, j int) bool { return w[i].r.rate() < w[j].r.rate() })
+		m := w[len(w)/2]
+		rates := make([]string, len(w))
+		for i := range w {
+			rates[i] = fmt.Sprintf("%.0f", w[i].r.rate())
 		}
 		goal := map[string]int{"sync": 10000, "none": 50000}[d]
-		fmt.Printf("durability=%-4s writers=%d  acknowledged %8.0f writes/s  fsyncs %6.0f/s  (goal >= %d/s)  %s\n",
-			d, *writers, r.rate(), fsyncs*r.rate(), goal, r.cpu())
+		fmt.Printf("durability=%-4s writers=%d  acknowledged %8.0f writes/s (median of %d windows: %s)  fsyncs %6.0f/s  (goal >= %d/s)  %s\n",
+			d, *writers, m.r.rate(), len(w), strings.Join(rates, " "), m.fsyncs*m.r.rate(), goal, m.r.cpu())
 	}
 	if *only == "writes" {
 		return
@@ -591,6 +610,12 @@ func measure(s *server, d time.Duration, counted, other *tally) (result, error) 
 		return r, errors.New("no answer counted in the window (errors above, if any; server log " + s.log + ")")
 	}
 	return r, nil
+}
+
+// writeWin is one write window and its server's fsyncs per write.
+type writeWin struct {
+	r      result
+	fsyncs float64
 }
 
 func writeRun(bin, durability string, writers int, d time.Duration) (result, float64, error) {

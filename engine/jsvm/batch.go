@@ -18,7 +18,7 @@ package jsvm
 import (
 	"encoding/json"
 	"fmt"
-	"slices"
+	"errors"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,32 +29,19 @@ import (
 	"github.com/jawas/jawas/engine"
 )
 
-// driverSrc evaluates to a factory that takes the Date and Promise
-// constructors (captured before the author's code runs) and tick (a Go
-// function that starts the next event's budget), and returns
-// reduceAll(state, reducers, b): b is a batch (see batch) whose "method"s
-// name reducers; it builds each event object (the one Reduce builds),
-// applies the events in order and returns the state. An event that throws
-// (or returns a Promise) stops the batch with an exception; the last tick
-// tells Go which event it was.
-const driverSrc = `(function (JSDate, JSPromise, tick) {
+// driverSrc evaluates to a factory that takes the Promise constructor
+// (captured before the author's code runs) and tick (a Go function that
+// starts the next event's budget), and returns reduceAll(state, reducers,
+// evs, methods): evs are the event objects (event.go), methods[i] names
+// the reducer of evs[i]; it applies the events in order and returns the
+// state. An event that throws (or returns a Promise) stops the batch with
+// an exception; the last tick tells Go which event it was.
+const driverSrc = `(function (JSPromise, tick) {
   "use strict";
-  const define = Object.defineProperty;
-  return function reduceAll(state, reducers, ids, methods, times, bodies, hdrs, hcount) {
-    let h = 0;
-    for (let i = 0; i < ids.length; i++) {
-      const headers = {};
-      for (const end = h + 2 * hcount[i]; h < end; h += 2) {
-        const k = hdrs[h];
-        if (k === "__proto__") {
-          define(headers, k, { value: hdrs[h + 1], writable: true, enumerable: true, configurable: true });
-        } else {
-          headers[k] = hdrs[h + 1];
-        }
-      }
-      const ev = { id: ids[i], method: methods[i], time: new JSDate(times[i]), timeMs: times[i], body: bodies[i], headers: headers };
+  return function reduceAll(state, reducers, evs, methods) {
+    for (let i = 0; i < evs.length; i++) {
       tick(i);
-      const v = reducers[ev.method](state, ev);
+      const v = reducers[methods[i]](state, evs[i]);
       if (v !== undefined) {
         if (v instanceof JSPromise) {
           throw new TypeError("reducers must be synchronous");
@@ -95,7 +82,7 @@ func (m *Module) installDriver(rt *runtime) error {
 		clock.start(call.Argument(0).ToInteger())
 		return goja.Undefined()
 	})
-	drv, err := mk(goja.Undefined(), rt.date, rt.vm.Get("Promise"), tick)
+	drv, err := mk(goja.Undefined(), rt.vm.Get("Promise"), tick)
 	if err != nil {
 		return err
 	}
@@ -105,9 +92,9 @@ func (m *Module) installDriver(rt *runtime) error {
 
 // ReduceBatch applies evs in order, as calling Reduce for each would, and
 // returns one error per event (nil: applied). It runs the batch in one call
-// into JavaScript: the events cross as a few arrays (the bodies as one
-// JSON text, decoded by decodeJSON), and the state is checked and encoded
-// as JSON once, at the end.
+// into JavaScript: the events cross as one array of event objects
+// (event.go; the bodies decoded from one JSON text by decodeJSONArray),
+// and the state is checked and encoded as JSON once, at the end.
 //
 // The rollback point is the state before the batch. When event k fails
 // (throws, returns a Promise, or overruns its budget), the state is
@@ -187,15 +174,20 @@ func (m *Module) runBatch(b *batch) (int, error) {
 	n := len(b.ids)
 	// Decoding is jsvm's work, not the author's: outside the budget (it
 	// takes milliseconds for thousands of events on a busy machine).
-	bodies, err := decodeJSON(rt.vm, b.bodies)
+	bodies, err := decodeJSONArray(rt.vm, b.bodies)
+	if err == nil && len(bodies) != n {
+		err = errors.New("jsvm: the batch's bodies are not one per event")
+	}
 	if err != nil {
 		return -1, err // Reduce will say what is wrong, event by event
 	}
+	evs := make([]any, n)
+	for i := range evs {
+		evs[i] = newEvent(rt, b.ids[i], b.methods[i].(string), b.times[i], bodies[i].(goja.Value), b.hdrs[i])
+	}
 	m.clock.event.Store(-1)
 	err = m.guardEach(rt.vm, func() error {
-		vm := rt.vm
-		v, err := rt.reduceAll(goja.Undefined(), rt.state, rt.reducerObj, vm.NewArray(b.ids...), vm.NewArray(b.methods...),
-			vm.NewArray(b.times...), bodies, vm.NewArray(b.hdrs...), vm.NewArray(b.hcount...))
+		v, err := rt.reduceAll(goja.Undefined(), rt.state, rt.reducerObj, rt.vm.NewArray(evs...), rt.vm.NewArray(b.methods...))
 		if err != nil {
 			return err
 		}
@@ -253,19 +245,20 @@ func (m *Module) guardEach(vm *goja.Runtime, f func() error) error {
 	return err
 }
 
-// batch is a batch of events as reduceAll takes them: one array per field,
-// the bodies as one JSON array text (decoded by decodeJSON), the headers
-// as name, value pairs, hcount[i] of them for event i. Reused between
-// calls.
+// batch is a batch of events as runBatch takes them: one slice per field
+// (methods as []any, for reduceAll), the bodies as one JSON array text
+// (decoded by decodeJSONArray). Reused between calls.
 type batch struct {
-	ids, methods, times, hdrs, hcount []any
-	bodies                            []byte
-	keys                              []string
+	ids     []string
+	methods []any
+	times   []int64
+	hdrs    [][]string
+	bodies  []byte
 }
 
 // fill sets b to the events evs[idx...].
 func (b *batch) fill(evs []Event, idx []int) error {
-	b.ids, b.methods, b.times, b.hdrs, b.hcount = b.ids[:0], b.methods[:0], b.times[:0], b.hdrs[:0], b.hcount[:0]
+	b.ids, b.methods, b.times, b.hdrs = b.ids[:0], b.methods[:0], b.times[:0], b.hdrs[:0]
 	b.bodies = append(b.bodies[:0], '[')
 	for n, i := range idx {
 		ev := &evs[i]
@@ -276,7 +269,7 @@ func (b *batch) fill(evs []Event, idx []int) error {
 			b.bodies = append(b.bodies, ',')
 		}
 		if raw, ok := ev.Body.(json.RawMessage); ok && len(raw) > 0 {
-			b.bodies = append(b.bodies, raw...) // the journal checked it; decodeJSON checks again
+			b.bodies = append(b.bodies, raw...) // the journal checked it; decodeJSONArray checks again
 		} else {
 			body, err := json.Marshal(ev.Body)
 			if err != nil {
@@ -284,15 +277,7 @@ func (b *batch) fill(evs []Event, idx []int) error {
 			}
 			b.bodies = append(b.bodies, body...)
 		}
-		b.keys = b.keys[:0]
-		for k := range ev.Headers {
-			b.keys = append(b.keys, k)
-		}
-		slices.Sort(b.keys)
-		for _, k := range b.keys {
-			b.hdrs = append(b.hdrs, strings.ToLower(k), ev.Headers[k])
-		}
-		b.hcount = append(b.hcount, len(b.keys))
+		b.hdrs = append(b.hdrs, sortedHeaders(ev.Headers))
 	}
 	b.bodies = append(b.bodies, ']')
 	return nil

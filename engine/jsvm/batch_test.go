@@ -268,3 +268,63 @@ func TestReduceBatchLargeWithinBudget(t *testing.T) {
 	}
 	t.Logf("50,000 events in %v", time.Since(start))
 }
+
+// TestEventObjectLikePlain: the event a reducer gets (event.go) behaves as
+// the plain object it stands for, through Reduce and through ReduceBatch:
+// JSON, keys and their order, spread, for...in, in, descriptors, a cached
+// Date, headers with a __proto__ header as an own property, adding,
+// changing and deleting properties. Object.freeze is the one difference
+// (a TypeError), and an event kept in the state is saved in full.
+func TestEventObjectLikePlain(t *testing.T) {
+	ev := func(id string) Event {
+		return Event{ID: id, Method: "post", Time: time.UnixMilli(1700000000123), Body: json.RawMessage(`{"a":[1,"x"],"b":{"c":null}}`),
+			Headers: map[string]string{"User-Agent": "ua", "__proto__": "p", "Origin": "http://o"}}
+	}
+	type seen struct {
+		Host   map[string]any `json:"host"`
+		Plain  map[string]any `json:"plain"`
+		Freeze string         `json:"freeze"`
+	}
+	var st struct {
+		Seen []seen         `json:"seen"`
+		Kept map[string]any `json:"kept"`
+	}
+	check := func(how string, m *Module, n int) {
+		t.Helper()
+		if err := json.Unmarshal(m.State(), &st); err != nil {
+			t.Fatalf("%s: state: %v", how, err)
+		}
+		if len(st.Seen) != n {
+			t.Fatalf("%s: %d events seen, want %d", how, len(st.Seen), n)
+		}
+		for i, s := range st.Seen {
+			h, _ := json.Marshal(s.Host)
+			p, _ := json.Marshal(s.Plain)
+			if string(h) != string(p) {
+				t.Errorf("%s, event %d: the event object differs from a plain one:\nhost  %s\nplain %s", how, i, h, p)
+			}
+			if s.Freeze != "TypeError" {
+				t.Errorf("%s, event %d: Object.freeze(event): %s, want a TypeError", how, i, s.Freeze)
+			}
+		}
+		want := `{"id":"e1","method":"POST","time":"2023-11-14T22:13:20.123Z","timeMs":1700000000123,"body":{"a":[1,"x"],"b":{"c":null}},"headers":{"__proto__":"p","origin":"http://o","user-agent":"ua"}}`
+		if got := st.Seen[0].Host["json"]; got != want {
+			t.Errorf("%s: JSON.stringify(event) = %v\nwant %s", how, got, want)
+		}
+		if got, _ := json.Marshal(st.Kept); !strings.Contains(string(got), `"time":"1970-01-01T00:00:00.000Z"`) || !strings.Contains(string(got), `"extra":1`) || !strings.Contains(string(got), `"added":"yes"`) {
+			t.Errorf("%s: the event kept in the state = %s, want it as the reducer left it", how, got)
+		}
+	}
+	one := load(t, "events", Options{})
+	if err := one.Reduce(ev("e1")); err != nil {
+		t.Fatal(err)
+	}
+	check("Reduce", one, 1)
+	batch := load(t, "events", Options{})
+	for i, err := range batch.ReduceBatch([]Event{ev("e1"), ev("e2")}) {
+		if err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+	}
+	check("ReduceBatch", batch, 2)
+}

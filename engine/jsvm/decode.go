@@ -37,6 +37,25 @@ func decodeJSON(vm *goja.Runtime, b []byte) (goja.Value, error) {
 	return v, nil
 }
 
+// decodeJSONArray returns the elements (goja.Values) of the JSON array
+// text b.
+func decodeJSONArray(vm *goja.Runtime, b []byte) ([]any, error) {
+	d := decoder{vm: vm, b: b}
+	d.space()
+	if d.i >= len(d.b) || d.b[d.i] != '[' {
+		return nil, errSyntax
+	}
+	items, err := d.items(1)
+	if err != nil {
+		return nil, err
+	}
+	d.space()
+	if d.i != len(d.b) {
+		return nil, errSyntax
+	}
+	return items, nil
+}
+
 type decoder struct {
 	vm *goja.Runtime
 	b  []byte
@@ -149,12 +168,22 @@ func (d *decoder) object(depth int) (goja.Value, error) {
 }
 
 func (d *decoder) array(depth int) (goja.Value, error) {
+	items, err := d.items(depth)
+	if err != nil {
+		return nil, err
+	}
+	return d.vm.NewArray(items...), nil
+}
+
+// items reads an array at d.i (its opening bracket) and returns its
+// elements.
+func (d *decoder) items(depth int) ([]any, error) {
 	d.i++ // [
 	var items []any
 	d.space()
 	if d.i < len(d.b) && d.b[d.i] == ']' {
 		d.i++
-		return d.vm.NewArray(), nil
+		return items, nil
 	}
 	for {
 		v, err := d.value(depth)
@@ -171,7 +200,7 @@ func (d *decoder) array(depth int) (goja.Value, error) {
 			d.i++
 		case ']':
 			d.i++
-			return d.vm.NewArray(items...), nil
+			return items, nil
 		default:
 			return nil, errSyntax
 		}

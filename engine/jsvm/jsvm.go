@@ -511,21 +511,7 @@ func (m *Module) event(rt *runtime, ev Event) (goja.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := rt.vm.NewObject()
-	t, err := rt.vm.New(rt.date, rt.vm.ToValue(ev.Time.UnixMilli()))
-	if err != nil {
-		return nil, err
-	}
-	headers := rt.vm.NewObject()
-	for k, v := range ev.Headers {
-		_ = headers.Set(strings.ToLower(k), v)
-	}
-	_ = o.Set("id", ev.ID)
-	_ = o.Set("method", strings.ToUpper(ev.Method))
-	_ = o.Set("time", t)
-	_ = o.Set("timeMs", ev.Time.UnixMilli())
-	_ = o.Set("body", jsBody)
-	_ = o.Set("headers", headers)
+	o := newEvent(rt, ev.ID, strings.ToUpper(ev.Method), ev.Time.UnixMilli(), jsBody, sortedHeaders(ev.Headers))
 	return o, nil
 }
 

@@ -1,0 +1,193 @@
+package jsvm
+
+// This file implements the event object a reducer receives, because
+// building it as a plain object cost more than the reducers themselves:
+// an object literal of six properties, a Date and a headers object took
+// about 4 µs per event in goja on the reference machine, against under
+// 1 µs for this host object, which builds time and headers only when a
+// reducer reads them. To the reducer it behaves as the plain object it
+// replaces: own, enumerable, writable, deletable data properties id,
+// method, time (a Date), timeMs, body and headers, in that order, then any
+// it adds; JSON.stringify, Object.keys, spread and for...in see the same.
+// What a host object cannot do is take non-configurable properties, so
+// Object.freeze(event) throws a TypeError.
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/dop251/goja"
+)
+
+// eventKeys are the event's own properties, in order.
+var eventKeys = [...]string{"id", "method", "time", "timeMs", "body", "headers"}
+
+const (
+	evID = iota
+	evMethod
+	evTime
+	evTimeMs
+	evBody
+	evHeaders
+	evFields
+)
+
+// eventObject is a goja.DynamicObject. Values of the fixed properties are
+// built on first read (vals[k] nil until then); deleted ones have their
+// gone bit set. Properties a reducer adds live in extra, in order,
+// including a fixed one set again after it was deleted (a plain object
+// puts it last too).
+type eventObject struct {
+	rt     *runtime
+	id     string
+	method string
+	timeMs int64
+	hdrs   []string // name, value pairs, names lower case, sorted by name
+	vals   [evFields]goja.Value
+	gone   uint8 // bit k: eventKeys[k] was deleted
+
+	extra map[string]goja.Value
+	order []string // keys of extra, in the order they were added
+}
+
+// newEvent returns the event object for ev with its body already a
+// JavaScript value; hdrs as eventObject.hdrs.
+func newEvent(rt *runtime, id, method string, timeMs int64, body goja.Value, hdrs []string) *goja.Object {
+	e := &eventObject{rt: rt, id: id, method: method, timeMs: timeMs, hdrs: hdrs}
+	e.vals[evBody] = body
+	return rt.vm.NewDynamicObject(e)
+}
+
+// sortedHeaders returns h as name, value pairs, names lower case, sorted
+// by name (of two names equal but for case, one wins, as when a plain
+// object is built from them).
+func sortedHeaders(h map[string]string) []string {
+	if len(h) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int { return strings.Compare(strings.ToLower(a), strings.ToLower(b)) })
+	out := make([]string, 0, 2*len(keys))
+	for _, k := range keys {
+		if lk := strings.ToLower(k); len(out) > 0 && out[len(out)-2] == lk {
+			out[len(out)-1] = h[k]
+		} else {
+			out = append(out, lk, h[k])
+		}
+	}
+	return out
+}
+
+// fixed returns the index of k among eventKeys when it is a fixed
+// property that was never deleted, else -1.
+func (e *eventObject) fixed(k string) int {
+	if i := fixedKey(k); i >= 0 && e.gone&(1<<i) == 0 {
+		return i
+	}
+	return -1
+}
+
+func fixedKey(k string) int {
+	switch k {
+	case "id":
+		return evID
+	case "method":
+		return evMethod
+	case "time":
+		return evTime
+	case "timeMs":
+		return evTimeMs
+	case "body":
+		return evBody
+	case "headers":
+		return evHeaders
+	}
+	return -1
+}
+
+func (e *eventObject) Get(k string) goja.Value {
+	i := e.fixed(k)
+	if i < 0 {
+		return e.extra[k] // nil when absent
+	}
+	if v := e.vals[i]; v != nil {
+		return v
+	}
+	vm := e.rt.vm
+	var v goja.Value
+	switch i {
+	case evID:
+		v = vm.ToValue(e.id)
+	case evMethod:
+		v = vm.ToValue(e.method)
+	case evTimeMs:
+		v = vm.ToValue(e.timeMs)
+	case evTime:
+		d, err := vm.New(e.rt.date, vm.ToValue(e.timeMs))
+		if err != nil {
+			panic(err) // the captured Date constructor with a number does not throw
+		}
+		v = d
+	case evHeaders:
+		o := vm.NewObject()
+		for j := 0; j+1 < len(e.hdrs); j += 2 {
+			// CreateDataProperty semantics, so a header named __proto__
+			// is an own property, as in the object literal it replaces.
+			_ = o.DefineDataProperty(e.hdrs[j], vm.ToValue(e.hdrs[j+1]), goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_TRUE)
+		}
+		v = o
+	default:
+		v = goja.Undefined() // body is always set by newEvent
+	}
+	e.vals[i] = v
+	return v
+}
+
+func (e *eventObject) Set(k string, v goja.Value) bool {
+	if i := e.fixed(k); i >= 0 {
+		e.vals[i] = v
+		return true
+	}
+	if e.extra == nil {
+		e.extra = map[string]goja.Value{}
+	}
+	if _, ok := e.extra[k]; !ok {
+		e.order = append(e.order, k)
+	}
+	e.extra[k] = v
+	return true
+}
+
+func (e *eventObject) Has(k string) bool {
+	if e.fixed(k) >= 0 {
+		return true
+	}
+	_, ok := e.extra[k]
+	return ok
+}
+
+func (e *eventObject) Delete(k string) bool {
+	if i := e.fixed(k); i >= 0 {
+		e.gone |= 1 << i
+		e.vals[i] = nil
+		return true
+	}
+	if _, ok := e.extra[k]; ok {
+		delete(e.extra, k)
+		e.order = slices.DeleteFunc(e.order, func(s string) bool { return s == k })
+	}
+	return true
+}
+
+func (e *eventObject) Keys() []string {
+	keys := make([]string, 0, evFields+len(e.order))
+	for i, k := range eventKeys {
+		if e.gone&(1<<i) == 0 {
+			keys = append(keys, k)
+		}
+	}
+	return append(keys, e.order...)
+}

@@ -30,9 +30,8 @@ func decodeJSON(vm *goja.Runtime, b []byte) (goja.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.space()
-	if d.i != len(d.b) {
-		return nil, errSyntax
+	if err := d.end(); err != nil {
+		return nil, err
 	}
 	return v, nil
 }
@@ -49,11 +48,19 @@ func decodeJSONArray(vm *goja.Runtime, b []byte) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.space()
-	if d.i != len(d.b) {
-		return nil, errSyntax
+	if err := d.end(); err != nil {
+		return nil, err
 	}
 	return items, nil
+}
+
+// end checks that only white space follows the value read.
+func (d *decoder) end() error {
+	d.space()
+	if d.i != len(d.b) {
+		return errSyntax
+	}
+	return nil
 }
 
 type decoder struct {

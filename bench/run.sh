@@ -261,7 +261,7 @@ fi
 if [ "$MODE" = all ] || [ "$MODE" = writes ]; then
 	printf "\n## Writes: group commit (sync), none, reads while writing\n\n"
 	(cd "$root" && go build -o "$work/bin/jawas-writes" ./cmd/jawas &&
-		go run ./bench/writes -jawas "$work/bin/jawas-writes" -d 5s) || log "bench/writes failed (see above)"
+		go run ./bench/writes -jawas "$work/bin/jawas-writes" -d 5s -rounds 9) || log "bench/writes failed (see above)"
 	# The crash-consistency check of make test, larger: 16 clients × 400
 	# unique ids, 40 SIGKILLs of workers, engine and supervisor, with each
 	# durability (about a minute).

@@ -7,6 +7,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -230,8 +231,11 @@ func TestBrowserDemo(t *testing.T) {
 		// other processes on this shared machine from deciding the result,
 		// while a client or server that is slower by design still fails.
 		var lags []time.Duration
+		var texts []string
+		var clicks []float64
 		for i := range 3 {
 			text := fmt.Sprintf("hello %d from A %d", i, time.Now().UnixNano())
+			texts = append(texts, text)
 			eval(t, ctxB, fmt.Sprintf(`(() => {
 				const list = document.getElementById("messages");
 				window.__seen = 0;
@@ -256,12 +260,31 @@ func TestBrowserDemo(t *testing.T) {
 			eval(t, ctxB, fmt.Sprintf(`performance.getEntriesByType("resource").filter((e) => e.name.endsWith("/chat.json") && performance.timeOrigin + e.startTime > %f - 300).map((e) => Math.round(performance.timeOrigin + e.startTime - %f) + "+" + Math.round(e.duration) + "ms/" + e.responseStatus).join(" ")`, t0, t0), &fetches)
 			lag := time.Duration(seen-t0) * time.Millisecond
 			lags = append(lags, lag)
+			clicks = append(clicks, t0)
 			t.Logf("message %d: clicked Send in A → shown in B after %v (A: %q; B's /chat.json polls, ms after the click: %s)", i, lag, status, fetches)
 		}
 		best := slices.Min(lags)
 		t.Logf("A posts → B shows: %v (best %v)", lags, best)
 		if best > 400*time.Millisecond+150*time.Millisecond {
 			t.Errorf("B showed A's message at best %v after the click, want within two periods (400 ms, + 150 ms margin)", best)
+		}
+		// Each message carries its write's time to the millisecond, within
+		// 2 s of its click (browser and server share this machine's clock).
+		// Three on whole seconds would mean the milliseconds were dropped.
+		list, _ := json.Marshal(texts)
+		var times []float64
+		eval(t, ctxB, fmt.Sprintf(`fetch("/chat.json", {cache: "no-store"}).then((r) => r.json()).then((s) => %s.map((x) => (s.messages.find((m) => m.text === x) || {time: -1}).time))`, list), &times)
+		whole := 0
+		for i, ms := range times {
+			if d := ms - clicks[i]; d < -2000 || d > 2000 {
+				t.Errorf("message %d: time %.0f is %.0f ms from its click", i, ms, d)
+			}
+			if int64(ms)%1000 == 0 {
+				whole++
+			}
+		}
+		if whole == len(texts) {
+			t.Errorf("message times %v are all whole seconds: the milliseconds were dropped", times)
 		}
 	})
 

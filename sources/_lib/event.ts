@@ -1,10 +1,11 @@
 // Helpers for reducers: read a write's body and time whatever the server
-// hands over (parsed JSON or text; Unix ms or an RFC 3339 string).
+// hands over (parsed JSON or text; a Date, Unix ms or an RFC 3339 string).
 
 export interface WriteEvent {
   id?: string;
   body: unknown;
-  time: number | string;
+  time: Date | number | string;
+  timeMs?: number;
   headers?: Record<string, string>;
 }
 
@@ -21,9 +22,10 @@ export function bodyOf(event: WriteEvent): Record<string, unknown> | null {
   return b && typeof b === "object" && !Array.isArray(b) ? (b as Record<string, unknown>) : null;
 }
 
-/** timeOf returns the event's arrival time in Unix ms. */
+/** timeOf returns the event's time in Unix ms, to the millisecond. */
 export function timeOf(event: WriteEvent): number {
-  const t = typeof event.time === "number" ? event.time : Date.parse(event.time);
+  if (typeof event.timeMs === "number") return event.timeMs;
+  const t = event.time instanceof Date ? event.time.getTime() : typeof event.time === "number" ? event.time : Date.parse(event.time);
   return Number.isFinite(t) ? t : 0;
 }
 

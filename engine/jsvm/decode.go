@@ -158,18 +158,10 @@ func (d *decoder) object(depth int) (goja.Value, error) {
 		if err != nil {
 			return nil, err
 		}
-		d.space()
-		if d.i >= len(d.b) {
-			return nil, errSyntax
-		}
-		switch d.b[d.i] {
-		case ',':
-			d.i++
-		case '}':
-			d.i++
+		if done, err := d.next('}'); err != nil {
+			return nil, err
+		} else if done {
 			return o, nil
-		default:
-			return nil, errSyntax
 		}
 	}
 }
@@ -198,20 +190,30 @@ func (d *decoder) items(depth int) ([]any, error) {
 			return nil, err
 		}
 		items = append(items, v)
-		d.space()
-		if d.i >= len(d.b) {
-			return nil, errSyntax
-		}
-		switch d.b[d.i] {
-		case ',':
-			d.i++
-		case ']':
-			d.i++
+		if done, err := d.next(']'); err != nil {
+			return nil, err
+		} else if done {
 			return items, nil
-		default:
-			return nil, errSyntax
 		}
 	}
+}
+
+// next reads what follows a member of an object or array: a comma (more
+// to come) or close (done).
+func (d *decoder) next(close byte) (done bool, err error) {
+	d.space()
+	if d.i >= len(d.b) {
+		return false, errSyntax
+	}
+	switch d.b[d.i] {
+	case ',':
+		d.i++
+		return false, nil
+	case close:
+		d.i++
+		return true, nil
+	}
+	return false, errSyntax
 }
 
 // str reads a string at d.i (its opening quote).

@@ -279,8 +279,10 @@ func (a *Acceptor) Flush() {
 func (a *Acceptor) groupFull() bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return 2*len(a.queued) >= a.writers.active()
+	return a.groupFullLocked()
 }
+
+func (a *Acceptor) groupFullLocked() bool { return 2*len(a.queued) >= a.writers.active() }
 
 // Methods reports which writes url accepts (its source's reducers), for
 // the Allow header of 405 and OPTIONS answers. Safe from any goroutine.
@@ -394,7 +396,7 @@ func (a *Acceptor) awaitGroup() {
 	}()
 	for {
 		a.mu.Lock()
-		n, full := len(a.queued), 2*len(a.queued) >= a.writers.active()
+		n, full := len(a.queued), a.groupFullLocked()
 		var wait time.Duration
 		if n > 0 {
 			wait = time.Until(a.queued[0].arrived.Add(a.opt.CommitWindow))

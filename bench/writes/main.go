@@ -40,11 +40,12 @@
 //
 // The read lines share one server (-read-durability, default sync) and
 // one set of readers, which run throughout. For each rate the bench takes
-// -rounds pairs of -read-window windows back to back, the first without
-// writes and the second with the writers started for it, and prints the
-// median of the pairs' ratios with their range: the 2-core box's speed
-// drifts by tens of percent within a minute, and a pair sees the same
-// drift on both sides, which one "alone" window measured first did not.
+// -rounds pairs of -read-window windows back to back, one without writes
+// and one with the writers started for it (even pairs without writes
+// first, odd pairs with writes first), and prints the median of the
+// pairs' ratios with their range: the 2-core box's speed drifts by tens
+// of percent within a minute, and a pair sees the same drift on both
+// sides, which one "alone" window measured first did not.
 // Every line shows the CPU both sides used: the server's summed over its
 // process tree (/proc, bench/internal/proc), the generator's from
 // getrusage(RUSAGE_SELF) (its own threads only, never the server's) plus
@@ -98,7 +99,7 @@ var (
 	serverCPUs     = flag.String("server-cpus", "", "run jawas under taskset -c with this CPU list (e.g. 0; run the bench itself under taskset -c 1 to keep the two apart)")
 	readDurability = flag.String("read-durability", "sync", "serve.durability of the server the read windows run against")
 	workers        = flag.Int("workers", 0, "serve.workers (0: jawas's default)")
-	writeRounds    = flag.Int("write-rounds", 3, "write windows per durability (alternating sync and none, each on a fresh server); the median is printed")
+	writeRounds    = flag.Int("write-rounds", 5, "write windows per durability (alternating sync and none, each on a fresh server); the median is printed")
 	rounds         = flag.Int("rounds", 5, "pairs of read windows (without writes, with writes) per write rate")
 	readWindow     = flag.Duration("read-window", time.Second, "duration of each read window (after -warmup)")
 	commitWindow   = flag.String("commit-window", "", "serve.commit_window of every server (empty: jawas's default)")
@@ -636,8 +637,9 @@ func writeRun(bin, durability string, writers int, d time.Duration) (result, flo
 // readRun measures, on one server, readers flat out without writes and
 // with writers posting at each of rates (0: flat out). The readers run the
 // whole time; for each rate it takes rounds pairs of windows, one without
-// writes and one with the writers started for it, back to back, so a
-// noisy neighbour slows both windows of a pair alike. show gets each
+// writes and one with the writers started for it, back to back (in
+// alternating order), so a noisy neighbour slows both windows of a pair
+// alike. show gets each
 // rate's summed windows and each pair's ratio of reads with writes to
 // reads alone.
 func readRun(bin string, readers, writers int, rates []float64, d time.Duration, rounds int, show func(rate float64, with, alone result, ratios []float64)) error {
@@ -673,11 +675,20 @@ func readRun(bin string, readers, writers int, rates []float64, d time.Duration,
 		var with, alone result
 		var ratios []float64
 		for i := 0; i < rounds; i++ {
-			a, err := window(-1)
-			if err != nil {
-				return err
+			// Odd pairs run the window with writes first (ABBA order), so a
+			// box that speeds up or slows down steadily over the pairs
+			// favours neither side.
+			var a, w result
+			var err error
+			if i%2 == 0 {
+				if a, err = window(-1); err == nil {
+					w, err = window(rate)
+				}
+			} else {
+				if w, err = window(rate); err == nil {
+					a, err = window(-1)
+				}
 			}
-			w, err := window(rate)
 			if err != nil {
 				return err
 			}

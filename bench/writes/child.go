@@ -83,7 +83,7 @@ func writerChild(spec string) error {
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	t := load(parts[0], postReq, 202, n, rate, stop, &wg)
+	t := load(parts[0], postReq, 202, n, *genThreads, rate, stop, &wg)
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
 		fmt.Printf("%d %d\n", t.ok.Load(), t.late.Load())

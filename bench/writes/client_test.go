@@ -108,7 +108,7 @@ func TestClients(t *testing.T) {
 				s := newFakeServer(t, tc.delay)
 				stop := make(chan struct{})
 				var wg sync.WaitGroup
-				tl := load(s.ln.Addr().String(), getReq, 200, conns, tc.rate, stop, &wg)
+				tl := load(s.ln.Addr().String(), getReq, 200, conns, *genThreads, tc.rate, stop, &wg)
 				time.Sleep(d)
 				close(stop)
 				wg.Wait()

@@ -79,8 +79,8 @@ type epollLoop struct {
 // connections round-robin, each connection sending every `every`
 // (staggered over one interval) or flat out when every is 0. wg counts the
 // loops.
-func epollLoad(addr string, req []byte, want, n int, every time.Duration, t *tally, stop <-chan struct{}, wg *sync.WaitGroup) {
-	loops := min(*genThreads, n)
+func epollLoad(addr string, req []byte, want, n, loops int, every time.Duration, t *tally, stop <-chan struct{}, wg *sync.WaitGroup) {
+	loops = max(1, min(loops, n))
 	for i := 0; i < loops; i++ {
 		wg.Add(1)
 		go func() { // one event loop; ends at stop

@@ -17,6 +17,6 @@ const (
 )
 
 // epollLoad is never called: main rejects -client epoll here.
-func epollLoad(addr string, req []byte, want, n int, every time.Duration, t *tally, stop <-chan struct{}, wg *sync.WaitGroup) {
+func epollLoad(addr string, req []byte, want, n, loops int, every time.Duration, t *tally, stop <-chan struct{}, wg *sync.WaitGroup) {
 	panic("writes: -client epoll is Linux-only")
 }

@@ -91,19 +91,24 @@ export default function render(state, ctx) { return { now: ctx.nowMs, n: state.n
 `
 
 var (
-	clientKind     = flag.String("client", defaultClient, "load client: epoll (event loops on raw sockets, Linux only), raw (a goroutine per kept-alive net.Conn) or nethttp (net/http's response reader)")
-	genThreads     = flag.Int("gen-threads", 1, "event loops (one OS thread each) per load of -client epoll (1 cost less CPU per request than 2 on 2 cores)")
-	warmup         = flag.Duration("warmup", 500*time.Millisecond, "load before the measured window")
-	writersProcess = flag.Bool("writers-process", true, "in the read windows, run the writers' load in a child process (as separate clients), not beside the readers' loop in this one")
-	writerChildArg = flag.String("writer-child", "", "internal: run as the writers' child process (ADDR,RATE,N)")
-	serverCPUs     = flag.String("server-cpus", "", "run jawas under taskset -c with this CPU list (e.g. 0; run the bench itself under taskset -c 1 to keep the two apart)")
-	readDurability = flag.String("read-durability", "sync", "serve.durability of the server the read windows run against")
-	workers        = flag.Int("workers", 0, "serve.workers (0: jawas's default)")
-	writeRounds    = flag.Int("write-rounds", 5, "write windows per durability (alternating sync and none, each on a fresh server); the median is printed")
-	rounds         = flag.Int("rounds", 5, "pairs of read windows (without writes, with writes) per write rate")
-	readWindow     = flag.Duration("read-window", time.Second, "duration of each read window (after -warmup)")
-	commitWindow   = flag.String("commit-window", "", "serve.commit_window of every server (empty: jawas's default)")
-	only           = flag.String("only", "", "run only the write windows (writes) or only the read windows (reads); empty: both")
+	clientKind = flag.String("client", defaultClient, "load client: epoll (event loops on raw sockets, Linux only), raw (a goroutine per kept-alive net.Conn) or nethttp (net/http's response reader)")
+	genThreads = flag.Int("gen-threads", 1, "event loops (one OS thread each) per load of -client epoll in the read windows (1 cost less CPU per request than 2 on 2 cores)")
+	// Flat out, one loop leaves the box 7-10 % idle (it waits for answers
+	// while the server waits for requests); two keep both cores busy, as
+	// wrk -t2 does in the serving bench: 4 of 5 back-to-back pairs gave
+	// more writes/s with two (median +4 %).
+	writeGenThreads = flag.Int("write-gen-threads", 2, "event loops per load of -client epoll in the flat-out write windows")
+	warmup          = flag.Duration("warmup", 500*time.Millisecond, "load before the measured window")
+	writersProcess  = flag.Bool("writers-process", true, "in the read windows, run the writers' load in a child process (as separate clients), not beside the readers' loop in this one")
+	writerChildArg  = flag.String("writer-child", "", "internal: run as the writers' child process (ADDR,RATE,N)")
+	serverCPUs      = flag.String("server-cpus", "", "run jawas under taskset -c with this CPU list (e.g. 0; run the bench itself under taskset -c 1 to keep the two apart)")
+	readDurability  = flag.String("read-durability", "sync", "serve.durability of the server the read windows run against")
+	workers         = flag.Int("workers", 0, "serve.workers (0: jawas's default)")
+	writeRounds     = flag.Int("write-rounds", 5, "write windows per durability (alternating sync and none, each on a fresh server); the median is printed")
+	rounds          = flag.Int("rounds", 5, "pairs of read windows (without writes, with writes) per write rate")
+	readWindow      = flag.Duration("read-window", time.Second, "duration of each read window (after -warmup)")
+	commitWindow    = flag.String("commit-window", "", "serve.commit_window of every server (empty: jawas's default)")
+	only            = flag.String("only", "", "run only the write windows (writes) or only the read windows (reads); empty: both")
 )
 
 func main() {
@@ -117,7 +122,7 @@ func main() {
 	// plus one, the other loops and the measuring goroutine never wait for
 	// the runtime to preempt one (GOMAXPROCS follows the CPU affinity, so
 	// it is 1 when this process is pinned to one CPU).
-	if n := 2*(*genThreads) + 1; runtime.GOMAXPROCS(0) < n {
+	if n := 2*max(*genThreads, *writeGenThreads) + 1; runtime.GOMAXPROCS(0) < n {
 		runtime.GOMAXPROCS(n)
 	}
 	if *writerChildArg != "" {
@@ -146,8 +151,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, "writes: -rounds and -write-rounds must be at least 1")
 		os.Exit(2)
 	}
-	if *genThreads < 1 {
-		fmt.Fprintln(os.Stderr, "writes: -gen-threads must be at least 1")
+	if *genThreads < 1 || *writeGenThreads < 1 {
+		fmt.Fprintln(os.Stderr, "writes: -gen-threads and -write-gen-threads must be at least 1")
 		os.Exit(2)
 	}
 	rates, err := parseRates(*rateList)
@@ -157,7 +162,7 @@ func main() {
 	}
 	gen := *clientKind
 	if gen == "epoll" {
-		gen += fmt.Sprintf(" (%d loops per load)", *genThreads)
+		gen += fmt.Sprintf(" (%d loops per load in the write windows, %d in the read windows)", *writeGenThreads, *genThreads)
 	}
 	fmt.Printf("client=%s; CPU columns: µs per answered request (server = jawas process tree, gen = this load generator)\n", gen)
 	// Write windows alternate between the durabilities, -write-rounds
@@ -517,14 +522,14 @@ func (t *tally) childCPU() proc.CPU {
 // load runs n connections sending req until stop is closed, at rate
 // requests/s summed over them (0: flat out); wg counts the goroutines or
 // event loops it starts.
-func load(addr string, req []byte, want, n int, rate float64, stop <-chan struct{}, wg *sync.WaitGroup) *tally {
+func load(addr string, req []byte, want, n, loops int, rate float64, stop <-chan struct{}, wg *sync.WaitGroup) *tally {
 	t := new(tally)
 	var every time.Duration // each connection's interval between sends
 	if rate > 0 {
 		every = time.Duration(float64(n) / rate * float64(time.Second))
 	}
 	if *clientKind == "epoll" {
-		epollLoad(addr, req, want, n, every, t, stop, wg)
+		epollLoad(addr, req, want, n, loops, every, t, stop, wg)
 		return t
 	}
 	for i := 0; i < n; i++ {
@@ -626,7 +631,7 @@ func writeRun(bin, durability string, writers int, d time.Duration) (result, flo
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	c := load(s.addr, postReq, 202, writers, 0, stop, &wg)
+	c := load(s.addr, postReq, 202, writers, *writeGenThreads, 0, stop, &wg)
 	r, err := measure(s, d, c, nil)
 	close(stop)
 	wg.Wait()
@@ -652,7 +657,7 @@ func readRun(bin string, readers, writers int, rates []float64, d time.Duration,
 	var readersWG sync.WaitGroup
 	defer readersWG.Wait()
 	defer close(stopReaders)
-	c := load(s.addr, getReq, 200, readers, 0, stopReaders, &readersWG)
+	c := load(s.addr, getReq, 200, readers, *genThreads, 0, stopReaders, &readersWG)
 	window := func(writeRate float64) (result, error) {
 		if writeRate < 0 {
 			return measure(s, d, c, nil)
@@ -669,7 +674,7 @@ func readRun(bin string, readers, writers int, rates []float64, d time.Duration,
 		var wg sync.WaitGroup
 		defer wg.Wait()
 		defer close(stop)
-		return measure(s, d, c, load(s.addr, postReq, 202, writers, writeRate, stop, &wg))
+		return measure(s, d, c, load(s.addr, postReq, 202, writers, *genThreads, writeRate, stop, &wg))
 	}
 	for _, rate := range append(rates[:len(rates):len(rates)], 0) {
 		var with, alone result

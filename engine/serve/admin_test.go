@@ -235,7 +235,7 @@ func TestAccessLog(t *testing.T) {
 	must(t, err)
 	f := start(t, func(o *Options) {
 		o.AccessLog = al
-		o.Write = func(w Write, done func(WriteResult)) { go done(WriteResult{Status: 202}) }
+		o.Write = func(w Write, done Done) { go done.Answer(WriteResult{Status: 202}) }
 	})
 	c := f.dial()
 	br := bufio.NewReader(c)

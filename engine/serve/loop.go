@@ -59,13 +59,14 @@ type conn struct {
 	held    *snapshot.View
 
 	events    uint32
-	deadline  int64 // unix ns; 0 none
-	closing   bool  // close once the queued output is written
-	lingering bool  // write side shut, draining input until EOF
-	idleSince int64 // unix ns: accepted, or last output written with nothing pending (see drainIdleGrace)
-	waiting   bool  // a Write is in flight; later requests wait
-	more      bool  // input may hold complete requests not answered yet
-	http10    bool  // the last request handled was HTTP/1.0
+	deadline  int64  // unix ns; 0 none
+	closing   bool   // close once the queued output is written
+	lingering bool   // write side shut, draining input until EOF
+	idleSince int64  // unix ns: accepted, or last output written with nothing pending (see drainIdleGrace)
+	waiting   bool   // a Write is in flight; later requests wait
+	writes    uint32 // Writes handed over on this connection: names the one in flight (Done.seq)
+	more      bool   // input may hold complete requests not answered yet
+	http10    bool   // the last request handled was HTTP/1.0
 
 	ops connOps // peer address, admin access (admin.go)
 }
@@ -73,9 +74,9 @@ type conn struct {
 func (c *conn) hasOutput() bool { return c.pos < len(c.pieces) }
 
 type writeDone struct {
-	fd  int
-	gen uint32
-	res WriteResult
+	fd       int
+	gen, seq uint32
+	res      WriteResult
 }
 
 // loop is one event loop. Everything in it is owned by its goroutine except
@@ -119,6 +120,12 @@ type loop struct {
 	wrote      bool // this iteration called Write; loop goroutine only
 	// doneSpare is the buffer doneQ swaps with; loop goroutine only.
 	doneSpare []writeDone
+	// slab holds the bodies handed to Write: append-only, a new one when
+	// full, so a body stays valid as long as the callee keeps it.
+	slab []byte
+	// texts shares header values handed to Write (Content-Type, User-Agent,
+	// ...), which repeat from request to request. Loop goroutine only.
+	texts map[string]string
 
 	ops ops // counters, access log (admin.go)
 
@@ -750,8 +757,8 @@ func (l *loop) completeWrites() {
 			continue
 		}
 		c := l.conns[d.fd]
-		if c == nil || c.gen != d.gen || !c.waiting {
-			continue
+		if c == nil || c.gen != d.gen || c.writes != d.seq || !c.waiting {
+			continue // closed, or answered already
 		}
 		c.waiting = false
 		l.ops.kind = metrics.KindWrite
@@ -761,29 +768,6 @@ func (l *loop) completeWrites() {
 		}
 		if !c.hasOutput() && c.in != nil {
 			l.serveInput(c, c.in)
-		}
-	}
-}
-
-// writeDone returns the done callback for a write on c.
-// Called from any goroutine.
-func (l *loop) writeDone(c *conn) func(WriteResult) {
-	fd, gen, p := c.fd, c.gen, l.p
-	var once atomic.Bool
-	return func(res WriteResult) {
-		if !once.CompareAndSwap(false, true) {
-			return
-		}
-		l.doneMu.Lock()
-		wake := len(l.doneQ) == 0 && !l.collecting
-		l.doneQ = append(l.doneQ, writeDone{fd: fd, gen: gen, res: res})
-		l.doneMu.Unlock()
-		// One wake per batch: a non-empty queue means whoever queued first
-		// has woken (or is about to wake) the loop, which then takes the
-		// whole queue, this answer included; while the loop is collecting
-		// it takes the queue before it waits again.
-		if wake {
-			p.Wake() // after Shutdown the eventfd may be closed: the answer is moot then
 		}
 	}
 }

@@ -27,7 +27,9 @@ import (
 )
 
 // Write is one POST or PUT to a published URL, handed to Options.Write.
-// Every field is a copy the callee owns.
+// Every field is a copy the callee owns and nobody modifies (Body is a
+// piece of an append-only buffer of the loop; repeated header texts are
+// shared), so handing one over allocates nothing per request.
 type Write struct {
 	Method        http1.Method
 	URL           string
@@ -54,10 +56,47 @@ type WriteResult struct {
 }
 
 // WriteFunc accepts a write. It runs on an event loop, so it must not block:
-// it queues w and calls done exactly once, from any goroutine, with the
-// answer (202 once the write is durable). Requests pipelined behind the
-// write on the same connection wait for done.
-type WriteFunc func(w Write, done func(WriteResult))
+// it queues w and calls done.Answer exactly once, from any goroutine, with
+// the answer (202 once the write is durable). Requests pipelined behind
+// the write on the same connection wait for the answer.
+type WriteFunc func(w Write, done Done)
+
+// Done answers one write. It is a small value naming the connection and
+// the write (not a closure), so a write costs no allocation for it; an
+// answer to a write that is no longer waiting (its connection closed, or
+// a second answer) is dropped.
+type Done struct {
+	l   *loop
+	fd  int
+	gen uint32 // the connection's reuse count
+	seq uint32 // the write's number on its connection
+	fn  func(WriteResult)
+}
+
+// DoneFunc returns a Done whose Answer calls f: for calling a WriteFunc
+// outside a loop (tests, benchmarks).
+func DoneFunc(f func(WriteResult)) Done { return Done{fn: f} }
+
+// Answer hands res to the loop that read the write. Safe from any
+// goroutine.
+func (d Done) Answer(res WriteResult) {
+	if d.fn != nil {
+		d.fn(res)
+		return
+	}
+	l := d.l
+	l.doneMu.Lock()
+	wake := len(l.doneQ) == 0 && !l.collecting
+	l.doneQ = append(l.doneQ, writeDone{fd: d.fd, gen: d.gen, seq: d.seq, res: res})
+	l.doneMu.Unlock()
+	// One wake per batch: a non-empty queue means whoever queued first has
+	// woken (or is about to wake) the loop, which then takes the whole
+	// queue, this answer included; while the loop is collecting it takes
+	// the queue before it waits again.
+	if wake {
+		l.p.Wake() // after Shutdown the eventfd may be closed: the answer is moot then
+	}
+}
 
 // EventsFunc answers GET /_jawas/events/ID with a status code and a JSON
 // body. It runs on an event loop and must not block.

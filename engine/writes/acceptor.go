@@ -82,6 +82,7 @@ type Acceptor struct {
 	w       *journal.Writer // under stateMu
 	gate    *gate
 	spare   []pending // the buffer queued swaps with; under stateMu
+	ids     []string  // the IDs of the group being committed; under stateMu
 	stats   Stats
 }
 
@@ -99,7 +100,7 @@ type pending struct {
 	rec     journal.Record
 	period  time.Duration
 	arrived time.Time
-	done    func(serve.WriteResult)
+	done    serve.Done
 }
 
 type routeCache struct {
@@ -181,10 +182,10 @@ func retryHeader(d time.Duration) http1.Header {
 }
 
 // Write is the serve.WriteFunc. Event loop goroutine; never blocks.
-func (a *Acceptor) Write(w serve.Write, done func(serve.WriteResult)) {
+func (a *Acceptor) Write(w serve.Write, done serve.Done) {
 	reject := func(status int, body []byte, h ...http1.Header) {
 		a.stats.Rejected.Add(1)
-		done(serve.WriteResult{Status: status, Body: body, Header: h})
+		done.Answer(serve.WriteResult{Status: status, Body: body, Header: h})
 	}
 	method := w.Method.String()
 	rt, ok := a.route(w.URL)
@@ -463,7 +464,8 @@ func (a *Acceptor) commitQueued() {
 // commit makes batch durable with one Commit and answers every write in
 // it. Under stateMu.
 func (a *Acceptor) commit(batch []pending) {
-	ids := make([]string, len(batch))
+	ids := a.ids[:0]
+	defer func() { clear(ids); a.ids = ids[:0] }()
 	failed := a.gate.enter(false)
 	for i := 0; failed == nil && i < len(batch); i++ {
 		id, err := a.w.Append(&batch[i].rec)
@@ -471,7 +473,7 @@ func (a *Acceptor) commit(batch []pending) {
 			failed = err
 			break
 		}
-		ids[i] = id
+		ids = append(ids, id)
 	}
 	before, beforeNs := a.w.Stats().Fsyncs.Load(), a.w.Stats().FsyncNanos.Load()
 	if failed == nil {
@@ -484,7 +486,7 @@ func (a *Acceptor) commit(batch []pending) {
 		a.opt.Log.Error("writes: journal commit failed; answering 503 and opening a new journal incarnation", "error", failed)
 		for _, p := range batch {
 			a.stats.Rejected.Add(1)
-			p.done(serve.WriteResult{Status: 503, Header: []http1.Header{retryHeader(time.Second)}})
+			p.done.Answer(serve.WriteResult{Status: 503, Header: []http1.Header{retryHeader(time.Second)}})
 		}
 		a.w.Close()
 		if w, err := journal.OpenWriter(a.opt.DataDir, a.opt.Slot, journal.WriterOptions{Durability: a.opt.Durability}); err != nil {
@@ -495,14 +497,19 @@ func (a *Acceptor) commit(batch []pending) {
 		return
 	}
 	a.stats.Commits.Add(1)
+	// The answers' bodies share one buffer, allocated once per group (each
+	// body is sliced to its own capacity, and the buffer is never written
+	// again): one allocation per commit instead of one per write.
+	bodies := make([]byte, 0, len(batch)*acceptedLen(len(ids[0])))
 	for i, p := range batch {
 		// The engine reads for boundary B only when no commit stamped
 		// before B is in flight, so this record is applied exactly at the
 		// first boundary after its stamp.
 		vis := journal.VisibleAt(p.rec.Time, p.period)
-		body := appendAccepted(make([]byte, 0, 128), ids[i], vis.UnixMilli())
+		n := len(bodies)
+		bodies = appendAccepted(bodies, ids[i], vis.UnixMilli())
 		a.stats.Accepted.Add(1)
-		p.done(serve.WriteResult{Status: 202, Body: body})
+		p.done.Answer(serve.WriteResult{Status: 202, Body: bodies[n:len(bodies):len(bodies)]})
 	}
 }
 
@@ -512,6 +519,12 @@ type acceptedBody struct {
 	ID        string `json:"id"`
 	VisibleAt int64  `json:"visible_at"`
 	StatusURL string `json:"status_url"`
+}
+
+// acceptedLen is the length of appendAccepted's JSON for an ID of idLen
+// bytes and a visible_at of 13 digits (Unix milliseconds until 2286).
+func acceptedLen(idLen int) int {
+	return len(`{"id":"","visible_at":,"status_url":"/_jawas/events/"}`) + 2*idLen + 13
 }
 
 // appendAccepted appends the JSON of acceptedBody{id, visibleAt,

@@ -12,6 +12,9 @@ func TestAppendAccepted(t *testing.T) {
 	if got := appendAccepted(nil, id, 1767225600200); string(got) != string(want) {
 		t.Fatalf("appendAccepted = %s, want %s", got, want)
 	}
+	if n := acceptedLen(len(id)); n != len(want) {
+		t.Fatalf("acceptedLen = %d, want %d (the commit sizes its answers' buffer with it)", n, len(want))
+	}
 }
 
 func TestMediaType(t *testing.T) {

@@ -2,6 +2,7 @@ package journal
 
 import (
 	"testing"
+	"time"
 )
 
 // BenchmarkCommit measures accepted writes per second when 64 writers'
@@ -51,5 +52,55 @@ func BenchmarkCommit(b *testing.B) {
 				b.ReportMetric(float64(s.FsyncNanos.Load())/float64(n)/1e3, "µs/fsync")
 			}
 		})
+	}
+}
+
+// BenchmarkReadNew measures the engine's read path: ReadNew from the start
+// of two live segments whose writers appended 2,000 records each,
+// interleaved in time, in commits of 64 (the shape of a flat-out write
+// load: two workers, small JSON bodies, no headers). cpu-ns/record is the
+// process's CPU time, GC included, steadier than ns/record on a shared box.
+func BenchmarkReadNew(b *testing.B) {
+	const perWriter, group = 2000, 64
+	dir := b.TempDir()
+	var ws [2]*Writer
+	for slot := range ws {
+		w, err := OpenWriter(dir, slot, WriterOptions{Durability: None})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer w.Close()
+		ws[slot] = w
+	}
+	body := []byte(`{"id":1}` + "\n")
+	for i := range perWriter {
+		for _, w := range ws {
+			if _, err := w.Append(&Record{Source: "q", Method: "POST", ContentType: "application/json", Body: body}); err != nil {
+				b.Fatal(err)
+			}
+			if (i+1)%group == 0 || i == perWriter-1 {
+				if err := w.Commit(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	}
+	r, err := OpenReader(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cpu0 := processCPU()
+	for b.Loop() {
+		recs, _, err := r.ReadNew(nil, time.Time{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(recs) != 2*perWriter {
+			b.Fatalf("read %d records, want %d", len(recs), 2*perWriter)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*2*perWriter), "ns/record")
+	if cpu0 >= 0 {
+		b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N*2*perWriter), "cpu-ns/record")
 	}
 }

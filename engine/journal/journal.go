@@ -148,9 +148,10 @@ const (
 	frameBad                    // impossible length, CRC mismatch or undecodable payload
 )
 
-// parseFrame decodes the frame at the start of b. n is the frame's size when
-// the status is frameOK.
-func parseFrame(b []byte) (rec Record, n int, st frameStatus, why string) {
+// parseFrame decodes the frame at the start of b, taking repeated strings
+// from in (see decodeRecord). n is the frame's size when the status is
+// frameOK.
+func parseFrame(b []byte, in *interner) (rec Record, n int, st frameStatus, why string) {
 	if len(b) < headerSize {
 		return rec, 0, frameIncomplete, "short header"
 	}
@@ -166,7 +167,7 @@ func parseFrame(b []byte) (rec Record, n int, st frameStatus, why string) {
 	if crc32.Checksum(payload, castagnoli) != sum {
 		return rec, 0, frameBad, "checksum mismatch"
 	}
-	if err := decodeRecord(payload, &rec); err != nil {
+	if err := decodeRecord(payload, &rec, in); err != nil {
 		return Record{}, 0, frameBad, "undecodable record: " + err.Error()
 	}
 	if _, _, ok := ParseID(rec.ID); !ok {
@@ -184,7 +185,7 @@ func validFrameAfter(b []byte) bool {
 		if size == 0 || size > MaxRecordSize || uint64(len(b)-i) < headerSize+uint64(size) || !isRecordStart(b[i+headerSize]) {
 			continue
 		}
-		if _, _, st, _ := parseFrame(b[i:]); st == frameOK {
+		if _, _, st, _ := parseFrame(b[i:], nil); st == frameOK {
 			return true
 		}
 	}

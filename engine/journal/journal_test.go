@@ -85,7 +85,7 @@ func frameOffsets(t *testing.T, path string) []int64 {
 	}
 	var offs []int64
 	for off := 0; off < len(data); {
-		_, n, st, why := parseFrame(data[off:])
+		_, n, st, why := parseFrame(data[off:], nil)
 		if st != frameOK {
 			t.Fatalf("frame at %d: %s", off, why)
 		}

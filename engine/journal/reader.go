@@ -32,6 +32,7 @@ type Reader struct {
 	dir     string          // <data dir>/journal
 	dead    map[string]bool // segments known to have no writer (final)
 	suspect map[string]suspicion
+	strs    interner // repeated strings of the records read
 
 	// SuspectFor is how long damage in a live segment must persist before
 	// it is reported: a write in progress can be seen half copied.
@@ -222,7 +223,7 @@ func (r *Reader) scan(path, name string, data []byte, pos int64, before time.Tim
 	var recs []Record
 	off := 0
 	for off < len(data) {
-		rec, n, st, why := parseFrame(data[off:])
+		rec, n, st, why := parseFrame(data[off:], &r.strs)
 		if st == frameOK {
 			if !before.IsZero() && !rec.Time.Before(before) {
 				break // not visible yet; the writer stamps times in order

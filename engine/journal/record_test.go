@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // TestRecordLayouts decodes the same records from version 1 (JSON) and
@@ -21,20 +22,46 @@ func TestRecordLayouts(t *testing.T) {
 	for _, want := range recs {
 		v1, _ := json.Marshal(&want)
 		for name, frame := range map[string][]byte{"v1": appendFrame(nil, v1), "v2": appendFrame(nil, appendRecord(nil, &want))} {
-			got, n, st, why := parseFrame(frame)
-			if st != frameOK || n != len(frame) {
-				t.Fatalf("%s: parseFrame = %v %d (%s)", name, st, n, why)
-			}
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("%s: got %+v, want %+v", name, got, want)
+			var in interner // twice through one interner: the second time from it
+			for _, strs := range []*interner{nil, &in, &in} {
+				got, n, st, why := parseFrame(frame, strs)
+				if st != frameOK || n != len(frame) {
+					t.Fatalf("%s: parseFrame = %v %d (%s)", name, st, n, why)
+				}
+				if !reflect.DeepEqual(got, want) {
+					t.Errorf("%s: got %+v, want %+v", name, got, want)
+				}
 			}
 		}
 		p := appendRecord(nil, &want)
 		for i := 1; i < len(p); i++ {
 			var r Record
-			if err := decodeRecord(p[:i], &r); err == nil {
+			if err := decodeRecord(p[:i], &r, nil); err == nil {
 				t.Errorf("decodeRecord of %d of %d bytes: no error", i, len(p))
 			}
+		}
+	}
+}
+
+// TestInterner: equal bytes give the same string, a full interner starts
+// again rather than grow.
+func TestInterner(t *testing.T) {
+	var in interner
+	for _, s := range []string{"", "POST", "text/plain", "game/arena", "user-agent"} {
+		if got := in.string([]byte(s)); got != s {
+			t.Errorf("string(%q) = %q", s, got)
+		}
+	}
+	a, b := in.string([]byte("game/arena")), in.string([]byte("game/arena"))
+	if unsafe.StringData(a) != unsafe.StringData(b) {
+		t.Error("equal sources are not the same string")
+	}
+	for i := range 3 * maxInterned {
+		if s := fmt.Sprint(i); in.string([]byte(s)) != s {
+			t.Fatalf("string(%q) is wrong", s)
+		}
+		if len(in.m) > maxInterned {
+			t.Fatalf("interner holds %d strings, more than %d", len(in.m), maxInterned)
 		}
 	}
 }

@@ -205,23 +205,49 @@ func FormatID(inc string, seq uint64) string {
 	return string(b)
 }
 
-// ParseID splits an event ID into its incarnation and sequence.
+// ParseID splits an event ID into its incarnation and sequence: 24 and 16
+// lower-case hex digits around a '-', the sequence not zero.
+//
+// It checks and converts in one pass over a table, without strings.Cut and
+// strconv, because the engine parses every record's ID as it reads the
+// journal: a quarter of the time per ID (a microbenchmark against the
+// strconv version, median of 10 on a busy 2-core box: 123 -> 32 ns).
 func ParseID(id string) (inc string, seq uint64, ok bool) {
-	inc, s, found := strings.Cut(id, "-")
-	if !found || len(inc) != incDigits || !isHex(inc) || len(s) != 16 || !isHex(s) {
+	if len(id) != incDigits+1+16 || id[incDigits] != '-' {
 		return "", 0, false
 	}
-	seq, err := strconv.ParseUint(s, 16, 64)
-	if err != nil || seq == 0 {
+	bad := byte(0) // OR of the digits' table entries: notHex if any is not a digit
+	for i := 0; i < incDigits; i++ {
+		bad |= hexValue[id[i]]
+	}
+	for i := incDigits + 1; i < len(id); i++ {
+		v := hexValue[id[i]]
+		bad |= v
+		seq = seq<<4 | uint64(v&0xf)
+	}
+	if bad&notHex != 0 || seq == 0 {
 		return "", 0, false
 	}
-	return inc, seq, true
+	return id[:incDigits], seq, true
 }
+
+// hexValue maps a lower-case hex digit to its value, anything else to
+// notHex.
+var hexValue = func() (t [256]byte) {
+	for i := range t {
+		t[i] = notHex
+	}
+	for i, c := range "0123456789abcdef" {
+		t[c] = byte(i)
+	}
+	return t
+}()
+
+const notHex = 0x80
 
 func isHex(s string) bool {
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+		if hexValue[s[i]] == notHex {
 			return false
 		}
 	}

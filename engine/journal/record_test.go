@@ -66,6 +66,36 @@ func TestInterner(t *testing.T) {
 	}
 }
 
+// TestParseIDRejects: what is not 24 and 16 lower-case hex digits around
+// a '-', with a sequence above zero, is not an ID.
+func TestParseIDRejects(t *testing.T) {
+	inc := "0123456789abcdef01234567"
+	for _, id := range []string{
+		"",
+		"-",
+		inc,
+		inc + "-",
+		inc + "0000000000000001",       // no '-'
+		inc + "-0000000000000000",      // sequence zero
+		inc + "-000000000000001",       // 15 digits
+		inc + "-00000000000000001",     // 17 digits
+		inc + "-000000000000000A",      // upper case
+		inc + "-000000000000000g",      // not hex
+		inc + "-+00000000000001",       // a sign
+		inc + "-0000000000000001 ",     // trailing space
+		inc + "-00000000-0000001",      // a second '-'
+		inc[:23] + "-0000000000000001", // short incarnation
+		inc + "0-0000000000000001",     // long incarnation
+		"0123456789ABCDEF01234567-0000000000000001", // upper-case incarnation
+		"0123456789abcdef0123456--0000000000000001",
+		"0123456789abcdef0123456\x00-0000000000000001",
+	} {
+		if gi, gs, ok := ParseID(id); ok || gi != "" || gs != 0 {
+			t.Errorf("ParseID(%q) = %q, %d, %v; want it refused", id, gi, gs, ok)
+		}
+	}
+}
+
 func TestFormatIDRoundTrip(t *testing.T) {
 	inc := "0123456789abcdef01234567"
 	for _, seq := range []uint64{1, 9, 10, 255, 1 << 32, 0xdeadbeefcafe, ^uint64(0)} {

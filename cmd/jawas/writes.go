@@ -8,11 +8,13 @@ package main
 import (
 	"errors"
 	"log/slog"
+	"path/filepath"
 	"time"
 
 	"github.com/jawas/jawas/engine/config"
 	"github.com/jawas/jawas/engine/journal"
 	"github.com/jawas/jawas/engine/period"
+	"github.com/jawas/jawas/engine/prefork"
 	"github.com/jawas/jawas/engine/serve"
 	"github.com/jawas/jawas/engine/snapshot"
 	"github.com/jawas/jawas/engine/writes"
@@ -104,6 +106,7 @@ func workerWrites(cfg *config.Config, opt *serve.Options, slot int, log *slog.Lo
 		Token:      cfg.SourceWriteToken,
 		Rate:       cfg.Serve.WriteRate,
 		Burst:      cfg.WriteBurstOrDefault(),
+		RateTable:  rateTable(),
 		MaxPending: cfg.Serve.MaxPendingJournal,
 		Log:        log,
 
@@ -134,4 +137,14 @@ func workerWrites(cfg *config.Config, opt *serve.Options, slot int, log *slog.Lo
 			store.Close()
 		}
 	}, nil
+}
+
+// rateTable is where the workers of this server share the write rate
+// limit's state: a file in the supervisor's runtime directory (fresh each
+// start); "" in single-process mode, where the one process keeps it.
+func rateTable() string {
+	if dir := prefork.RunDir(); dir != "" {
+		return filepath.Join(dir, "write-rate.shm")
+	}
+	return ""
 }

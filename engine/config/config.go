@@ -240,6 +240,12 @@ func (c *Config) Validate() error {
 	}
 	if s.WriteBurst < 0 {
 		bad("serve.write_burst", "expected 0 (the rate) or a positive count, got %d", s.WriteBurst)
+	} else if s.WriteRate > 0 {
+		// The shared rate table keeps a client's standing in 40 bits of
+		// microseconds (engine/writes/ratelimit.go): a day at most.
+		if span := float64(c.WriteBurstOrDefault()) / s.WriteRate; span > 86400 {
+			bad("serve.write_burst", "a burst of %d at %g writes/s takes %.0f s to refill; at most 86400 (a day): raise serve.write_rate or lower serve.write_burst", c.WriteBurstOrDefault(), s.WriteRate, span)
+		}
 	}
 	if s.MaxPendingJournal <= 0 {
 		bad("serve.max_pending_journal", "must be a positive number of bytes, got %d", s.MaxPendingJournal)

@@ -107,6 +107,7 @@ func TestBadInput(t *testing.T) {
 		{"token with space", "[source.chat]\nwrite_token = \"abcdefgh ijklmnopq\"\n", []string{`"source.chat.write_token"`, "without spaces"}},
 		{"negative write rate", "[serve]\nwrite_rate = -1.0\n", []string{`"serve.write_rate"`}},
 		{"negative burst", "[serve]\nwrite_burst = -1\n", []string{`"serve.write_burst"`}},
+		{"burst longer than a day", "[serve]\nwrite_rate = 0.001\nwrite_burst = 100\n", []string{`"serve.write_burst"`, "86400"}},
 		{"zero pending cap", "[serve]\nmax_pending_journal = 0\n", []string{`"serve.max_pending_journal"`}},
 	}
 	for _, tc := range cases {

@@ -41,10 +41,13 @@ type AcceptorOptions struct {
 	// none). Called on event loops; must be safe for concurrent use.
 	Token func(source string) string
 
-	Rate       float64 // writes/s per client address; 0 = no limit
-	Burst      int     // bucket size; default max(1, Rate)
-	MaxPending int64   // journal bytes not yet applied before 503; 0 = no cap
-	QueueLen   int     // writes waiting for the committer before 503; default 16384
+	Rate  float64 // writes/s per client address; 0 = no limit
+	Burst int     // writes a client may make at once; default max(1, Rate)
+	// RateTable is the file of the rate limit's state, shared by the
+	// workers of one server (ratelimit.go); "" keeps it in this process.
+	RateTable  string
+	MaxPending int64 // journal bytes not yet applied before 503; 0 = no cap
+	QueueLen   int   // writes waiting for the committer before 503; default 16384
 
 	// CommitWindow is how long, with durability "sync", a write may wait
 	// for others to share its fdatasync (see awaitGroup); 0 commits as
@@ -73,7 +76,7 @@ type Acceptor struct {
 	closing bool        // under mu: Close has begun, Write answers 503
 
 	routes  atomic.Pointer[routeCache]
-	limit   limiter
+	limit   *rateTable   // nil: no limit
 	pending atomic.Int64 // last measured unapplied journal bytes
 	checked atomic.Int64 // unix ns of that measurement
 	busy    atomic.Bool  // a pending-bytes measurement is running
@@ -122,13 +125,27 @@ func NewAcceptor(opt AcceptorOptions) (*Acceptor, error) {
 	if opt.Burst <= 0 {
 		opt.Burst = max(1, int(opt.Rate+0.999))
 	}
+	var limit *rateTable
+	if opt.Rate > 0 {
+		if span := time.Duration(float64(opt.Burst) / opt.Rate * float64(time.Second)); span > maxRateSpan {
+			return nil, fmt.Errorf("writes: new acceptor: a burst of %d at %g writes/s spans %v; at most %v", opt.Burst, opt.Rate, span, maxRateSpan)
+		}
+		var err error
+		if opt.RateTable == "" {
+			limit = localRateTable(opt.Rate, opt.Burst)
+		} else if limit, err = openRateTable(opt.RateTable, opt.Rate, opt.Burst); err != nil {
+			return nil, fmt.Errorf("writes: new acceptor: %w", err)
+		}
+	}
 	w, err := journal.OpenWriter(opt.DataDir, opt.Slot, journal.WriterOptions{Durability: opt.Durability})
 	if err != nil {
+		limit.close()
 		return nil, fmt.Errorf("writes: new acceptor: %w", err)
 	}
 	g, err := openGate(opt.DataDir)
 	if err != nil {
 		w.Close()
+		limit.close()
 		return nil, fmt.Errorf("writes: new acceptor: %w", err)
 	}
 	a := &Acceptor{
@@ -139,7 +156,7 @@ func NewAcceptor(opt AcceptorOptions) (*Acceptor, error) {
 		closed: make(chan struct{}),
 		status: journal.NewStatusReader(opt.DataDir),
 		w:      w,
-		limit:  limiter{rate: opt.Rate, burst: float64(opt.Burst), buckets: map[string]*bucket{}},
+		limit:  limit,
 	}
 	go a.commitLoop() // committer: ends when Close closes quit
 	return a, nil
@@ -162,6 +179,7 @@ func (a *Acceptor) Close() error {
 	a.stateMu.Lock()
 	defer a.stateMu.Unlock()
 	a.gate.close()
+	a.limit.close()
 	if err := a.w.Close(); err != nil {
 		return fmt.Errorf("writes: close acceptor: %w", err)
 	}
@@ -203,9 +221,11 @@ func (a *Acceptor) Write(w serve.Write, done serve.Done) {
 			return
 		}
 	}
-	if wait, ok := a.limit.allow(w.RemoteAddr, w.Time); !ok {
-		reject(429, nil, retryHeader(wait))
-		return
+	if a.limit != nil {
+		if wait, ok := a.limit.allow(w.RemoteAddr, w.Time); !ok {
+			reject(429, nil, retryHeader(wait))
+			return
+		}
 	}
 	if a.opt.MaxPending > 0 {
 		a.measurePending(w.Time)
@@ -556,54 +576,4 @@ func (a *Acceptor) Events(id string) (int, []byte) {
 		return 404, b
 	}
 	return 200, b
-}
-
-// limiter is a token bucket per client address.
-type limiter struct {
-	rate, burst float64
-	mu          sync.Mutex
-	buckets     map[string]*bucket
-}
-
-type bucket struct {
-	tokens float64
-	last   time.Time
-}
-
-const maxBuckets = 100000
-
-// allow takes a token for addr at now; when none is left it returns how
-// long until one is.
-func (l *limiter) allow(addr string, now time.Time) (time.Duration, bool) {
-	if l.rate <= 0 {
-		return 0, true
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b := l.buckets[addr]
-	if b == nil {
-		if len(l.buckets) >= maxBuckets {
-			l.prune(now)
-		}
-		b = &bucket{tokens: l.burst, last: now}
-		l.buckets[addr] = b
-	}
-	if dt := now.Sub(b.last).Seconds(); dt > 0 {
-		b.tokens = min(l.burst, b.tokens+dt*l.rate)
-		b.last = now
-	}
-	if b.tokens >= 1 {
-		b.tokens--
-		return 0, true
-	}
-	return time.Duration((1 - b.tokens) / l.rate * float64(time.Second)), false
-}
-
-// prune forgets buckets that have refilled (they would start full anyway).
-func (l *limiter) prune(now time.Time) {
-	for k, b := range l.buckets {
-		if b.tokens+now.Sub(b.last).Seconds()*l.rate >= l.burst {
-			delete(l.buckets, k)
-		}
-	}
 }

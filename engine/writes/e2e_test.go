@@ -599,6 +599,41 @@ func TestRejections(t *testing.T) {
 		}
 	})
 
+	// Rate across workers: every client here is 127.0.0.1, and connections
+	// opened together are spread over both workers (accept balancing), so
+	// a limit kept per worker process would let 2 × the burst through.
+	t.Run("rate limit shared by the workers", func(t *testing.T) {
+		time.Sleep(2 * time.Second) // refill the bucket used above
+		conns := make([]*client, 8)
+		for i := range conns {
+			conns[i] = &client{addr: p.addr}
+			defer conns[i].close()
+			if resp, _, err := conns[i].do(get("/q.json")); err != nil || resp.StatusCode != 200 {
+				t.Fatalf("connection %d: %v %v", i, resp, err) // opened before any write
+			}
+		}
+		accepted, workers := 0, map[string]bool{}
+		for i, c := range conns {
+			resp, b, err := c.do(post("/q.json", "application/json", `{"id":"r`+strconv.Itoa(i)+`"}`))
+			must(t, err)
+			switch resp.StatusCode {
+			case 202:
+				accepted++
+				var a ack
+				must(t, json.Unmarshal(b, &a))
+				inc, _, _ := strings.Cut(a.ID, "-")
+				workers[inc] = true
+			case 429:
+			default:
+				t.Fatalf("write %d: %d %s", i, resp.StatusCode, b)
+			}
+		}
+		if accepted != 3 {
+			t.Fatalf("%d writes accepted from one address over 8 connections, want the burst of 3", accepted)
+		}
+		t.Logf("the burst was accepted by %d worker journal(s)", len(workers))
+	})
+
 	// Pending cap: with the engine stopped (SIGSTOP) the journal grows past
 	// max_pending_journal and writes get 503 with Retry-After.
 	t.Run("pending cap", func(t *testing.T) {

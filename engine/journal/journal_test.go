@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -217,6 +220,56 @@ func TestOrderAcrossWriters(t *testing.T) {
 	}
 	if recs[3].Seq != 1 || recs[4].Seq != 2 || recs[5].Seq != 3 {
 		t.Errorf("equal times in one writer must keep sequence order: %v %v %v", recs[3].Seq, recs[4].Seq, recs[5].Seq)
+	}
+}
+
+// TestMergeRunsLikeStableSort: mergeRuns orders records exactly as a
+// stable sort of the runs' concatenation does, with runs in order (merged),
+// out of order (the clock stepped back) and too many to merge, with equal
+// times across runs and records equal by every key.
+func TestMergeRunsLikeStableSort(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	t0 := time.Unix(1_700_000_000, 0).UTC()
+	for trial := range 500 {
+		nruns := 1 + rng.IntN(12)
+		var runs, copies [][]Record
+		var all []Record
+		for k := range nruns {
+			slot := rng.IntN(3) // runs may share a slot, so ties reach the ID
+			inc := fmt.Sprintf("%024x", k%4)
+			var run []Record
+			ms, seq := rng.IntN(5), uint64(rng.IntN(3))
+			for i := range rng.IntN(20) {
+				ms += rng.IntN(3) // equal times are common
+				if trial%5 == 0 && rng.IntN(10) == 0 {
+					ms -= 3 // the clock stepped back
+				}
+				if rng.IntN(8) != 0 {
+					seq++ // else a duplicate ID: equal by every key
+				}
+				run = append(run, Record{ID: FormatID(inc, max(seq, 1)), Slot: slot, Time: t0.Add(time.Duration(ms) * time.Millisecond), Body: []byte(fmt.Sprintf("%d.%d", k, i))})
+			}
+			if len(run) == 0 {
+				continue // ReadNewGated passes no empty run
+			}
+			runs = append(runs, run)
+			copies = append(copies, slices.Clone(run))
+			all = append(all, run...)
+		}
+		sort.SliceStable(all, func(i, j int) bool { return less(&all[i], &all[j]) })
+		saved := slices.Clone(runs) // mergeRuns consumes runs, not the records
+		got := mergeRuns(runs)
+		if len(all) == 0 {
+			all = nil
+		}
+		if !reflect.DeepEqual(got, all) {
+			t.Fatalf("trial %d: mergeRuns gives %v, want %v", trial, bodies(got), bodies(all))
+		}
+		for k := range copies {
+			if !reflect.DeepEqual(saved[k], copies[k]) {
+				t.Fatalf("trial %d: mergeRuns changed run %d", trial, k)
+			}
+		}
 	}
 }
 

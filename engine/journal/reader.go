@@ -131,16 +131,79 @@ func (r *Reader) ReadNewGated(from Positions, before time.Time, release func()) 
 	}
 	done()
 	next = make(Positions, len(names))
+	runs := make([][]Record, 0, len(sized))
 	for _, s := range sized {
 		recs, pos, err := r.readSized(s, from[s.name], before)
 		if err != nil {
 			return nil, nil, err
 		}
-		records = append(records, recs...)
+		if len(recs) > 0 {
+			runs = append(runs, recs)
+		}
 		next[s.name] = pos
 	}
-	sort.SliceStable(records, func(i, j int) bool { return less(&records[i], &records[j]) })
-	return records, next, nil
+	return mergeRuns(runs), next, nil
+}
+
+// maxMergeRuns bounds how many runs mergeRuns merges, looking at every
+// run's head for each record; more (a replay over many segments) are
+// sorted.
+const maxMergeRuns = 8
+
+// mergeRuns returns the records of runs (the segments' records, in segment
+// order) in apply order, as a stable sort of their concatenation by less
+// orders them. A segment's records are already in that order (its writer
+// stamps times in order, under one incarnation), so they are merged:
+// sort.SliceStable moving 136-byte records cost a third of
+// BenchmarkReadNew (1.60 -> 1.01 cpu-µs per record). Runs out of order
+// (the wall clock stepped back) or too many are sorted as before. It
+// consumes runs (the slice, not the records).
+func mergeRuns(runs [][]Record) []Record {
+	if len(runs) == 0 {
+		return nil
+	}
+	n := 0
+	merge := len(runs) <= maxMergeRuns
+	for _, run := range runs {
+		n += len(run)
+		merge = merge && inOrder(run)
+	}
+	if merge && len(runs) == 1 {
+		return runs[0]
+	}
+	out := make([]Record, 0, n)
+	if !merge {
+		for _, run := range runs {
+			out = append(out, run...)
+		}
+		sort.SliceStable(out, func(i, j int) bool { return less(&out[i], &out[j]) })
+		return out
+	}
+	for len(runs) > 0 {
+		// The least head; on a tie the earlier run's, as a stable sort
+		// keeps them.
+		m := 0
+		for i := 1; i < len(runs); i++ {
+			if less(&runs[i][0], &runs[m][0]) {
+				m = i
+			}
+		}
+		out = append(out, runs[m][0])
+		if runs[m] = runs[m][1:]; len(runs[m]) == 0 {
+			runs = append(runs[:m], runs[m+1:]...)
+		}
+	}
+	return out
+}
+
+// inOrder reports whether recs are in apply order.
+func inOrder(recs []Record) bool {
+	for i := 1; i < len(recs); i++ {
+		if less(&recs[i], &recs[i-1]) {
+			return false
+		}
+	}
+	return true
 }
 
 // less is the apply order: arrival time, then worker slot, then ID

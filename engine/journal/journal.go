@@ -152,28 +152,54 @@ const (
 // from in (see decodeRecord). n is the frame's size when the status is
 // frameOK.
 func parseFrame(b []byte, in *interner) (rec Record, n int, st frameStatus, why string) {
+	n, st, why = parseFrameInto(b, &rec, in)
+	if st != frameOK {
+		rec = Record{}
+	}
+	return rec, n, st, why
+}
+
+// parseFrameInto is parseFrame decoding into *rec, which must be zero, so
+// that the reader decodes straight into its slice of records; rec is
+// undefined unless the status is frameOK.
+func parseFrameInto(b []byte, rec *Record, in *interner) (n int, st frameStatus, why string) {
 	if len(b) < headerSize {
-		return rec, 0, frameIncomplete, "short header"
+		return 0, frameIncomplete, "short header"
 	}
 	size := binary.LittleEndian.Uint32(b[0:4])
 	sum := binary.LittleEndian.Uint32(b[4:8])
 	if size == 0 || size > MaxRecordSize {
-		return rec, 0, frameBad, fmt.Sprintf("impossible record length %d", size)
+		return 0, frameBad, fmt.Sprintf("impossible record length %d", size)
 	}
 	if uint64(len(b)) < headerSize+uint64(size) {
-		return rec, 0, frameIncomplete, "short record"
+		return 0, frameIncomplete, "short record"
 	}
 	payload := b[headerSize : headerSize+int(size)]
 	if crc32.Checksum(payload, castagnoli) != sum {
-		return rec, 0, frameBad, "checksum mismatch"
+		return 0, frameBad, "checksum mismatch"
 	}
-	if err := decodeRecord(payload, &rec, in); err != nil {
-		return Record{}, 0, frameBad, "undecodable record: " + err.Error()
+	if err := decodeRecord(payload, rec, in); err != nil {
+		return 0, frameBad, "undecodable record: " + err.Error()
 	}
 	if _, _, ok := ParseID(rec.ID); !ok {
-		return Record{}, 0, frameBad, fmt.Sprintf("record has a malformed id %q", rec.ID)
+		return 0, frameBad, fmt.Sprintf("record has a malformed id %q", rec.ID)
 	}
-	return rec, headerSize + int(size), frameOK, ""
+	return headerSize + int(size), frameOK, ""
+}
+
+// countFrames returns how many frames the length fields of b chain
+// through, without checking them: about how many records b holds, for
+// sizing a slice.
+func countFrames(b []byte) int {
+	n := 0
+	for off := 0; off+headerSize <= len(b); n++ {
+		size := binary.LittleEndian.Uint32(b[off : off+4])
+		if size == 0 || size > MaxRecordSize {
+			break
+		}
+		off += headerSize + int(size)
+	}
+	return n
 }
 
 // validFrameAfter reports whether any offset of b after the first byte

@@ -221,9 +221,11 @@ func validFrameAfter(b []byte) bool {
 // FormatID returns the event ID for sequence seq of incarnation inc.
 func FormatID(inc string, seq uint64) string {
 	const hexDigits = "0123456789abcdef"
-	b := make([]byte, len(inc)+17)
-	copy(b, inc)
-	b[len(inc)] = '-'
+	// Built on the stack (an incarnation is 24 bytes), so the string is
+	// the one allocation: a write's ID costs one, not two.
+	var buf [64]byte
+	b := append(buf[:0], inc...)
+	b = append(b, "-0000000000000000"...)
 	for i := len(b) - 1; i > len(inc); i-- { // 16 lower-case hex digits
 		b[i] = hexDigits[seq&0xf]
 		seq >>= 4

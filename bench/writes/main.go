@@ -318,13 +318,15 @@ func (s *server) stop() (fsyncsPerWrite float64) {
 		accepted += a
 		fsyncs += f
 	}
-	if os.Getenv("JAWAS_BENCH_KEEP") == "" {
-		os.RemoveAll(s.dir)
-	} else {
-		fmt.Fprintln(os.Stderr, "kept", s.dir)
-	}
-	if accepted == 0 {
+	switch {
+	case accepted == 0:
+		// No "journal closed" line: the fsyncs column would read 0.
+		fmt.Fprintf(os.Stderr, "writes: no worker reported its journal on stopping; kept %s (see its log)\n", s.dir)
 		return 0
+	case os.Getenv("JAWAS_BENCH_KEEP") == "":
+		os.RemoveAll(s.dir)
+	default:
+		fmt.Fprintln(os.Stderr, "kept", s.dir)
 	}
 	return float64(fsyncs) / float64(accepted)
 }

@@ -208,17 +208,10 @@ func connect(fd int, sa unix.Sockaddr) error {
 // scheduler-aware epoll_wait (a raw blocking wait would stall the GC's
 // stop-the-world) only when one found nothing: up to the next fire time,
 // at most epollIdle.
-//
-// The loop yields to the scheduler every 5 ms and is not locked to its
-// thread: a goroutine that never reschedules is preempted (or, inside a
-// syscall, has its P retaken) by the runtime's sysmon every 10 ms, which
-// keeps sysmon polling every 20 µs. Paced at 1,000 writes/s, the writers'
-// child used 470–530 ms of CPU per 5 s before and 370–390 ms after (same
-// session, alternating); flat out, the generator's µs per request did not
-// change.
 func (l *epollLoop) run(stop <-chan struct{}) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	defer l.close()
-	lastYield := time.Now()
 	if l.every == 0 {
 		for i := range l.conns {
 			l.send(&l.conns[i])
@@ -249,10 +242,6 @@ func (l *epollLoop) run(stop <-chan struct{}) {
 		}
 		for _, ev := range events[:n] {
 			l.readable(&l.conns[ev.Fd])
-		}
-		if now := time.Now(); now.Sub(lastYield) > 5*time.Millisecond {
-			runtime.Gosched()
-			lastYield = now
 		}
 	}
 }

@@ -57,6 +57,12 @@ type Applier struct {
 	fatal     error
 	closed    bool
 	cpRunning sync.Mutex // one checkpoint at a time
+
+	// changes counts changes to what AfterPublish publishes (positions,
+	// statuses, boundary); published is its value at the last publish
+	// (-1: none yet), so an idle engine does not rewrite the status file
+	// (up to 10,000 statuses, ~240 KB) every period. Under mu.
+	changes, published int64
 }
 
 // OpenApplier takes the engine's journal lock (so two engines never apply
@@ -103,6 +109,8 @@ func OpenApplier(proj *period.Project, opt ApplierOptions) (*Applier, error) {
 		events:   cp.Events,
 		boundary: cp.Boundary,
 		lastCP:   time.Now(),
+
+		published: -1,
 	}
 	for name, st := range cp.States {
 		s := proj.Source(name)
@@ -208,6 +216,7 @@ func (a *Applier) BeforeRender(s *period.Source, boundary time.Time) {
 		a.boundary = boundary
 	}
 	a.dirty = true
+	a.changes++
 }
 
 // take reads what is new in the journal (up to boundary) into the queues
@@ -246,6 +255,9 @@ func (a *Applier) take(source string, boundary time.Time) []journal.Record {
 		i = j
 	}
 	markRead(a.events, recs)
+	if len(recs) > 0 || !samePositions(a.pos, next) {
+		a.changes++
+	}
 	a.pos = next
 	q := a.queues[source]
 	n := 0
@@ -265,11 +277,21 @@ func (a *Applier) AfterPublish(time.Time) {
 		a.mu.Unlock()
 		return
 	}
-	pub := &journal.Published{Boundary: a.boundary, Positions: a.pos.Clone(), Events: a.events}
+	var pub *journal.Published
+	seq := a.changes
+	if seq != a.published {
+		pub = &journal.Published{Boundary: a.boundary, Positions: a.pos.Clone(), Events: a.events}
+	}
 	due := a.dirty && time.Since(a.lastCP) >= a.opt.CheckpointEvery
 	a.mu.Unlock()
-	if err := journal.PublishStatus(a.opt.DataDir, pub); err != nil {
-		a.opt.Log.Warn("cannot publish event status", "error", err)
+	if pub != nil {
+		if err := journal.PublishStatus(a.opt.DataDir, pub); err != nil {
+			a.opt.Log.Warn("cannot publish event status", "error", err)
+		} else {
+			a.mu.Lock()
+			a.published = seq
+			a.mu.Unlock()
+		}
 	}
 	if due {
 		if err := a.Checkpoint(); err != nil {
@@ -332,4 +354,18 @@ func (a *Applier) Close() error {
 		err = fmt.Errorf("writes: close applier: %w", cerr)
 	}
 	return err
+}
+
+// samePositions reports whether a and b hold the same segments at the same
+// offsets.
+func samePositions(a, b journal.Positions) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
 }

@@ -3,6 +3,8 @@ package journal
 import (
 	"testing"
 	"time"
+
+	"github.com/jawas/jawas/internal/cputime"
 )
 
 // BenchmarkCommit measures accepted writes per second when 64 writers'
@@ -89,7 +91,7 @@ func BenchmarkReadNew(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cpu0 := processCPU()
+	cpu0 := cputime.Process()
 	for b.Loop() {
 		recs, _, err := r.ReadNew(nil, time.Time{})
 		if err != nil {
@@ -101,6 +103,6 @@ func BenchmarkReadNew(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*2*perWriter), "ns/record")
 	if cpu0 >= 0 {
-		b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N*2*perWriter), "cpu-ns/record")
+		b.ReportMetric(float64(cputime.Process()-cpu0)/float64(b.N*2*perWriter), "cpu-ns/record")
 	}
 }

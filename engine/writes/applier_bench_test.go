@@ -13,6 +13,8 @@ import (
 	"github.com/jawas/jawas/engine/journal"
 	"github.com/jawas/jawas/engine/period"
 	"github.com/jawas/jawas/engine/writes"
+
+	"github.com/jawas/jawas/internal/cputime"
 )
 
 // BenchmarkApply measures the engine's apply path per boundary: the
@@ -72,9 +74,9 @@ export default function render(state, ctx) { return { now: ctx.nowMs, n: state.n
 			time.Sleep(100 * time.Microsecond) // the engine reads at or after the boundary
 		}
 		b.StartTimer()
-		cpu0 := processCPU()
+		cpu0 := cputime.Process()
 		a.BeforeRender(src, boundary)
-		cpu += processCPU() - cpu0
+		cpu += cputime.Process() - cpu0
 		applied += 2 * perWriter
 	}
 	check(b, a.Err())
@@ -84,7 +86,7 @@ export default function render(state, ctx) { return { now: ctx.nowMs, n: state.n
 		b.Fatalf("state n = %d, want %d", st.N, applied)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*2*perWriter), "ns/event")
-	if processCPU() >= 0 {
+	if cputime.Process() >= 0 {
 		b.ReportMetric(float64(cpu)/float64(b.N*2*perWriter), "cpu-ns/event")
 	}
 }

@@ -1,8 +1,0 @@
-//go:build !linux
-
-package journal
-
-import "time"
-
-// processCPU is not measured here: benchmarks leave out their CPU metric.
-func processCPU() time.Duration { return -1 }

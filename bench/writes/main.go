@@ -109,6 +109,7 @@ var (
 	readWindow      = flag.Duration("read-window", time.Second, "duration of each read window (after -warmup)")
 	commitWindow    = flag.String("commit-window", "", "serve.commit_window of every server (empty: jawas's default)")
 	only            = flag.String("only", "", "run only the write windows (writes) or only the read windows (reads); empty: both")
+	nginxBin        = flag.String("nginx", "nginx", "nginx binary for the write windows' baseline (return 202, no journal); empty: no baseline")
 )
 
 func main() {
@@ -168,10 +169,31 @@ func main() {
 	// Write windows alternate between the durabilities, -write-rounds
 	// times, each on a fresh server; the line per durability is the
 	// median window (by writes/s), with the others' rates beside it.
+	//
+	// The baseline, in the same alternation: nginx answering each POST
+	// with a fixed 202 and no journal at all (`return 202`), the most an
+	// HTTP server does for these writers on this box at this moment; the
+	// "none" line gives its ratio to it, which the box's speed (it drifts
+	// by a quarter within an hour here) moves much less than writes/s.
+	kinds := []string{"sync", "none"}
+	if *nginxBin != "" {
+		if _, err := exec.LookPath(*nginxBin); err != nil {
+			fmt.Fprintf(os.Stderr, "writes: no baseline (%s not found; -nginx \"\" to skip it)\n", *nginxBin)
+		} else {
+			kinds = append(kinds, "nginx")
+		}
+	}
 	wins := map[string][]writeWin{}
 	for i := 0; i < *writeRounds && *only != "reads"; i++ {
-		for _, d := range []string{"sync", "none"} {
-			r, fsyncs, err := writeRun(*bin, d, *writers, *dur)
+		for _, d := range kinds {
+			var r result
+			var fsyncs float64
+			var err error
+			if d == "nginx" {
+				r, err = nginxRun(*nginxBin, *writers, *dur)
+			} else {
+				r, fsyncs, err = writeRun(*bin, d, *writers, *dur)
+			}
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "writes:", err)
 				os.Exit(1)
@@ -179,20 +201,30 @@ func main() {
 			wins[d] = append(wins[d], writeWin{r, fsyncs})
 		}
 	}
-	for _, d := range []string{"sync", "none"} {
+	medians := map[string]float64{}
+	for _, d := range kinds {
 		w := wins[d]
 		if len(w) == 0 {
 			continue
 		}
 		sort.Slice(w, func(i, j int) bool { return w[i].r.rate() < w[j].r.rate() })
 		m := w[len(w)/2]
+		medians[d] = m.r.rate()
 		rates := make([]string, len(w))
 		for i := range w {
 			rates[i] = fmt.Sprintf("%.0f", w[i].r.rate())
 		}
+		if d == "nginx" {
+			fmt.Printf("baseline: nginx return 202, writers=%d  answered %8.0f/s (median of %d windows: %s)  no journal  %s\n",
+				*writers, m.r.rate(), len(w), strings.Join(rates, " "), m.r.cpu())
+			continue
+		}
 		goal := map[string]int{"sync": 10000, "none": 50000}[d]
 		fmt.Printf("durability=%-4s writers=%d  acknowledged %8.0f writes/s (median of %d windows: %s)  fsyncs %6.0f/s  (goal >= %d/s)  %s\n",
 			d, *writers, m.r.rate(), len(w), strings.Join(rates, " "), m.fsyncs*m.r.rate(), goal, m.r.cpu())
+	}
+	if b := medians["nginx"]; b > 0 && *only != "reads" {
+		fmt.Printf("durability=none ÷ nginx return 202 (medians, same run): %.2f; sync ÷ nginx: %.2f\n", medians["none"]/b, medians["sync"]/b)
 	}
 	if *only == "writes" {
 		return
@@ -705,4 +737,98 @@ func readRun(bin string, readers, writers int, rates []float64, d time.Duration,
 		show(rate, with, alone, ratios)
 	}
 	return nil
+}
+
+// nginxConf answers POST /q.json with a fixed 202 the size of jawas's
+// (nginx reads and discards the body), keep-alive without a request limit.
+const nginxConf = `%[3]s
+worker_processes 2;
+worker_rlimit_nofile 20000;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log warn;
+daemon off;
+master_process on;
+events { worker_connections 4096; use epoll; }
+http {
+	access_log off;
+	keepalive_requests 1000000000;
+	client_body_temp_path %[1]s/body;
+	server {
+		listen %[2]s;
+		location = /q.json {
+			default_type application/json;
+			return 202 '{"id":"0123456789abcdef01234567-0000000000000001","visible_at":1795692702800,"status_url":"/_jawas/events/0123456789abcdef01234567-0000000000000001"}';
+		}
+	}
+}
+`
+
+// nginxRun measures the baseline window: the writers flat out against
+// nginx's fixed 202. nginx runs in the foreground as this program's child
+// and is stopped by its pid.
+func nginxRun(bin string, writers int, d time.Duration) (result, error) {
+	dir, err := os.MkdirTemp("", "jawas-bench-nginx-")
+	if err != nil {
+		return result{}, err
+	}
+	defer os.RemoveAll(dir)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return result{}, err
+	}
+	addr := l.Addr().String()
+	l.Close()
+	user := ""
+	if os.Geteuid() == 0 {
+		user = "user root;" // as root, nginx's workers would run as nobody
+	}
+	conf := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, dir, addr, user)), 0o644); err != nil {
+		return result{}, err
+	}
+	logf, err := os.Create(filepath.Join(dir, "log"))
+	if err != nil {
+		return result{}, err
+	}
+	defer logf.Close()
+	cmd := exec.Command(bin, "-p", dir, "-c", conf)
+	if *serverCPUs != "" {
+		cmd = exec.Command("taskset", "-c", *serverCPUs, bin, "-p", dir, "-c", conf)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return result{}, err
+	}
+	s := &server{cmd: cmd, dir: dir, addr: addr, log: logf.Name()}
+	defer func() {
+		cmd.Process.Signal(syscall.SIGQUIT) // graceful; the workers follow their master
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	}()
+	up := false
+	for i := 0; i < 100 && !up; i++ {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			up = true
+		} else {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if !up {
+		b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+		return result{}, fmt.Errorf("nginx did not start on %s: %s", addr, b)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	c := load(addr, postReq, 202, writers, *writeGenThreads, 0, stop, &wg)
+	r, err := measure(s, d, c, nil)
+	close(stop)
+	wg.Wait()
+	return r, err
 }

@@ -72,7 +72,17 @@ func runTestSupervisor() int {
 		ReopenLogs:       func() { log.Info("test: logs reopened") },
 		Log:              log,
 	}
-	if err := prefork.Supervise(context.Background(), opt); err != nil {
+	ctx := context.Background()
+	if os.Getenv("TEST_CANCEL_ON_USR2") == "1" {
+		// The caller's context ends on SIGUSR2 here, as jawas's ends on
+		// SIGTERM (signal.NotifyContext in cmd/jawas).
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		usr2 := make(chan os.Signal, 1)
+		signal.Notify(usr2, syscall.SIGUSR2)
+		go func() { <-usr2; cancel() }()
+	}
+	if err := prefork.Supervise(ctx, opt); err != nil {
 		fmt.Fprintln(os.Stderr, "supervise:", err)
 		return 1
 	}

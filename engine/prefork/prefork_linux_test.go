@@ -3,6 +3,7 @@ package prefork_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -447,3 +448,51 @@ func TestSupervisorReopenLogs(t *testing.T) {
 }
 
 func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// TestShutdownSignalCount: when the caller's context ends first (jawas's
+// ends on SIGTERM, and the same SIGTERM then reaches the supervisor too),
+// one SIGTERM during the drain is that first signal: the drain goes on and
+// a request in flight finishes. A second one skips the wait. Before, the
+// first was taken for the second whenever the context won the race.
+func TestShutdownSignalCount(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		sigterm int
+		drained bool
+	}{
+		{"context then one SIGTERM drains", 1, true},
+		{"context then two SIGTERMs kill", 2, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := startSupervisor(t, 2, "TEST_CANCEL_ON_USR2=1", "TEST_SHUTDOWN_TIMEOUT=5s")
+			res := make(chan error, 1)
+			go func() { // in the worker's handler for 300 ms
+				r, err := http.Get("http://" + p.addr + "/slow")
+				if err == nil {
+					_, err = io.Copy(io.Discard, r.Body)
+					r.Body.Close()
+					if err == nil && r.StatusCode != 200 {
+						err = fmt.Errorf("status %d", r.StatusCode)
+					}
+				}
+				res <- err
+			}()
+			time.Sleep(100 * time.Millisecond)
+			p.signal(syscall.SIGUSR2)
+			p.waitLog(`why="context done"`, 1, 5*time.Second)
+			for range tc.sigterm {
+				p.signal(syscall.SIGTERM)
+				time.Sleep(20 * time.Millisecond)
+			}
+			err := <-res
+			p.wait(10 * time.Second)
+			killed := strings.Contains(p.log(), "killing child")
+			if tc.drained && (err != nil || killed) {
+				t.Errorf("one SIGTERM after the context ended: request %v, children killed %v; want the drain to finish", err, killed)
+			}
+			if !tc.drained && (err == nil || !killed) {
+				t.Errorf("two SIGTERMs: request %v, children killed %v; want the wait skipped", err, killed)
+			}
+		})
+	}
+}

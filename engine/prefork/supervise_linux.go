@@ -195,11 +195,11 @@ func (s *supervisor) run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			return s.shutdown("context done")
+			return s.shutdown("context done", false)
 		case sig := <-s.sigs:
 			switch sig {
 			case syscall.SIGTERM, syscall.SIGINT:
-				return s.shutdown(unix.SignalName(sig.(syscall.Signal)))
+				return s.shutdown(unix.SignalName(sig.(syscall.Signal)), true)
 			case syscall.SIGHUP:
 				s.startReload()
 			case syscall.SIGUSR1:
@@ -574,8 +574,11 @@ func (s *supervisor) reopenLogs() {
 }
 
 // shutdown drains every child: SIGTERM, ShutdownTimeout, then SIGKILL. A
-// second SIGTERM/SIGINT skips the wait.
-func (s *supervisor) shutdown(why string) error {
+// second SIGTERM/SIGINT skips the wait. bySignal says whether the first
+// one started it: when the caller's context ended instead, as jawas's does
+// on SIGTERM (signal.NotifyContext), the same signal also arrives here and
+// is the first, not the second (it used to skip the drain now and then).
+func (s *supervisor) shutdown(why string, bySignal bool) error {
 	s.stopping = true
 	if s.cancelValidate != nil {
 		s.cancelValidate() // kills a validate child still running
@@ -602,14 +605,20 @@ func (s *supervisor) shutdown(why string) error {
 	deadline := time.NewTimer(s.opt.ShutdownTimeout)
 	defer deadline.Stop()
 	killed := false
+	signals := 0
+	if bySignal {
+		signals = 1
+	}
 	for len(s.children) > 0 {
 		select {
 		case ev := <-s.exits:
 			s.reaped(ev)
 		case sig := <-s.sigs:
 			if sig == syscall.SIGTERM || sig == syscall.SIGINT {
-				killAll("second " + unix.SignalName(sig.(syscall.Signal)))
-				killed = true
+				if signals++; signals >= 2 && !killed {
+					killAll("second " + unix.SignalName(sig.(syscall.Signal)))
+					killed = true
+				}
 			}
 		case <-deadline.C:
 			if killed {

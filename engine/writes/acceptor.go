@@ -74,6 +74,11 @@ type Acceptor struct {
 	writers writerSet   // connections that wrote lately; under mu
 	holding atomic.Bool // the committer is in awaitGroup
 	closing bool        // under mu: Close has begun, Write answers 503
+	// beforeBoundary is when the queued group must be committed for its
+	// earliest write to be visible at the first boundary after it arrived
+	// (see boundaryMargin); zero when nothing is queued. Under mu.
+	beforeBoundary time.Time
+	sooner         bool // beforeBoundary moved closer while a group was queued; under mu
 
 	routes  atomic.Pointer[routeCache]
 	limit   *rateTable   // nil: no limit
@@ -270,6 +275,12 @@ func (a *Acceptor) Write(w serve.Write, done serve.Done) {
 		return
 	}
 	a.queued = append(a.queued, p)
+	if p.period > 0 {
+		if b := journal.VisibleAt(p.arrived, p.period).Add(-boundaryMargin); a.beforeBoundary.IsZero() || b.Before(a.beforeBoundary) {
+			a.sooner = !a.beforeBoundary.IsZero() // a shorter period's boundary comes first
+			a.beforeBoundary = b
+		}
+	}
 	if a.opt.CommitWindow > 0 && a.opt.Durability == journal.Sync {
 		a.writers.see(w.Conn, w.Time.UnixNano())
 	}
@@ -286,7 +297,7 @@ func (a *Acceptor) Flush() {
 		a.commitQueued()
 		return
 	}
-	if a.holding.Load() && !a.groupFull() {
+	if a.holding.Load() && !a.wakeHolder() {
 		return // awaitGroup holds the group open and looks again when its window closes
 	}
 	select {
@@ -295,12 +306,15 @@ func (a *Acceptor) Flush() {
 	}
 }
 
-// groupFull reports whether at least half of the connections that wrote
-// lately have a write queued (see awaitGroup).
-func (a *Acceptor) groupFull() bool {
+// wakeHolder reports whether awaitGroup must look again now: at least half
+// of the connections that wrote lately have a write queued, or a write
+// brought the group's boundary deadline closer than awaitGroup's timer.
+func (a *Acceptor) wakeHolder() bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.groupFullLocked()
+	sooner := a.sooner
+	a.sooner = false
+	return sooner || a.groupFullLocked()
 }
 
 func (a *Acceptor) groupFullLocked() bool { return 2*len(a.queued) >= a.writers.active() }
@@ -391,8 +405,15 @@ func (a *Acceptor) commitLoop() {
 	}
 }
 
+// boundaryMargin is how long before a boundary a held group is committed,
+// so that its records are stamped before it: the committer's timer firing
+// late by more than this only shows the group one period later (its 202s
+// say so).
+const boundaryMargin = 2 * time.Millisecond
+
 // awaitGroup holds the queued group open for more writes, up to
-// CommitWindow after its oldest write arrived. It returns at once when at
+// CommitWindow after its oldest write arrived, and never past the boundary
+// at which its writes would otherwise be visible (less boundaryMargin). It returns at once when at
 // least half of the connections that wrote lately (writerSet) have a
 // write queued: the others are then likely waiting for this very commit
 // (a connection has one write in flight at most), so waiting would only
@@ -420,7 +441,11 @@ func (a *Acceptor) awaitGroup() {
 		n, full := len(a.queued), a.groupFullLocked()
 		var wait time.Duration
 		if n > 0 {
-			wait = time.Until(a.queued[0].arrived.Add(a.opt.CommitWindow))
+			until := a.queued[0].arrived.Add(a.opt.CommitWindow)
+			if b := a.beforeBoundary; !b.IsZero() && b.Before(until) {
+				until = b // held past the boundary, it would show a period later
+			}
+			wait = time.Until(until)
 		}
 		a.mu.Unlock()
 		if n == 0 || full || wait <= 0 {
@@ -473,6 +498,7 @@ func (a *Acceptor) commitQueued() {
 	a.mu.Lock()
 	batch := a.queued
 	a.queued = a.spare[:0]
+	a.beforeBoundary, a.sooner = time.Time{}, false
 	a.mu.Unlock()
 	if len(batch) > 0 {
 		a.commit(batch)

@@ -1,6 +1,7 @@
 package writes_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -16,18 +17,14 @@ import (
 // connections that wrote lately have a write queued.
 func TestCommitWindow(t *testing.T) {
 	const window = time.Second // the most serve.commit_window allows
-	p := newProject(t, fmt.Sprintf("workers = 1\ncommit_window = %q\n", window.String()), map[string]string{"q.js": queueJS})
+	// A 5 s period, so that no boundary cuts the holds below short (see
+	// TestCommitWindowBoundary).
+	const period = 5 * time.Second
+	p := newProject(t, fmt.Sprintf("workers = 1\ncommit_window = %q\n[source.q]\nperiod = %q\n", window.String(), period.String()), map[string]string{"q.js": queueJS})
 	p.start()
 	postID := func(c *client, id string) (time.Duration, error) {
-		t0 := time.Now()
-		resp, body, err := c.do(post("/q.json", "application/json", fmt.Sprintf(`{"id":%q}`, id)))
-		if err != nil {
-			return 0, err
-		}
-		if resp.StatusCode != 202 {
-			return 0, fmt.Errorf("post %s: %d %s", id, resp.StatusCode, body)
-		}
-		return time.Since(t0), nil
+		d, _, err := postAck(c, id)
+		return d, err
 	}
 
 	// A lone connection posting one write after another has nobody to
@@ -64,6 +61,10 @@ func TestCommitWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 	fsyncs0 := p.fsyncs()
+	// Far enough from the next boundary for the holds below.
+	if left := time.Until(time.Now().Truncate(period).Add(period)); left < 2*window {
+		time.Sleep(left + 10*time.Millisecond)
+	}
 
 	// One write alone is held for others (1 of 9 writers queued) ...
 	held := make(chan time.Duration, 1)
@@ -116,6 +117,73 @@ func TestCommitWindow(t *testing.T) {
 			t.Fatalf("snapshot has %d ids, want 18: %v", len(s.IDs), s.IDs)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// postAck posts {"id":id} to /q.json on c and returns how long the 202
+// took and the boundary it promised.
+func postAck(c *client, id string) (time.Duration, time.Time, error) {
+	t0 := time.Now()
+	resp, body, err := c.do(post("/q.json", "application/json", fmt.Sprintf(`{"id":%q}`, id)))
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	if resp.StatusCode != 202 {
+		return 0, time.Time{}, fmt.Errorf("post %s: %d %s", id, resp.StatusCode, body)
+	}
+	d := time.Since(t0)
+	var a struct {
+		VisibleAt int64 `json:"visible_at"`
+	}
+	if err := json.Unmarshal(body, &a); err != nil {
+		return 0, time.Time{}, fmt.Errorf("post %s: %v: %s", id, err, body)
+	}
+	return d, time.UnixMilli(a.VisibleAt), nil
+}
+
+// TestCommitWindowBoundary: a held group is committed just before the
+// boundary at which its writes would be visible, not after it: with a
+// window of 1 s and a period of 200 ms, a write held for others is
+// answered before the next boundary and promised that boundary.
+func TestCommitWindowBoundary(t *testing.T) {
+	const window, period = time.Second, 200 * time.Millisecond
+	p := newProject(t, fmt.Sprintf("workers = 1\ncommit_window = %q\n", window.String()), map[string]string{"q.js": queueJS})
+	p.start()
+	// Nine connections write once each, concurrently: a write of one of
+	// them alone is then held (1 of 9 queued).
+	conns := make([]*client, 9)
+	var wg sync.WaitGroup
+	errs := make(chan error, len(conns))
+	for i := range conns {
+		conns[i] = &client{addr: p.addr}
+		defer conns[i].close()
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			if _, _, err := postAck(conns[i], fmt.Sprintf("warm-%d", i)); err != nil {
+				errs <- err
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for round := 0; round < 3; round++ {
+		// Send 40 ms after a boundary: the next one is 160 ms away.
+		next := time.Now().Truncate(period).Add(period)
+		time.Sleep(time.Until(next) + 40*time.Millisecond)
+		sent := time.Now()
+		want := sent.Truncate(period).Add(period)
+		d, visible, err := postAck(conns[0], fmt.Sprintf("held-%d", round))
+		must(t, err)
+		if !visible.Equal(want) {
+			t.Errorf("round %d: held write sent at %s promised %s, want the next boundary %s", round, sent.Format("15:04:05.000"), visible.Format("15:04:05.000"), want.Format("15:04:05.000"))
+		}
+		if d < 80*time.Millisecond || d > 400*time.Millisecond {
+			t.Errorf("round %d: held write answered after %v: want it held until just before the boundary, ~160ms (not answered at once, not held for the %v window)", round, d.Round(time.Millisecond), window)
+		}
 	}
 }
 

@@ -47,25 +47,7 @@ func TestCommitWindow(t *testing.T) {
 
 	// Eight more connections write once each, concurrently: nine
 	// connections wrote lately.
-	conns := make([]*client, 8)
-	var wg sync.WaitGroup
-	errs := make(chan error, len(conns))
-	for i := range conns {
-		conns[i] = &client{addr: p.addr}
-		defer conns[i].close()
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			if _, err := postID(conns[i], fmt.Sprintf("warm-%d", i)); err != nil {
-				errs <- err
-			}
-		}(i)
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	conns := warmWriters(t, p, 8)
 	fsyncs0 := p.fsyncs()
 
 	// One write alone is held for others (1 of 9 writers queued) ...
@@ -122,6 +104,32 @@ func TestCommitWindow(t *testing.T) {
 	}
 }
 
+// warmWriters opens n connections (closed when t ends) and posts one write
+// on each, concurrently, so that n connections count as writing lately.
+func warmWriters(t *testing.T, p *project, n int) []*client {
+	t.Helper()
+	conns := make([]*client, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range conns {
+		conns[i] = &client{addr: p.addr}
+		t.Cleanup(conns[i].close)
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			if _, _, err := postAck(conns[i], fmt.Sprintf("warm-%d", i)); err != nil {
+				errs <- err
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	return conns
+}
+
 // postAck posts {"id":id} to /q.json on c and returns how long the 202
 // took and the boundary it promised.
 func postAck(c *client, id string) (time.Duration, time.Time, error) {
@@ -153,25 +161,7 @@ func TestCommitWindowBoundary(t *testing.T) {
 	p.start()
 	// Nine connections write once each, concurrently: a write of one of
 	// them alone is then held (1 of 9 queued).
-	conns := make([]*client, 9)
-	var wg sync.WaitGroup
-	errs := make(chan error, len(conns))
-	for i := range conns {
-		conns[i] = &client{addr: p.addr}
-		defer conns[i].close()
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			if _, _, err := postAck(conns[i], fmt.Sprintf("warm-%d", i)); err != nil {
-				errs <- err
-			}
-		}(i)
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	conns := warmWriters(t, p, 9)
 	for round := 0; round < 3; round++ {
 		// Send 40 ms after a boundary: the next one is 160 ms away.
 		next := time.Now().Truncate(period).Add(period)

@@ -330,18 +330,24 @@ func start(bin, durability string) (*server, error) {
 	return nil, fmt.Errorf("jawas did not start (log %s)", s.log)
 }
 
-// stop drains the server (SIGTERM) and returns the fsyncs per accepted
-// write its workers reported when closing their journals.
-func (s *server) stop() (fsyncsPerWrite float64) {
-	s.cmd.Process.Signal(syscall.SIGTERM)
+// stopCmd sends sig to the server cmd started and waits for it to exit,
+// killing it after 10 s.
+func stopCmd(cmd *exec.Cmd, sig os.Signal) {
+	cmd.Process.Signal(sig)
 	done := make(chan struct{})
-	go func() { s.cmd.Wait(); close(done) }()
+	go func() { cmd.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
-		s.cmd.Process.Kill()
+		cmd.Process.Kill()
 		<-done
 	}
+}
+
+// stop drains the server (SIGTERM) and returns the fsyncs per accepted
+// write its workers reported when closing their journals.
+func (s *server) stop() (fsyncsPerWrite float64) {
+	stopCmd(s.cmd, syscall.SIGTERM)
 	b, _ := os.ReadFile(s.log)
 	var accepted, fsyncs int64
 	for _, m := range regexp.MustCompile(`journal closed.* accepted=(\d+).* fsyncs=(\d+)`).FindAllSubmatch(b, -1) {
@@ -800,17 +806,7 @@ func nginxRun(bin string, writers int, d time.Duration) (result, error) {
 		return result{}, err
 	}
 	s := &server{cmd: cmd, dir: dir, addr: addr, log: logf.Name()}
-	defer func() {
-		cmd.Process.Signal(syscall.SIGQUIT) // graceful; the workers follow their master
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	}()
+	defer stopCmd(cmd, syscall.SIGQUIT) // graceful; the workers follow their master
 	up := false
 	for i := 0; i < 100 && !up; i++ {
 		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {

@@ -19,6 +19,8 @@ import (
 	"errors"
 	"slices"
 	"time"
+
+	"github.com/jawas/jawas/internal/intern"
 )
 
 const recordV2 = 0x02
@@ -161,13 +163,11 @@ func (d *decoder) string() string { return string(d.bytes()) }
 // good part of the engine's read path: BenchmarkReadNew went from 5 to 3
 // allocations per record. A Reader owns one (a Reader belongs to one
 // goroutine); a nil *interner allocates every string.
-type interner struct {
-	m map[string]string
-}
+type interner struct{ t intern.Table }
 
 // maxInterned bounds an interner: a journal has a few sources and methods,
 // but header names come from clients.
-const maxInterned = 1024
+const maxInterned = intern.DefaultMax
 
 // string returns b as a string, the same string for equal b.
 func (in *interner) string(b []byte) string {
@@ -191,13 +191,5 @@ func (in *interner) string(b []byte) string {
 	if in == nil {
 		return string(b)
 	}
-	if s, ok := in.m[string(b)]; ok { // the lookup does not allocate
-		return s
-	}
-	if in.m == nil || len(in.m) >= maxInterned {
-		in.m = make(map[string]string) // start again rather than grow without bound
-	}
-	s := string(b)
-	in.m[s] = s
-	return s
+	return in.t.String(b)
 }

@@ -60,8 +60,8 @@ func TestInterner(t *testing.T) {
 		if s := fmt.Sprint(i); in.string([]byte(s)) != s {
 			t.Fatalf("string(%q) is wrong", s)
 		}
-		if len(in.m) > maxInterned {
-			t.Fatalf("interner holds %d strings, more than %d", len(in.m), maxInterned)
+		if in.t.Len() > maxInterned {
+			t.Fatalf("interner holds %d strings, more than %d", in.t.Len(), maxInterned)
 		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/jawas/jawas/engine/metrics"
 	"github.com/jawas/jawas/engine/netpoll"
 	"github.com/jawas/jawas/engine/snapshot"
+	"github.com/jawas/jawas/internal/intern"
 )
 
 const (
@@ -125,7 +126,7 @@ type loop struct {
 	slab []byte
 	// texts shares header values handed to Write (Content-Type, User-Agent,
 	// ...), which repeat from request to request. Loop goroutine only.
-	texts map[string]string
+	texts intern.Table
 
 	ops ops // counters, access log (admin.go)
 
@@ -151,7 +152,8 @@ func (s *Server) init() error {
 			return err
 		}
 		l := &loop{s: s, p: p, lfd: s.opt.ListenFD, scratch: make([]byte, scratchSize),
-			iov: make([]netpoll.Iovec, 0, netpoll.MaxIovecs), maxIn: maxIn}
+			iov: make([]netpoll.Iovec, 0, netpoll.MaxIovecs), maxIn: maxIn,
+			texts: intern.Table{MaxLen: textBound}}
 		if s.opt.SiteDir != "" {
 			sc, err := newSiteCache(s.opt.SiteDir, &s.site)
 			if err != nil {

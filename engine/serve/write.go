@@ -70,34 +70,13 @@ func (l *loop) keepBody(b []byte) []byte {
 	return l.slab[n:len(l.slab):len(l.slab)]
 }
 
-// Bounds of the texts shared by text: values longer than maxText (a
-// token, a long Referer) are copied each time; the table is emptied when
-// it holds maxTexts, so a client sending a new value each time costs a
-// copy per value, as without sharing, and bounded memory.
-const (
-	maxText  = 256
-	maxTexts = 1024
-)
+// textBound is the longest header value text shares: a longer one (a
+// token, a long Referer) is copied each time.
+const textBound = 256
 
 // text returns b as a string, shared with earlier requests that sent the
-// same value. Loop goroutine only.
-func (l *loop) text(b []byte) string {
-	if len(b) == 0 {
-		return ""
-	}
-	if len(b) > maxText {
-		return string(b)
-	}
-	if s, ok := l.texts[string(b)]; ok { // no allocation for the lookup
-		return s
-	}
-	if l.texts == nil || len(l.texts) >= maxTexts {
-		l.texts = make(map[string]string, 64)
-	}
-	s := string(b)
-	l.texts[s] = s
-	return s
-}
+// same value (l.texts). Loop goroutine only.
+func (l *loop) text(b []byte) string { return l.texts.String(b) }
 
 // writeResponse queues the answer to a write. Loop goroutine only.
 func (l *loop) writeResponse(c *conn, res *WriteResult) {

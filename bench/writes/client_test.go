@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -105,6 +106,12 @@ func TestClients(t *testing.T) {
 				}
 				defer func(k string, g int) { *clientKind, *genThreads = k, g }(*clientKind, *genThreads)
 				*clientKind, *genThreads = kind, 2
+				// The fake server runs in this process, unlike the bench's
+				// servers: give it Ps of its own. Two thread-locked epoll
+				// loops in blocking waits hold both Ps of a 2-core box, and
+				// the server's goroutines then wait for sysmon to take one
+				// back, up to 10 ms once the loops' yields let sysmon sleep.
+				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(runtime.GOMAXPROCS(0), *genThreads+2)))
 				s := newFakeServer(t, tc.delay)
 				stop := make(chan struct{})
 				var wg sync.WaitGroup

@@ -26,7 +26,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -34,6 +33,8 @@ import (
 	"github.com/jawas/jawas/engine/config"
 	"github.com/jawas/jawas/engine/period"
 	"github.com/jawas/jawas/engine/snapshot"
+
+	"github.com/jawas/jawas/internal/gcfloor"
 )
 
 // literalSource is the trivial source of the goal: it returns a ~1 KB
@@ -65,10 +66,11 @@ func main() {
 	jawasBin := flag.String("jawas", "bin/jawas", "jawas binary for the build timing")
 	root := flag.String("root", ".", "the demo project (repository root)")
 	flag.Parse()
-	// The engine process collects garbage at GOGC=400 (cmd/jawas/child.go,
-	// EngineGCPercent); measure it as it runs.
+	// The engine process collects garbage at GOGC=400 with a 128 MiB heap
+	// floor (cmd/jawas/child.go, EngineGCPercent and EngineHeapFloor);
+	// measure it as it runs.
 	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(400)
+		gcfloor.Start(400, 128<<20)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 

@@ -93,7 +93,7 @@ func (m *Module) installDriver(rt *runtime) error {
 // ReduceBatch applies evs in order, as calling Reduce for each would, and
 // returns one error per event (nil: applied). It runs the batch in one call
 // into JavaScript: the events cross as one array of event objects
-// (event.go; the bodies decoded from one JSON text by decodeJSONArray),
+// (event.go; the bodies decoded from one JSON text by appendJSONArray),
 // and the state is checked and encoded as JSON once, at the end.
 //
 // The rollback point is the state before the batch. When event k fails
@@ -109,7 +109,9 @@ func (m *Module) installDriver(rt *runtime) error {
 // running event started longer than Timeout ago.
 func (m *Module) ReduceBatch(evs []Event) []error {
 	errs := make([]error, len(evs))
-	todo := make([]int, 0, len(evs))
+	b := &m.batch
+	defer b.reset(len(evs))
+	todo := b.todo[:0]
 	for i := range evs {
 		method := strings.ToUpper(evs[i].Method)
 		if !m.methods[method] {
@@ -118,7 +120,7 @@ func (m *Module) ReduceBatch(evs []Event) []error {
 		}
 		todo = append(todo, i)
 	}
-	var b batch
+	b.todo = todo
 	for len(todo) > 0 {
 		if err := m.ensure(); err != nil {
 			for _, i := range todo {
@@ -129,7 +131,7 @@ func (m *Module) ReduceBatch(evs []Event) []error {
 		if err := b.fill(evs, todo); err != nil {
 			break // a body Go cannot encode: Reduce reports it per event
 		}
-		at, err := m.runBatch(&b)
+		at, err := m.runBatch(b)
 		if err == nil {
 			return errs
 		}
@@ -144,7 +146,7 @@ func (m *Module) ReduceBatch(evs []Event) []error {
 			}
 			err = b.fill(evs, todo[:at])
 			if err == nil {
-				_, err = m.runBatch(&b)
+				_, err = m.runBatch(b)
 			}
 			if err != nil {
 				// Not deterministic after all: event by event from here.
@@ -174,20 +176,22 @@ func (m *Module) runBatch(b *batch) (int, error) {
 	n := len(b.ids)
 	// Decoding is jsvm's work, not the author's: outside the budget (it
 	// takes milliseconds for thousands of events on a busy machine).
-	bodies, err := decodeJSONArray(rt.vm, b.bodies)
-	if err == nil && len(bodies) != n {
+	defer b.clearValues()
+	var err error
+	b.values, err = appendJSONArray(b.values[:0], rt.vm, b.bodies)
+	if err == nil && len(b.values) != n {
 		err = errors.New("jsvm: the batch's bodies are not one per event")
 	}
 	if err != nil {
 		return -1, err // Reduce will say what is wrong, event by event
 	}
-	evs := make([]any, n)
-	for i := range evs {
-		evs[i] = newEvent(rt, b.ids[i], b.methods[i].(string), b.times[i], bodies[i].(goja.Value), b.hdrs[i])
+	for i, body := range b.values { // each body makes way for its event
+		b.values[i] = newEvent(rt, m.slab.next(), b.ids[i], b.methods[i], b.times[i], body.(goja.Value), b.hdrs[i])
 	}
+	b.jsMethods = rt.appendMethods(b.jsMethods[:0], b.methods)
 	m.clock.event.Store(-1)
 	err = m.guardEach(rt.vm, func() error {
-		v, err := rt.reduceAll(goja.Undefined(), rt.state, rt.reducerObj, rt.vm.NewArray(evs...), rt.vm.NewArray(b.methods...))
+		v, err := rt.reduceAll(goja.Undefined(), rt.state, rt.reducerObj, rt.vm.NewArray(b.values...), rt.vm.NewArray(b.jsMethods...))
 		if err != nil {
 			return err
 		}
@@ -245,15 +249,66 @@ func (m *Module) guardEach(vm *goja.Runtime, f func() error) error {
 	return err
 }
 
-// batch is a batch of events as runBatch takes them: one slice per field
-// (methods as []any, for reduceAll), the bodies as one JSON array text
-// (decoded by decodeJSONArray). Reused between calls.
+// batch is a batch of events as runBatch takes them: one slice per field,
+// the bodies as one JSON array text (decoded by appendJSONArray). A Module
+// keeps one and reuses its buffers from call to call, because growing them
+// anew for every boundary was a sixth of the bytes it allocated
+// (BenchmarkApply in engine/writes).
 type batch struct {
 	ids     []string
-	methods []any
+	methods []string // upper case
 	times   []int64
 	hdrs    [][]string
 	bodies  []byte
+
+	// runBatch's JavaScript values: the bodies, then the event objects in
+	// their place; the methods. Both are copied into arrays (NewArray)
+	// and cleared after the run.
+	values, jsMethods []any
+
+	todo []int // ReduceBatch's events still to apply
+}
+
+// Bounds on what a batch keeps between calls: a buffer is dropped when it
+// is over 4 times what the call just made needed and holds more than
+// maxKeptEvents events or maxKeptBytes bytes of bodies, so one huge
+// boundary does not keep its memory for good.
+const (
+	maxKeptEvents = 1 << 14
+	maxKeptBytes  = 4 << 20
+)
+
+// reset empties b after a ReduceBatch of n events (and its bodies), so it
+// keeps no string or header of them, and drops buffers far larger than
+// that needed.
+func (b *batch) reset(n int) {
+	clear(b.ids[:cap(b.ids)])
+	clear(b.hdrs[:cap(b.hdrs)])
+	if cap(b.ids) > max(4*n, maxKeptEvents) || cap(b.bodies) > max(4*len(b.bodies), maxKeptBytes) {
+		*b = batch{}
+		return
+	}
+	b.ids, b.methods, b.times, b.hdrs, b.bodies, b.todo = b.ids[:0], b.methods[:0], b.times[:0], b.hdrs[:0], b.bodies[:0], b.todo[:0]
+}
+
+// appendMethods appends the JavaScript strings of methods (upper case) to
+// dst, the same value for every event, so no string is converted per event.
+func (rt *runtime) appendMethods(dst []any, methods []string) []any {
+	for _, m := range methods {
+		v, ok := rt.methods[m]
+		if !ok {
+			v = rt.vm.ToValue(m)
+		}
+		dst = append(dst, v)
+	}
+	return dst
+}
+
+// clearValues drops runBatch's references to JavaScript values.
+func (b *batch) clearValues() {
+	clear(b.values)
+	clear(b.jsMethods)
+	b.values, b.jsMethods = b.values[:0], b.jsMethods[:0]
 }
 
 // fill sets b to the events evs[idx...].
@@ -269,7 +324,7 @@ func (b *batch) fill(evs []Event, idx []int) error {
 			b.bodies = append(b.bodies, ',')
 		}
 		if raw, ok := ev.Body.(json.RawMessage); ok && len(raw) > 0 {
-			b.bodies = append(b.bodies, raw...) // the journal checked it; decodeJSONArray checks again
+			b.bodies = append(b.bodies, raw...) // the journal checked it; appendJSONArray checks again
 		} else {
 			body, err := json.Marshal(ev.Body)
 			if err != nil {

@@ -267,6 +267,45 @@ func TestReduceBatchLargeWithinBudget(t *testing.T) {
 		t.Errorf("State() = %s", got)
 	}
 	t.Logf("50,000 events in %v", time.Since(start))
+	// The batch's buffers, grown for 50,000 events, are not kept for one.
+	if errs := m.ReduceBatch(evs[:1]); errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	if c := cap(m.batch.ids); c > maxKeptEvents {
+		t.Errorf("after a batch of one, the batch keeps room for %d events", c)
+	}
+}
+
+// TestReduceBatchKeptEvents: event objects a reducer keeps in the state
+// stay as they were while later batches reuse the module's buffers and
+// take new event objects.
+func TestReduceBatchKeptEvents(t *testing.T) {
+	ev := func(id string, n int, keep bool) Event {
+		body, _ := json.Marshal(map[string]any{"n": n, "keep": keep})
+		return post(id, json.RawMessage(body))
+	}
+	batches := [][]Event{{ev("a", 1, true), ev("b", 2, false)}, nil, {ev("z", 9, true)}}
+	for i := range 3 * slabEvents {
+		batches[1] = append(batches[1], ev("m", i, i == 200))
+	}
+	m := load(t, "keep", Options{})
+	var all []Event
+	for _, evs := range batches {
+		for i, err := range m.ReduceBatch(evs) {
+			if err != nil {
+				t.Fatalf("event %d: %v", i, err)
+			}
+		}
+		all = append(all, evs...)
+	}
+	want := `["a:1","m:200","z:9"]`
+	if got := render(t, m, 0); got != want {
+		t.Errorf("render = %s, want %s", got, want)
+	}
+	_, refState := reduceEach(t, "keep", Options{}, all)
+	if got := string(m.State()); got != refState {
+		t.Errorf("State() = %s\nwant       %s (Reduce one by one)", got, refState)
+	}
 }
 
 // TestEventObjectLikePlain: the event a reducer gets (event.go) behaves as

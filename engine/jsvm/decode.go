@@ -36,20 +36,20 @@ func decodeJSON(vm *goja.Runtime, b []byte) (goja.Value, error) {
 	return v, nil
 }
 
-// decodeJSONArray returns the elements (goja.Values) of the JSON array
-// text b.
-func decodeJSONArray(vm *goja.Runtime, b []byte) ([]any, error) {
+// appendJSONArray appends the elements (goja.Values) of the JSON array
+// text b to dst. On error dst may hold some of them.
+func appendJSONArray(dst []any, vm *goja.Runtime, b []byte) ([]any, error) {
 	d := decoder{vm: vm, b: b}
 	d.space()
 	if d.i >= len(d.b) || d.b[d.i] != '[' {
-		return nil, errSyntax
+		return dst, errSyntax
 	}
-	items, err := d.items(1)
+	items, err := d.items(dst, 1)
 	if err != nil {
-		return nil, err
+		return items, err
 	}
 	if err := d.end(); err != nil {
-		return nil, err
+		return items, err
 	}
 	return items, nil
 }
@@ -167,18 +167,17 @@ func (d *decoder) object(depth int) (goja.Value, error) {
 }
 
 func (d *decoder) array(depth int) (goja.Value, error) {
-	items, err := d.items(depth)
+	items, err := d.items(nil, depth)
 	if err != nil {
 		return nil, err
 	}
 	return d.vm.NewArray(items...), nil
 }
 
-// items reads an array at d.i (its opening bracket) and returns its
-// elements.
-func (d *decoder) items(depth int) ([]any, error) {
+// items reads an array at d.i (its opening bracket) and appends its
+// elements to items.
+func (d *decoder) items(items []any, depth int) ([]any, error) {
 	d.i++ // [
-	var items []any
 	d.space()
 	if d.i < len(d.b) && d.b[d.i] == ']' {
 		d.i++
@@ -187,11 +186,11 @@ func (d *decoder) items(depth int) ([]any, error) {
 	for {
 		v, err := d.value(depth)
 		if err != nil {
-			return nil, err
+			return items, err
 		}
 		items = append(items, v)
 		if done, err := d.next(']'); err != nil {
-			return nil, err
+			return items, err
 		} else if done {
 			return items, nil
 		}

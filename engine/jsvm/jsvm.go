@@ -80,6 +80,8 @@ type Module struct {
 	good  []byte     // JSON of the last good state ("null" if none)
 	clock batchClock // ReduceBatch's progress, for its per-event budget
 	alone int        // events ReduceBatch ran alone through Reduce (for tests)
+	batch batch      // ReduceBatch's buffers, reused (batch.go)
+	slab  eventSlab  // event objects not handed out yet (event.go)
 }
 
 // runtime is one goja runtime running the bundle, with the handles jsvm uses.
@@ -95,6 +97,7 @@ type runtime struct {
 	date       goja.Value    // the Date constructor
 	exports    *goja.Object
 	state      goja.Value
+	methods    map[string]goja.Value // reducers' methods ("POST", "PUT") as JavaScript strings, for reduceAll
 }
 
 // errBudget is the value the budget timer interrupts a runtime with.
@@ -273,6 +276,7 @@ func (m *Module) bindExports(rt *runtime) error {
 	}
 	rt.reducers = map[string]goja.Callable{}
 	rt.reducerObj = rt.vm.NewObject()
+	rt.methods = map[string]goja.Value{}
 	for _, name := range []string{"post", "put"} {
 		v := rt.exports.Get(name)
 		if v == nil || goja.IsUndefined(v) {
@@ -282,8 +286,10 @@ func (m *Module) bindExports(rt *runtime) error {
 		if !ok {
 			return bad("export %q must be a reducer function(state, event), not %s", name, typeOf(v))
 		}
-		rt.reducers[strings.ToUpper(name)] = fn
-		_ = rt.reducerObj.Set(strings.ToUpper(name), v)
+		method := strings.ToUpper(name)
+		rt.reducers[method] = fn
+		rt.methods[method] = rt.vm.ToValue(method)
+		_ = rt.reducerObj.Set(method, v)
 	}
 	return nil
 }
@@ -511,7 +517,7 @@ func (m *Module) event(rt *runtime, ev Event) (goja.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := newEvent(rt, ev.ID, strings.ToUpper(ev.Method), ev.Time.UnixMilli(), jsBody, sortedHeaders(ev.Headers))
+	o := newEvent(rt, new(eventObject), ev.ID, strings.ToUpper(ev.Method), ev.Time.UnixMilli(), jsBody, sortedHeaders(ev.Headers))
 	return o, nil
 }
 

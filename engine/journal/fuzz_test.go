@@ -44,9 +44,9 @@ func FuzzReadSegment(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, live := range []bool{false, true} {
 			r := &Reader{dead: map[string]bool{}, suspect: map[string]suspicion{}}
-			recs, next, err := r.scan("seg", name, data, 0, time.Time{}, live)
+			recs, next, err := r.scan(nil, "seg", name, data, 0, time.Time{}, live)
 			if live && err == nil {
-				recs, next, err = r.scan("seg", name, data[next:], next, time.Time{}, live)
+				recs, next, err = r.scan(nil, "seg", name, data[next:], next, time.Time{}, live)
 			}
 			if err != nil {
 				var ce *CorruptError

@@ -223,10 +223,10 @@ func TestOrderAcrossWriters(t *testing.T) {
 	}
 }
 
-// TestMergeRunsLikeStableSort: mergeRuns orders records exactly as a
-// stable sort of the runs' concatenation does, with runs in order (merged),
-// out of order (the clock stepped back) and too many to merge, with equal
-// times across runs and records equal by every key.
+// TestMergeRunsLikeStableSort: mergeRuns appends records ordered exactly
+// as a stable sort of the runs' concatenation orders them, with runs in
+// order (merged), out of order (the clock stepped back) and too many to
+// merge, with equal times across runs and records equal by every key.
 func TestMergeRunsLikeStableSort(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	t0 := time.Unix(1_700_000_000, 0).UTC()
@@ -258,7 +258,12 @@ func TestMergeRunsLikeStableSort(t *testing.T) {
 		}
 		sort.SliceStable(all, func(i, j int) bool { return less(&all[i], &all[j]) })
 		saved := slices.Clone(runs) // mergeRuns consumes runs, not the records
-		got := mergeRuns(runs)
+		var dst []Record            // mergeRuns appends to it
+		if trial%2 == 1 {
+			dst = []Record{{ID: "dst"}}
+			all = append(slices.Clone(dst), all...)
+		}
+		got := mergeRuns(dst, runs)
 		if len(all) == 0 {
 			all = nil
 		}
@@ -403,6 +408,38 @@ func TestVisibilityCut(t *testing.T) {
 		if got := bodies(recs); !reflect.DeepEqual(got, step.want) {
 			t.Errorf("before %v: %v, want %v", step.before.Sub(t0), got, step.want)
 		}
+	}
+}
+
+// TestReadNewResultsStay: the records a ReadNew returned are the caller's:
+// later reads, which reuse the Reader's buffers, leave them as they were.
+func TestReadNewResultsStay(t *testing.T) {
+	dir := t.TempDir()
+	w0, _ := writeRecords(t, dir, 0, WriterOptions{Durability: None}, true, "a", "b")
+	w1, _ := writeRecords(t, dir, 1, WriterOptions{Durability: None}, true, "c")
+	r := mustReader(t, dir)
+	first, pos, err := r.ReadNew(nil, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := slices.Clone(first)
+	for _, w := range []*Writer{w0, w1} {
+		if _, err := w.Append(&Record{Source: "other", Method: "PUT", Body: []byte("later")}); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	second, _, err := r.ReadNew(pos, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := bodies(second); !reflect.DeepEqual(got, []string{"later", "later"}) {
+		t.Errorf("second read: %v", got)
+	}
+	if len(first) != 3 || !reflect.DeepEqual(first, saved) {
+		t.Errorf("first read changed by the second: %v, was %v", first, saved)
 	}
 }
 

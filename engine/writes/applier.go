@@ -234,7 +234,7 @@ func (a *Applier) take(source string, boundary time.Time) []journal.Record {
 	var recs []journal.Record
 	var next journal.Positions
 	if err == nil {
-		recs, next, err = a.reader.ReadNewGated(a.pos, boundary, func() { a.gate.leave(true) })
+		recs, next, err = a.reader.ReadNewGated(nil, a.pos, boundary, func() { a.gate.leave(true) })
 	}
 	if err != nil {
 		a.fatal = err

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -63,6 +64,43 @@ type Applier struct {
 	// (-1: none yet), so an idle engine does not rewrite the status file
 	// (up to 10,000 statuses, ~240 KB) every period. Under mu.
 	changes, published int64
+
+	read  []journal.Record // take's buffer for the records read, under mu; empty between calls
+	spare []*applyBuf      // BeforeRender's buffers not in use, under mu: at most one per evaluating goroutine
+}
+
+// applyBuf holds what BeforeRender builds per record. It, the queues'
+// arrays and take's buffer are reused from boundary to boundary, because
+// allocating them anew was nearly a third of the bytes the apply path
+// allocated (BenchmarkApply: 5.72 -> 3.94 MB per boundary of 4,000
+// records).
+type applyBuf struct {
+	errs     []error
+	evs      []jsvm.Event
+	at       []int
+	statuses []journal.Status
+}
+
+// maxKeptRecords bounds the per-record buffers an Applier keeps between
+// boundaries: one over 4 times what the last boundary needed and over
+// maxKeptRecords records (up to 4.5 MB) is dropped, so one huge boundary
+// does not keep its memory for good.
+const maxKeptRecords = 1 << 15
+
+// kept reports whether a buffer of capacity c is kept after a boundary
+// that needed n.
+func kept(c, n int) bool { return c <= max(4*n, maxKeptRecords) }
+
+// reset empties b after a boundary of n records, so it keeps no body,
+// header or reason of them.
+func (b *applyBuf) reset(n int) {
+	clear(b.errs)
+	clear(b.evs)
+	clear(b.statuses)
+	if !kept(cap(b.evs), n) {
+		*b = applyBuf{}
+	}
+	b.errs, b.evs, b.at, b.statuses = b.errs[:0], b.evs[:0], b.at[:0], b.statuses[:0]
 }
 
 // OpenApplier takes the engine's journal lock (so two engines never apply
@@ -173,11 +211,13 @@ func (a *Applier) BeforeRender(s *period.Source, boundary time.Time) {
 		return
 	}
 	mod := s.Module()
+	b := a.buf()
+	defer a.putBuf(b, len(todo))
 	// One ReduceBatch for the records that reach a reducer, in order; the
 	// others are rejected here. errs[i] is record i's outcome.
-	errs := make([]error, len(todo))
-	evs := make([]jsvm.Event, 0, len(todo))
-	at := make([]int, 0, len(todo)) // evs[j] is todo[at[j]]
+	errs := append(b.errs[:0], make([]error, len(todo))...)
+	evs := b.evs[:0]
+	at := b.at[:0] // evs[j] is todo[at[j]]
 	for i := range todo {
 		r := &todo[i]
 		ev, err := eventOf(r)
@@ -194,7 +234,7 @@ func (a *Applier) BeforeRender(s *period.Source, boundary time.Time) {
 	for j, err := range mod.ReduceBatch(evs) { // a failing event rolls back only itself
 		errs[at[j]] = err
 	}
-	statuses := make([]journal.Status, 0, len(todo))
+	statuses := b.statuses[:0]
 	for i := range todo {
 		r := &todo[i]
 		st := journal.Status{ID: r.ID, State: journal.StateApplied, Boundary: boundary}
@@ -204,10 +244,11 @@ func (a *Applier) BeforeRender(s *period.Source, boundary time.Time) {
 		}
 		statuses = append(statuses, st)
 	}
+	b.errs, b.evs, b.at, b.statuses = errs, evs, at, statuses
 	state := mod.State()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.queues[s.Name] = a.queues[s.Name][len(todo):]
+	a.queues[s.Name] = dropApplied(a.queues[s.Name], len(todo))
 	a.states[s.Name] = state
 	for _, st := range statuses {
 		a.events.Record(st)
@@ -217,6 +258,27 @@ func (a *Applier) BeforeRender(s *period.Source, boundary time.Time) {
 	}
 	a.dirty = true
 	a.changes++
+}
+
+// buf returns a spare applyBuf, or a new one.
+func (a *Applier) buf() *applyBuf {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := len(a.spare)
+	if n == 0 {
+		return new(applyBuf)
+	}
+	b := a.spare[n-1]
+	a.spare = a.spare[:n-1]
+	return b
+}
+
+// putBuf makes b, used for a boundary of n records, spare again.
+func (a *Applier) putBuf(b *applyBuf, n int) {
+	b.reset(n)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.spare = append(a.spare, b)
 }
 
 // take reads what is new in the journal (up to boundary) into the queues
@@ -231,11 +293,18 @@ func (a *Applier) take(source string, boundary time.Time) []journal.Record {
 	// The gate is held while the reader sizes the segments, not while it
 	// reads them: everything up to those sizes was committed.
 	err := a.gate.enter(true)
-	var recs []journal.Record
+	recs := a.read[:0]
 	var next journal.Positions
 	if err == nil {
-		recs, next, err = a.reader.ReadNewGated(nil, a.pos, boundary, func() { a.gate.leave(true) })
+		recs, next, err = a.reader.ReadNewGated(recs, a.pos, boundary, func() { a.gate.leave(true) })
 	}
+	defer func() {
+		// The records are copied into the queues: drop them from the buffer.
+		clear(recs)
+		if a.read = recs[:0]; !kept(cap(recs), len(recs)) {
+			a.read = nil
+		}
+	}()
 	if err != nil {
 		a.fatal = err
 		a.opt.Log.Error("journal damaged: the engine stops", "error", err)
@@ -265,8 +334,26 @@ func (a *Applier) take(source string, boundary time.Time) []journal.Record {
 		n++
 	}
 	// The caller's slice keeps these n records even if appends move the
-	// queue: records are never modified in place.
+	// queue: other takes only append, and only the caller, holding the
+	// source, drops them from the queue (dropApplied), once done.
 	return q[:n:n]
+}
+
+// dropApplied removes the first n records of the queue q, which its
+// source's holder has applied, and returns the queue. The rest move to the
+// front, so q's array is reused for the records to come, unless it is far
+// larger than what this boundary needed (see kept); the records dropped are
+// cleared, so the array keeps no body of theirs.
+func dropApplied(q []journal.Record, n int) []journal.Record {
+	live := copy(q, q[n:])
+	clear(q[live:])
+	switch {
+	case kept(cap(q), len(q)):
+		return q[:live]
+	case live == 0:
+		return nil
+	}
+	return slices.Clone(q[:live])
 }
 
 // AfterPublish publishes event statuses for workers and checkpoints every

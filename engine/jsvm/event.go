@@ -59,15 +59,17 @@ func newEvent(rt *runtime, e *eventObject, id, method string, timeMs int64, body
 	return rt.vm.NewDynamicObject(e)
 }
 
-// slabEvents is how many eventObjects an eventSlab allocates at once.
-const slabEvents = 128
+// slabEvents is how many eventObjects an eventSlab allocates at once: few,
+// because an event a reducer keeps keeps its whole slab alive (a state that
+// pushes every event would hold slabEvents times its events' memory).
+const slabEvents = 16
 
-// eventSlab hands out eventObjects allocated slabEvents at a time, because
-// one allocation per event object was a tenth of the bytes a boundary
-// allocated (BenchmarkApply in engine/writes). What it holds was never
+// eventSlab hands out eventObjects allocated slabEvents at a time: one
+// allocation per slabEvents events instead of one per event, on a path
+// that allocates per event mostly in goja. What it holds was never
 // handed out, so a Module keeps the rest of a chunk for its next batch.
 // A chunk stays alive as long as any of its events does (a reducer may
-// keep an event in the state): at most slabEvents objects, about 27 KB,
+// keep an event in the state): at most slabEvents objects, about 3.3 KB,
 // per event kept.
 type eventSlab []eventObject
 

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -181,8 +182,60 @@ func Build(cfg *config.Config, logw interface{ Write([]byte) (int, error) }) ([]
 			return nil, fmt.Errorf("build: %w", err)
 		}
 	}
+	if err := removeStale(outDir, urls, logw); err != nil {
+		return nil, fmt.Errorf("build: %w", err)
+	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].url < rows[j].url })
 	return rows, nil
+}
+
+// buildManifest, in the output directory, lists the files the last build
+// wrote (one URL path per line), so the next build can remove those it no
+// longer writes — a deleted source's snapshot, a deleted site file —
+// without touching anything else in the directory.
+const buildManifest = ".jawas-build"
+
+// removeStale removes the files the previous build listed in outDir's
+// manifest that urls (this build's, sorted) no longer has, and the
+// directories that leaves empty, then writes the new manifest. A line
+// that is not a clean path inside outDir is ignored: the manifest only
+// ever names what jawas wrote.
+func removeStale(outDir string, urls []string, logw interface{ Write([]byte) (int, error) }) error {
+	path := filepath.Join(outDir, buildManifest)
+	old, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	for _, line := range strings.Split(string(old), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if _, found := slices.BinarySearch(urls, line); found {
+			continue
+		}
+		rel := filepath.FromSlash(strings.TrimPrefix(line, "/"))
+		if !strings.HasPrefix(line, "/") || !filepath.IsLocal(rel) || rel == buildManifest {
+			continue
+		}
+		switch err := os.Remove(filepath.Join(outDir, rel)); {
+		case err == nil:
+			fmt.Fprintf(logw, "jawas build: removed %s (no longer built)\n", line)
+		case !errors.Is(err, fs.ErrNotExist):
+			return err
+		}
+		// Empty directories it leaves go too; os.Remove keeps a non-empty one.
+		for d := filepath.Dir(rel); d != "."; d = filepath.Dir(d) {
+			if os.Remove(filepath.Join(outDir, d)) != nil {
+				break
+			}
+		}
+	}
+	var b strings.Builder
+	b.WriteString("# jawas build wrote these files; the next build removes those it no longer writes.\n")
+	for _, u := range urls {
+		b.WriteString(u + "\n")
+	}
+	return writeIfChanged(path, []byte(b.String()))
 }
 
 // writeIfChanged keeps the file (and its mtime) when the bytes are equal, so

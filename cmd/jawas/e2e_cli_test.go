@@ -5,6 +5,8 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -40,6 +42,55 @@ func TestE2EBuild(t *testing.T) {
 	}
 	if !strings.Contains(stdout, "/clock.json") {
 		t.Errorf("build did not list its files:\n%s", stdout)
+	}
+}
+
+// TestE2EBuildRemovesStale: a rebuild removes what the previous build wrote
+// and this one no longer does (a deleted source's snapshot, a deleted site
+// file and the directory it leaves empty), and nothing else: not a file the
+// user put in the output directory, nor a path outside it that a tampered
+// manifest names.
+func TestE2EBuildRemovesStale(t *testing.T) {
+	dir := newProject(t)
+	tmp := t.TempDir()
+	out := filepath.Join(tmp, "out")
+	build := func() string {
+		t.Helper()
+		code, stdout, stderr := runJawas(t, dir, "build", "-o", out)
+		if code != 0 {
+			t.Fatalf("jawas build: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+		}
+		return stderr
+	}
+	build()
+	for _, f := range []string{"static.json", "sub/index.html", ".jawas-build"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Fatalf("first build: %v", err)
+		}
+	}
+	writeFile(t, filepath.Join(out, "mine.txt"), "the user's\n")
+	writeFile(t, filepath.Join(tmp, "outside.txt"), "not jawas's\n")
+	m, _ := os.ReadFile(filepath.Join(out, ".jawas-build"))
+	writeFile(t, filepath.Join(out, ".jawas-build"), string(m)+"/../outside.txt\n/mine.txt/../../outside.txt\n")
+	os.Remove(filepath.Join(dir, "sources", "static.js"))
+	os.RemoveAll(filepath.Join(dir, "site", "sub"))
+
+	stderr := build()
+	for _, f := range []string{"static.json", "sub/index.html", "sub"} {
+		if _, err := os.Stat(filepath.Join(out, f)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("after the rebuild %s: %v, want it removed", f, err)
+		}
+	}
+	for _, f := range []string{filepath.Join(out, "mine.txt"), filepath.Join(tmp, "outside.txt"), filepath.Join(out, "clock.json"), filepath.Join(out, "hello.txt")} {
+		if _, err := os.Stat(f); err != nil {
+			t.Errorf("after the rebuild: %v, want it kept", err)
+		}
+	}
+	if !strings.Contains(stderr, "removed /static.json") {
+		t.Errorf("the rebuild did not say what it removed:\n%s", stderr)
+	}
+	if m, _ := os.ReadFile(filepath.Join(out, ".jawas-build")); strings.Contains(string(m), "static.json") || strings.Contains(string(m), "outside") {
+		t.Errorf("manifest still lists removed or foreign paths:\n%s", m)
 	}
 }
 

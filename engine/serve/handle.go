@@ -6,6 +6,7 @@
 package serve
 
 import (
+	"bytes"
 	"strconv"
 	"time"
 	"unsafe"
@@ -45,9 +46,18 @@ func (l *loop) handle(c *conn, req *http1.Request) {
 		if l.site != nil {
 			if f := l.site.lookup(req.Path, l.nowNS); f != nil {
 				l.ops.kind = metrics.KindSite
-				l.file(c, req, f)
+				if f.dir {
+					l.slashRedirect(c, req)
+				} else {
+					l.file(c, req, f)
+				}
 				return
 			}
+		}
+		if l.pageDir(req.Path) {
+			l.ops.kind = metrics.KindPage
+			l.slashRedirect(c, req)
+			return
 		}
 		l.notFound(c, req)
 	case http1.MethodPost, http1.MethodPut:
@@ -100,6 +110,59 @@ func (l *loop) page(path []byte) *snapshot.Entry {
 		return nil
 	}
 	return l.view.LookupBytes(p)
+}
+
+// pageDir reports whether path names a directory of template pages
+// without its trailing '/': "/docs" when "/docs/index.html" is published.
+func (l *loop) pageDir(path []byte) bool {
+	if len(path) < 2 || path[0] != '/' || path[len(path)-1] == '/' {
+		return false
+	}
+	for i := len(path) - 1; path[i] != '/'; i-- {
+		if path[i] == '.' {
+			return false
+		}
+	}
+	l.path = append(append(l.path[:0], path...), "/index.html"...)
+	return l.view.LookupBytes(l.path) != nil
+}
+
+// slashRedirect answers a directory named without its trailing '/' with a
+// 301 to the same target with the '/', query kept. Location is built from
+// the raw request-target, which the parser has checked holds no byte a
+// header may not, so a decoded path never reaches the header.
+func (l *loop) slashRedirect(c *conn, req *http1.Request) {
+	path := req.Target
+	if len(path) > 0 && path[0] != '/' { // absolute-form: from the path on
+		if i := bytes.Index(path, []byte("://")); i >= 0 {
+			if j := bytes.IndexByte(path[i+3:], '/'); j >= 0 {
+				path = path[i+3+j:]
+			} else {
+				path = nil
+			}
+		}
+	}
+	if i := bytes.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	if len(path) == 0 || path[0] != '/' {
+		l.notFound(c, req)
+		return
+	}
+	b := c.out
+	h0 := len(b)
+	b = l.head(b, 301)
+	b = append(b, "Location: "...)
+	b = append(b, path...)
+	b = append(b, '/')
+	if req.Query != nil {
+		b = append(b, '?')
+		b = append(b, req.Query...)
+	}
+	b = append(b, "\r\nContent-Length: 0\r\nCache-Control: no-cache\r\n"...)
+	b = l.tail(b, c)
+	c.out = b
+	l.queue(c, h0, nil, nil)
 }
 
 func (l *loop) pagePath(path []byte) []byte {

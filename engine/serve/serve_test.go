@@ -62,6 +62,7 @@ func start(t testing.TB, mod func(*Options)) *fixture {
 	publish(t, store, "/b.json", []byte(`{"b":2}`), "application/json", 200*time.Millisecond)
 	publish(t, store, "/index.html", []byte("<h1>home</h1>"), "text/html; charset=utf-8", time.Second)
 	publish(t, store, "/about.html", []byte("<h1>about</h1>"), "text/html; charset=utf-8", time.Second)
+	publish(t, store, "/guide/index.html", []byte("<h1>guide</h1>"), "text/html; charset=utf-8", time.Second)
 
 	site := filepath.Join(dir, "site")
 	must(t, os.MkdirAll(filepath.Join(site, "css"), 0o755))
@@ -206,6 +207,16 @@ func TestResponses(t *testing.T) {
 		{"site file", get("/app.js"), 200, map[string]string{"Content-Type": "text/javascript; charset=utf-8"}, []byte("console.log(1)\n"), nil},
 		{"site nested", get("/css/style.css"), 200, map[string]string{"Content-Type": "text/css; charset=utf-8"}, []byte("body{}\n"), nil},
 		{"site dir index", get("/docs/"), 200, nil, []byte("<p>docs</p>"), nil},
+		// A directory named without its '/' is redirected to it (nginx's
+		// behaviour), so the index page's relative links resolve inside it.
+		{"site dir without slash", get("/docs"), 301, map[string]string{"Location": "/docs/", "Content-Length": "0"}, []byte{}, nil},
+		{"site dir, query kept", get("/docs?v=1&w"), 301, map[string]string{"Location": "/docs/?v=1&w"}, []byte{}, nil},
+		{"site dir, absolute-form target", "GET http://x/docs?v=2 HTTP/1.1\r\nHost: x\r\n\r\n", 301, map[string]string{"Location": "/docs/?v=2"}, []byte{}, nil},
+		{"site dir, encoded name", get("/d%6fcs"), 301, map[string]string{"Location": "/d%6fcs/"}, []byte{}, nil},
+		{"head site dir", "HEAD /docs HTTP/1.1\r\nHost: x\r\n\r\n", 301, map[string]string{"Location": "/docs/"}, []byte{}, nil},
+		{"page dir index", get("/guide/"), 200, nil, []byte("<h1>guide</h1>"), nil},
+		{"page dir without slash", get("/guide"), 301, map[string]string{"Location": "/guide/"}, []byte{}, nil},
+		{"file with a slash", get("/app.js/"), 404, nil, nil, nil},
 		{"not found", get("/nope.json"), 404, map[string]string{"Content-Type": "text/html; charset=utf-8"}, defaultNotFound, nil},
 		{"post without writer", "POST /clock.json HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}", 405, map[string]string{"Allow": "GET, HEAD, OPTIONS"}, nil, nil},
 		{"delete", "DELETE /clock.json HTTP/1.1\r\nHost: x\r\n\r\n", 405, map[string]string{"Allow": "GET, HEAD, OPTIONS"}, nil, nil},

@@ -44,6 +44,7 @@ type siteFile struct {
 	gen     uint64 // siteWatch generation at the last stat
 	refs    int    // queued responses using data
 	stale   bool   // replaced or evicted: unmap when refs reaches 0
+	dir     bool   // a directory with an index.html named without its '/': answered with a redirect, nothing mapped
 }
 
 type siteCache struct {
@@ -149,16 +150,22 @@ func sameFile(f *siteFile, st os.FileInfo) bool {
 }
 
 // load resolves a URL path under root, refusing anything whose real path
-// (after symlinks) leaves root, and maps it. Directories serve index.html;
-// there is no listing.
+// (after symlinks) leaves root, and maps it. Directories serve index.html
+// when named with a trailing '/'; named without it, they are a dir entry
+// (the loop redirects to the '/' form, as nginx does, so the page's
+// relative links resolve inside the directory); there is no listing.
 func (s *siteCache) load(urlPath string, now int64) (*siteFile, error) {
 	full := filepath.Join(s.root, filepath.FromSlash(urlPath))
 	st, err := os.Stat(full)
 	if err != nil {
 		return nil, err
 	}
-	if st.IsDir() {
+	dir := st.IsDir()
+	switch {
+	case dir:
 		full = filepath.Join(full, "index.html")
+	case strings.HasSuffix(urlPath, "/"):
+		return nil, nil // "/app.js/": Join dropped the '/', but a file is not a directory
 	}
 	real, err := filepath.EvalSymlinks(full)
 	if err != nil {
@@ -166,6 +173,9 @@ func (s *siteCache) load(urlPath string, now int64) (*siteFile, error) {
 	}
 	if real != s.root && !strings.HasPrefix(real, s.root+string(filepath.Separator)) {
 		return nil, nil // escapes the site: a 404, never the file
+	}
+	if dir && !strings.HasSuffix(urlPath, "/") {
+		return &siteFile{full: full, dir: true, checked: now}, nil
 	}
 	fh, err := os.Open(real)
 	if err != nil {

@@ -10,8 +10,8 @@
 //
 //   - restarts a child that dies (logging its exit status or signal), at once,
 //     or with exponential backoff when it is crash-looping;
-//   - SIGKILLs and replaces a worker whose heartbeat in shared memory is older
-//     than Options.HeartbeatTimeout ("stuck");
+//   - SIGKILLs and replaces a worker, or a ready engine, whose heartbeat in
+//     shared memory is older than Options.HeartbeatTimeout ("stuck");
 //   - recycles a worker that marks its slot StateDraining (max_requests): the
 //     replacement starts first, and only when it reports StateReady is the old
 //     one sent SIGTERM, so it finishes in-flight responses and exits;

@@ -108,35 +108,9 @@ func TestKillEngineUnderLoad(t *testing.T) {
 	_, engine := ready(s)
 	killedAt := time.Now()
 	syscall.Kill(engine, syscall.SIGKILL)
-	var next int
-	for time.Since(killedAt) < 3*time.Second {
-		if _, e := ready(s); e != 0 && e != engine {
-			next = e
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
-	if next == 0 {
-		t.Fatal("engine not restarted within 3s")
-	}
+	next := waitReplaced(t, s, engineOf, engine, 3*time.Second)
 	t.Logf("engine pid %d killed; pid %d ready after %s", engine, next, time.Since(killedAt).Round(time.Millisecond))
-	// publishing resumes: the snapshot is the new engine's
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		resp, err := http.Get("http://" + p.addr + "/snap")
-		if err == nil {
-			var snap struct{ Seq, Pid int }
-			json.NewDecoder(resp.Body).Decode(&snap)
-			resp.Body.Close()
-			if snap.Pid == next && snap.Seq > 1 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the new engine never published")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitPublishedBy(t, p.addr, next, 2*time.Second)
 	time.Sleep(300 * time.Millisecond)
 	l.finish()
 	l.report(t)
@@ -194,28 +168,12 @@ func TestStuckAndPanickingWorkers(t *testing.T) {
 	stuck := w[0]
 	hungAt := time.Now()
 	syscall.Kill(stuck, syscall.SIGUSR2) // fake worker: stop beating
-	var repl int
-	for time.Since(hungAt) < 5*time.Second {
-		if w, _ := ready(s); w[0] != 0 && w[0] != stuck {
-			repl = w[0]
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if repl == 0 {
-		t.Fatal("stuck worker not replaced within 5s")
-	}
+	repl := waitReplaced(t, s, firstWorker, stuck, 5*time.Second)
 	t.Logf("stuck worker %d replaced by %d after %s (heartbeat timeout 500ms)", stuck, repl, time.Since(hungAt).Round(time.Millisecond))
 	if !strings.Contains(p.log(), "worker stuck") {
 		t.Error(`no "worker stuck" log`)
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for !procGone(stuck) {
-		if time.Now().After(deadline) {
-			t.Fatalf("stuck worker %d still alive", stuck)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitGone(t, stuck, 2*time.Second)
 
 	before, _ := ready(s)
 	c := &http.Client{Timeout: 3 * time.Second}
@@ -228,6 +186,81 @@ func TestStuckAndPanickingWorkers(t *testing.T) {
 	after, _ := ready(s)
 	if before[0] == after[0] && before[1] == after[1] {
 		t.Errorf("no worker replaced after panic: %v", after)
+	}
+}
+
+// TestStuckEngine: a ready engine frozen by SIGSTOP stops beating; the
+// supervisor SIGKILLs it (a stopped process dies of SIGKILL), starts another,
+// and publishing resumes.
+func TestStuckEngine(t *testing.T) {
+	p := startSupervisor(t, 2, "TEST_HEARTBEAT_TIMEOUT=500ms")
+	s := p.shm()
+	_, engine := ready(s)
+	if engine == 0 {
+		t.Fatal("no engine")
+	}
+	frozenAt := time.Now()
+	syscall.Kill(engine, syscall.SIGSTOP)
+	defer syscall.Kill(engine, syscall.SIGCONT) // in case it was not killed
+	next := waitReplaced(t, s, engineOf, engine, 5*time.Second)
+	t.Logf("frozen engine %d replaced by %d after %s (heartbeat timeout 500ms)", engine, next, time.Since(frozenAt).Round(time.Millisecond))
+	if !strings.Contains(p.log(), "engine stuck") {
+		t.Error(`no "engine stuck" log`)
+	}
+	waitGone(t, engine, 2*time.Second)
+	waitPublishedBy(t, p.addr, next, 2*time.Second)
+}
+
+// engineOf and firstWorker pick a ready pid from the worker table (0: none).
+func engineOf(s *prefork.Shared) int {
+	_, e := ready(s)
+	return e
+}
+
+func firstWorker(s *prefork.Shared) int {
+	w, _ := ready(s)
+	return w[0]
+}
+
+// waitReplaced waits until pick gives a ready pid other than old, and
+// returns it.
+func waitReplaced(t *testing.T, s *prefork.Shared, pick func(*prefork.Shared) int, old int, within time.Duration) int {
+	t.Helper()
+	for start := time.Now(); time.Since(start) < within; time.Sleep(2 * time.Millisecond) {
+		if pid := pick(s); pid != 0 && pid != old {
+			return pid
+		}
+	}
+	t.Fatalf("pid %d not replaced within %s", old, within)
+	return 0
+}
+
+// waitGone waits until process pid has exited.
+func waitGone(t *testing.T, pid int, within time.Duration) {
+	t.Helper()
+	for start := time.Now(); !procGone(pid); time.Sleep(5 * time.Millisecond) {
+		if time.Since(start) > within {
+			t.Fatalf("process %d still alive after %s", pid, within)
+		}
+	}
+}
+
+// waitPublishedBy waits until the served snapshot is engine pid's, past its
+// first: publishing resumed.
+func waitPublishedBy(t *testing.T, addr string, pid int, within time.Duration) {
+	t.Helper()
+	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+		if resp, err := http.Get("http://" + addr + "/snap"); err == nil {
+			var snap struct{ Seq, Pid int }
+			json.NewDecoder(resp.Body).Decode(&snap)
+			resp.Body.Close()
+			if snap.Pid == pid && snap.Seq > 1 {
+				return
+			}
+		}
+		if time.Since(start) > within {
+			t.Fatalf("engine %d never published within %s", pid, within)
+		}
 	}
 }
 

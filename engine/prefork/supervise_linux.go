@@ -222,6 +222,18 @@ func (s *supervisor) tick(now time.Time) {
 			s.start(p, false, now)
 		}
 	}
+	// The engine beats once it is ready; before that it may be replaying a
+	// long journal, and it has no readiness deadline. A frozen engine
+	// (SIGSTOP, a frozen cgroup, a wedged process) would otherwise leave
+	// the workers serving its last snapshots and queueing writes forever.
+	if c := s.engine.cur; c != nil && c.stopAt.IsZero() && !c.stuck && c.slot.State() == StateReady {
+		if age := now.Sub(c.slot.LastBeat()); age > s.opt.HeartbeatTimeout {
+			s.log.Error("engine stuck: heartbeat too old, killing it", "pid", c.pid,
+				"heartbeat_age", age.Round(time.Millisecond))
+			s.kill(c)
+			c.stuck = true
+		}
+	}
 	for _, p := range s.workers {
 		for _, c := range []*child{p.cur, p.next} {
 			if c == nil || !c.stopAt.IsZero() || c.stuck {

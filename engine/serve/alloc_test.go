@@ -7,6 +7,8 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -18,6 +20,13 @@ import (
 // inProcess returns a loop (not running) over a real store, and a conn
 // that is never flushed: handle can be driven directly.
 func inProcess(t testing.TB) (*loop, *conn, *snapshot.Store) {
+	return inProcessSite(t, false)
+}
+
+// inProcessSite is inProcess, with a site directory (app.js, 15 bytes, and
+// big.css, 5.6 KB) when withSite. Not by default: with one, every 404
+// also stats the directory for a file.
+func inProcessSite(t testing.TB, withSite bool) (*loop, *conn, *snapshot.Store) {
 	dir := t.TempDir()
 	store, err := snapshot.Create(dir)
 	if err != nil {
@@ -31,7 +40,14 @@ func inProcess(t testing.TB) (*loop, *conn, *snapshot.Store) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { netpoll.Close(lfd) })
-	s, err := New(Options{ListenFD: lfd, Loops: 1, SnapshotDir: dir, CORSOrigins: []string{"https://ok.example"}})
+	site := ""
+	if withSite {
+		site = filepath.Join(dir, "site")
+		must(t, os.MkdirAll(site, 0o755))
+		must(t, os.WriteFile(filepath.Join(site, "app.js"), []byte("console.log(1)\n"), 0o644))
+		must(t, os.WriteFile(filepath.Join(site, "big.css"), bytes.Repeat([]byte(".a{color:red}\n"), 400), 0o644))
+	}
+	s, err := New(Options{ListenFD: lfd, Loops: 1, SnapshotDir: dir, SiteDir: site, CORSOrigins: []string{"https://ok.example"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,6 +95,35 @@ func TestHandleAllocs(t *testing.T) {
 			hdr, _ := step(t, l, c, raw) // warm up buffers
 			if !bytes.HasPrefix(hdr, []byte("HTTP/1.1 "+tc.status)) {
 				t.Fatalf("response %q", hdr)
+			}
+			if a := testing.AllocsPerRun(200, func() { step(t, l, c, raw) }); a != 0 {
+				t.Fatalf("%v allocations per request, want 0", a)
+			}
+		})
+	}
+}
+
+// TestSiteFileAllocs: a site file, as it is or as its compressed variant
+// (made in the background: waited for), is answered without allocating.
+func TestSiteFileAllocs(t *testing.T) {
+	l, c, _ := inProcessSite(t, true)
+	for _, tc := range []struct{ name, raw, enc string }{
+		{"as it is", "GET /app.js HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip, br\r\n\r\n", ""},
+		{"br variant", "GET /big.css HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip, br\r\n\r\n", "Content-Encoding: br\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := []byte(tc.raw)
+			for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+				hdr, _ := step(t, l, c, raw)
+				if !bytes.HasPrefix(hdr, []byte("HTTP/1.1 200")) {
+					t.Fatalf("response %q", hdr)
+				}
+				if bytes.Contains(hdr, []byte(tc.enc)) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("never %q: %q", tc.enc, hdr)
+				}
 			}
 			if a := testing.AllocsPerRun(200, func() { step(t, l, c, raw) }); a != 0 {
 				t.Fatalf("%v allocations per request, want 0", a)

@@ -296,6 +296,17 @@ func unchanged(req *http1.Request, etag []byte, modified time.Time) bool {
 // file answers with a site file (f is referenced by the caller's lookup).
 func (l *loop) file(c *conn, req *http1.Request, f *siteFile) {
 	notModified := unchanged(req, f.etag, f.mtime)
+	body, enc := f.data, http1.EncIdentity
+	v := f.enc.Load()
+	variants := v != nil && (v.gz != nil || v.br != nil)
+	if variants && !notModified {
+		switch http1.Negotiate(req.AcceptEncoding, v.gz != nil, v.br != nil) {
+		case http1.EncGzip:
+			body, enc = v.gz, http1.EncGzip
+		case http1.EncBrotli:
+			body, enc = v.br, http1.EncBrotli
+		}
+	}
 	b := c.out
 	h0 := len(b)
 	if notModified {
@@ -305,22 +316,31 @@ func (l *loop) file(c *conn, req *http1.Request, f *siteFile) {
 		b = append(b, "Content-Type: "...)
 		b = append(b, f.ctype...)
 		b = append(b, "\r\nContent-Length: "...)
-		b = strconv.AppendInt(b, int64(len(f.data)), 10)
+		b = strconv.AppendInt(b, int64(len(body)), 10)
 		b = append(b, "\r\n"...)
+		switch enc {
+		case http1.EncGzip:
+			b = append(b, "Content-Encoding: gzip\r\n"...)
+		case http1.EncBrotli:
+			b = append(b, "Content-Encoding: br\r\n"...)
+		}
 	}
 	b = append(b, "ETag: "...)
 	b = append(b, f.etag...)
 	b = append(b, "\r\nLast-Modified: "...)
 	b = append(b, f.lastMod...)
 	b = append(b, "\r\nCache-Control: no-cache\r\n"...)
-	b = l.corsHeaders(b, req, false)
+	b = l.corsHeaders(b, req, variants)
 	b = l.tail(b, c)
 	c.out = b
-	if !notModified && req.Method != http1.MethodHead && len(f.data) > 0 {
-		f.refs++
-		l.queue(c, h0, f.data, f)
-	} else {
+	switch {
+	case notModified || req.Method == http1.MethodHead || len(body) == 0:
 		l.queue(c, h0, nil, nil)
+	case enc != http1.EncIdentity:
+		l.queue(c, h0, body, nil) // on the heap: the queue's reference keeps it
+	default:
+		f.refs++ // the mapping stays until this response is written
+		l.queue(c, h0, body, f)
 	}
 }
 

@@ -5,7 +5,6 @@ package serve
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
@@ -16,8 +15,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/andybalholm/brotli"
 
 	"github.com/jawas/jawas/engine/http1"
 	"github.com/jawas/jawas/engine/netpoll"
@@ -162,24 +159,8 @@ func TestResponses(t *testing.T) {
 	etag := resp.Header.Get("ETag")
 	lastMod := resp.Header.Get("Last-Modified")
 
-	gunzip := func(b []byte) []byte {
-		r, err := gzip.NewReader(bytes.NewReader(b))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := io.ReadAll(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
-	unbr := func(b []byte) []byte {
-		out, err := io.ReadAll(brotli.NewReader(bytes.NewReader(b)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
+	gunzip := func(b []byte) []byte { return decoded(t, "gzip", b) }
+	unbr := func(b []byte) []byte { return decoded(t, "br", b) }
 	cases := []struct {
 		name    string
 		raw     string

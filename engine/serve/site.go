@@ -45,6 +45,8 @@ type siteFile struct {
 	refs    int    // queued responses using data
 	stale   bool   // replaced or evicted: unmap when refs reaches 0
 	dir     bool   // a directory with an index.html named without its '/': answered with a redirect, nothing mapped
+
+	enc atomic.Pointer[siteVariants] // compressed bodies, once made (site_compress.go); nil until then
 }
 
 type siteCache struct {
@@ -194,6 +196,7 @@ func (s *siteCache) load(urlPath string, now int64) (*siteFile, error) {
 		ctype: contentType(real), checked: now}
 	f.etag = fmt.Appendf(nil, `"%x-%x"`, st.Size(), st.ModTime().UnixNano())
 	f.lastMod = http1.AppendHTTPDate(nil, st.ModTime())
+	startCompress(f, real)
 	return f, nil
 }
 

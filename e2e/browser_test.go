@@ -1,3 +1,5 @@
+//go:build linux
+
 package e2e
 
 // Browser tests: a real headless Chromium (Debian's chromium, installed by

@@ -1,3 +1,5 @@
+//go:build linux
+
 package e2e
 
 // This file is the harness: TestMain builds jawas once; each test copies the

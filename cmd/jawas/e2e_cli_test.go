@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // End-to-end tests of the real binary's one-shot commands: build, init and

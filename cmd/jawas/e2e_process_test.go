@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // End-to-end tests of the process model with real processes and real

@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // End-to-end tests of HTTP serving by the real binary: one `jawas serve`

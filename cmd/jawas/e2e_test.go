@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // This file holds the end-to-end harness: TestMain builds the real jawas

@@ -23,7 +23,8 @@ func raiseNoFile(clients int) error {
 			return fmt.Errorf("setrlimit nofile %d: %w", lim.Max, err)
 		}
 	}
-	if need := uint64(clients) + 64; lim.Cur < need {
+	// Cur is uint64 on Linux and int64 on the BSDs.
+	if need := uint64(clients) + 64; uint64(lim.Cur) < need {
 		return fmt.Errorf("%d clients need %d file descriptors, RLIMIT_NOFILE is %d", clients, need, lim.Cur)
 	}
 	return nil

@@ -1,3 +1,5 @@
+//go:build linux
+
 package writes_test
 
 // End-to-end tests of the write path: the real jawas binary (supervisor,

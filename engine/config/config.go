@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"sort"
 	"strings"
@@ -164,6 +165,9 @@ func Parse(c *Config, file string, data []byte) error {
 			}
 			return fmt.Errorf("%s:%d: %s", name, perr.Position.Line, msg)
 		}
+		if m := badType.FindStringSubmatch(err.Error()); m != nil {
+			return fmt.Errorf("%s:%s: key %q: expected %s, got %s", name, m[1], m[2], typeWord(m[4]), typeWord(m[3]))
+		}
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	if und := md.Undecoded(); len(und) > 0 {
@@ -178,6 +182,32 @@ func Parse(c *Config, file string, data []byte) error {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	return nil
+}
+
+// badType matches the TOML decoder's type mismatch, which it reports as a
+// plain error: line, key, the TOML value's Go type, the destination's.
+var badType = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]+)"\): incompatible types: TOML value has type (\S+); destination has type (.+)$`)
+
+// typeWord names a TOML decoder type (Go's for TOML values, reflect kinds
+// for destinations) as an author would.
+func typeWord(t string) string {
+	switch t {
+	case "string":
+		return "a string"
+	case "int64", "integer", "int", "int32", "uint", "uint64":
+		return "an integer"
+	case "float64", "float", "float32":
+		return "a decimal number"
+	case "bool":
+		return "a boolean"
+	case "[]any", "[]map[string]any", "slice", "array":
+		return "an array"
+	case "map[string]any", "map", "struct":
+		return "a table"
+	case "time.Time", "toml.LocalDate", "toml.LocalDateTime", "toml.LocalTime":
+		return "a date or time"
+	}
+	return t
 }
 
 // Validate checks values that TOML types cannot express.

@@ -27,6 +27,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/jawas/jawas/engine/netpoll"
 )
 
 const (
@@ -35,11 +37,6 @@ const (
 
 	// epollIdle bounds a blocking epoll_wait, so a loop sees stop soon.
 	epollIdle = 5 * time.Millisecond
-
-	// yieldEvery is how often a loop yields to the scheduler (run): under
-	// sysmon's 10 ms preemption limit with a millisecond of slack for the
-	// rounding of epoll_wait's timeout.
-	yieldEvery = 8 * time.Millisecond
 )
 
 // epollConn is one connection of an event loop.
@@ -214,18 +211,15 @@ func connect(fd int, sa unix.Sockaddr) error {
 // stop-the-world) only when one found nothing: up to the next fire time,
 // at most epollIdle.
 //
-// The loop stays on its thread but yields to the scheduler every
-// yieldEvery (a blocking wait ends by then): the runtime's sysmon preempts
-// a goroutine that has not been rescheduled for 10 ms, taking its P when
-// it is inside a syscall, and each such take sets sysmon polling every
-// 20 µs again. Paced at 1,000 writes/s, sysmon was a quarter of the
-// writers' child's CPU; with the yield the child used about a fifth less
-// for the same writes (39–50 → 29–41 ticks per 5 s, 8 pairs alternating).
+// The loop stays on its thread but yields to the scheduler as the server's
+// loops do (netpoll.Yielder): paced at 1,000 writes/s, the writers' child
+// then used about a fifth less CPU for the same writes (39–50 → 29–41
+// ticks per 5 s, 8 pairs alternating).
 func (l *epollLoop) run(stop <-chan struct{}) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	defer l.close()
-	lastYield := time.Now()
+	var yield netpoll.Yielder
 	if l.every == 0 {
 		for i := range l.conns {
 			l.send(&l.conns[i])
@@ -238,16 +232,11 @@ func (l *epollLoop) run(stop <-chan struct{}) {
 			return
 		default:
 		}
-		now := time.Now()
-		if now.Sub(lastYield) >= yieldEvery {
-			runtime.Gosched()
-			lastYield = now
-		}
 		wait := epollIdle
 		if l.every > 0 {
 			wait = l.fireDue()
 		}
-		wait = min(wait, yieldEvery-now.Sub(lastYield))
+		wait = yield.Pace(time.Now().UnixNano(), wait)
 		n := epollPoll(l.epfd, events)
 		if n == 0 && wait > 0 {
 			var err error

@@ -8,7 +8,6 @@ package serve
 
 import (
 	"errors"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,16 +20,7 @@ import (
 )
 
 const (
-	sweepEvery = 250 * time.Millisecond
-	// yieldEvery is how often a busy loop yields to the scheduler (run).
-	// The runtime's sysmon preempts a goroutine that has not been
-	// rescheduled for 10 ms, taking its P when it is inside a syscall (a
-	// blocking epoll_wait), and every such take sets sysmon polling every
-	// 20 µs again: under reads with writes, sysmon was ~5% of the workers'
-	// CPU. A busy loop yields every 8 ms and ends its blocking waits by
-	// the next yield (1 ms of slack for the wait's rounding); an idle one
-	// sleeps up to sweepEvery, as sysmon does then.
-	yieldEvery    = 8 * time.Millisecond
+	sweepEvery    = 250 * time.Millisecond
 	lingerTimeout = 2 * time.Second
 	// drainIdleGrace: a draining server closes a keep-alive connection only
 	// once it has been idle this long. Closing an idle connection races
@@ -250,17 +240,15 @@ func (l *loop) run() error {
 	}
 	l.accepting = true
 	defer l.closeAll()
-	var lastYield int64 // l.nowNS when the loop last yielded
-	active := false     // the last wait reported something
+	// A busy loop yields every netpoll.YieldEvery and ends its blocking
+	// waits by then (netpoll.Yielder); an idle one sleeps up to
+	// sweepEvery, as sysmon does then.
+	var yield netpoll.Yielder
+	active := false // the last wait reported something
 	for {
 		wait := sweepEvery
 		if active {
-			since := time.Duration(l.nowNS - lastYield)
-			if since >= yieldEvery {
-				runtime.Gosched()
-				lastYield, since = l.nowNS, 0
-			}
-			wait = yieldEvery - since
+			wait = yield.Pace(l.nowNS, sweepEvery)
 		}
 		ready, woken, err := l.p.Wait(wait)
 		if err != nil {

@@ -200,15 +200,7 @@ func (l *loop) entry(c *conn, req *http1.Request, e *snapshot.Entry) {
 	variants := e.Gzip != nil || e.Brotli != nil
 	body, enc := e.Body, http1.EncIdentity
 	if variants && !notModified {
-		enc = http1.Negotiate(req.AcceptEncoding, e.Gzip != nil, e.Brotli != nil)
-		switch enc {
-		case http1.EncGzip:
-			body = e.Gzip
-		case http1.EncBrotli:
-			body = e.Brotli
-		default:
-			enc = http1.EncIdentity
-		}
+		body, enc = negotiated(req, e.Body, e.Gzip, e.Brotli)
 	}
 
 	b := c.out
@@ -224,12 +216,7 @@ func (l *loop) entry(c *conn, req *http1.Request, e *snapshot.Entry) {
 		b = append(b, "\r\nContent-Length: "...)
 		b = strconv.AppendInt(b, int64(len(body)), 10)
 		b = append(b, "\r\n"...)
-		switch enc {
-		case http1.EncGzip:
-			b = append(b, "Content-Encoding: gzip\r\n"...)
-		case http1.EncBrotli:
-			b = append(b, "Content-Encoding: br\r\n"...)
-		}
+		b = appendContentEncoding(b, enc)
 	}
 	b = append(b, "ETag: "...)
 	b = append(b, etag...)
@@ -293,6 +280,30 @@ func unchanged(req *http1.Request, etag []byte, modified time.Time) bool {
 	return false
 }
 
+// negotiated picks the body req's Accept-Encoding asks for among identity
+// and the compressed variants gz and br (nil: none).
+func negotiated(req *http1.Request, identity, gz, br []byte) ([]byte, http1.Encoding) {
+	switch http1.Negotiate(req.AcceptEncoding, gz != nil, br != nil) {
+	case http1.EncGzip:
+		return gz, http1.EncGzip
+	case http1.EncBrotli:
+		return br, http1.EncBrotli
+	}
+	return identity, http1.EncIdentity
+}
+
+// appendContentEncoding appends the Content-Encoding field for enc (none
+// for identity).
+func appendContentEncoding(b []byte, enc http1.Encoding) []byte {
+	switch enc {
+	case http1.EncGzip:
+		return append(b, "Content-Encoding: gzip\r\n"...)
+	case http1.EncBrotli:
+		return append(b, "Content-Encoding: br\r\n"...)
+	}
+	return b
+}
+
 // file answers with a site file (f is referenced by the caller's lookup).
 func (l *loop) file(c *conn, req *http1.Request, f *siteFile) {
 	notModified := unchanged(req, f.etag, f.mtime)
@@ -300,12 +311,7 @@ func (l *loop) file(c *conn, req *http1.Request, f *siteFile) {
 	v := f.enc.Load()
 	variants := v != nil && (v.gz != nil || v.br != nil)
 	if variants && !notModified {
-		switch http1.Negotiate(req.AcceptEncoding, v.gz != nil, v.br != nil) {
-		case http1.EncGzip:
-			body, enc = v.gz, http1.EncGzip
-		case http1.EncBrotli:
-			body, enc = v.br, http1.EncBrotli
-		}
+		body, enc = negotiated(req, f.data, v.gz, v.br)
 	}
 	b := c.out
 	h0 := len(b)
@@ -318,12 +324,7 @@ func (l *loop) file(c *conn, req *http1.Request, f *siteFile) {
 		b = append(b, "\r\nContent-Length: "...)
 		b = strconv.AppendInt(b, int64(len(body)), 10)
 		b = append(b, "\r\n"...)
-		switch enc {
-		case http1.EncGzip:
-			b = append(b, "Content-Encoding: gzip\r\n"...)
-		case http1.EncBrotli:
-			b = append(b, "Content-Encoding: br\r\n"...)
-		}
+		b = appendContentEncoding(b, enc)
 	}
 	b = append(b, "ETag: "...)
 	b = append(b, f.etag...)

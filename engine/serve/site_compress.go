@@ -8,12 +8,12 @@ package serve
 
 import (
 	"bytes"
-	"math/bits"
 	"os"
 	"strings"
 
-	"github.com/andybalholm/brotli"
 	"github.com/klauspost/compress/gzip"
+
+	"github.com/jawas/jawas/engine/snapshot"
 )
 
 const (
@@ -29,9 +29,13 @@ const (
 	siteBrotliQuality = 5
 )
 
-// compressSlots bounds the compressions running at once in this process,
-// so a deployment of many files does not take every core from the loops.
-var compressSlots = make(chan struct{}, 1)
+// compressSlots bounds the compressions running at once in this process to
+// one, so a deployment of many files does not take every core from the
+// loops; the one running uses siteCompressor.
+var (
+	compressSlots  = make(chan struct{}, 1)
+	siteCompressor = snapshot.NewCompressor(gzip.DefaultCompression, siteBrotliQuality)
+)
 
 // siteVariants are a site file's compressed bodies; nil when not smaller.
 type siteVariants struct {
@@ -78,20 +82,14 @@ func startCompress(f *siteFile, path string) {
 }
 
 // compressVariants returns body's gzip and brotli encodings, each kept
-// only when smaller than body.
+// only when smaller than body. The caller holds a compressSlot.
 func compressVariants(body []byte) *siteVariants {
 	var v siteVariants
-	var buf bytes.Buffer
-	if zw, err := gzip.NewWriterLevel(&buf, gzip.DefaultCompression); err == nil {
-		if _, err := zw.Write(body); err == nil && zw.Close() == nil && buf.Len() < len(body) {
-			v.gz = bytes.Clone(buf.Bytes())
-		}
+	if gz, err := siteCompressor.Gzip(body); err == nil && len(gz) < len(body) {
+		v.gz = bytes.Clone(gz)
 	}
-	buf.Reset()
-	lg := min(max(bits.Len(uint(len(body))), 10), 24)
-	bw := brotli.NewWriterOptions(&buf, brotli.WriterOptions{Quality: siteBrotliQuality, LGWin: lg})
-	if _, err := bw.Write(body); err == nil && bw.Close() == nil && buf.Len() < len(body) {
-		v.br = bytes.Clone(buf.Bytes())
+	if br, err := siteCompressor.Brotli(body); err == nil && len(br) < len(body) {
+		v.br = bytes.Clone(br)
 	}
 	return &v
 }

@@ -68,14 +68,12 @@ func BenchmarkCompress1KB(b *testing.B) {
 	body := body1KB(1)
 	b.Run("gzip", func(b *testing.B) {
 		for b.Loop() {
-			s.buf.Reset()
-			s.gzipInto(body)
+			s.comp.Gzip(body)
 		}
 	})
 	b.Run("brotli", func(b *testing.B) {
 		for b.Loop() {
-			s.buf.Reset()
-			s.brotliInto(body)
+			s.comp.Brotli(body)
 		}
 	})
 }

@@ -1,13 +1,11 @@
 package snapshot
 
 import (
-	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
-	"math/bits"
 	"os"
 	"path/filepath"
 	"sort"
@@ -16,7 +14,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/andybalholm/brotli"
 	"github.com/klauspost/compress/gzip"
 )
 
@@ -36,9 +33,7 @@ type Store struct {
 	now   func() time.Time // wall clock; replaced in tests
 	grace time.Duration    // VersionGrace; shortened in tests
 
-	buf bytes.Buffer
-	gz  *gzip.Writer
-	br  [maxBrotliWindow + 1]*brotli.Writer // by window bits, made on first use
+	comp *Compressor
 }
 
 type entry struct {
@@ -62,13 +57,8 @@ type version struct {
 
 // brotliQuality trades ratio for time: a version is compressed once, but a
 // source may change every period (200 ms), so quality 11 (milliseconds for a
-// few KB) would eat the period. The window is sized to the body: brotli's
-// default 4 MB window makes every Reset clear megabytes of tables.
-const (
-	brotliQuality   = 9
-	minBrotliWindow = 10
-	maxBrotliWindow = 22
-)
+// few KB) would eat the period.
+const brotliQuality = 9
 
 // Create opens the store in dir, creating dir and the control page if needed.
 // An existing manifest is loaded, so unchanged content keeps its ETag and
@@ -96,7 +86,7 @@ func Create(dir string) (*Store, error) {
 		now:      time.Now,
 		grace:    VersionGrace,
 	}
-	s.gz, _ = gzip.NewWriterLevel(&s.buf, gzip.BestCompression)
+	s.comp = NewCompressor(gzip.BestCompression, brotliQuality)
 	if err := s.recover(); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("create store: %w", err)
@@ -243,10 +233,10 @@ func (s *Store) version(h hashKey, body []byte) (*version, error) {
 	base := filepath.Join(s.dir, versionDir, name)
 	if len(body) >= minCompressSize {
 		var err error
-		if v.gz, err = s.variant(base+".gz", body, s.gzipInto); err != nil {
+		if v.gz, err = variant(base+".gz", body, s.comp.Gzip); err != nil {
 			return nil, err
 		}
-		if v.br, err = s.variant(base+".br", body, s.brotliInto); err != nil {
+		if v.br, err = variant(base+".br", body, s.comp.Brotli); err != nil {
 			return nil, err
 		}
 	}
@@ -259,41 +249,19 @@ func (s *Store) version(h hashKey, body []byte) (*version, error) {
 
 // variant compresses body and writes it to path when it is smaller than body.
 // It returns the variant's size, 0 when none was written.
-func (s *Store) variant(path string, body []byte, compress func([]byte) error) (int, error) {
-	s.buf.Reset()
-	if err := compress(body); err != nil {
+func variant(path string, body []byte, compress func([]byte) ([]byte, error)) (int, error) {
+	enc, err := compress(body)
+	if err != nil {
 		return 0, fmt.Errorf("compress %s: %w", filepath.Base(path), err)
 	}
-	if s.buf.Len() >= len(body) {
+	if len(enc) >= len(body) {
 		os.Remove(path) // a stale variant from an older, different writer
 		return 0, nil
 	}
-	if err := writeFile(path, s.buf.Bytes()); err != nil {
+	if err := writeFile(path, enc); err != nil {
 		return 0, err
 	}
-	return s.buf.Len(), nil
-}
-
-func (s *Store) gzipInto(body []byte) error {
-	s.gz.Reset(&s.buf)
-	if _, err := s.gz.Write(body); err != nil {
-		return err
-	}
-	return s.gz.Close()
-}
-
-func (s *Store) brotliInto(body []byte) error {
-	lg := min(max(bits.Len(uint(len(body))), minBrotliWindow), maxBrotliWindow)
-	w := s.br[lg]
-	if w == nil {
-		w = brotli.NewWriterOptions(&s.buf, brotli.WriterOptions{Quality: brotliQuality, LGWin: lg})
-		s.br[lg] = w
-	}
-	w.Reset(&s.buf)
-	if _, err := w.Write(body); err != nil {
-		return err
-	}
-	return w.Close()
+	return len(enc), nil
 }
 
 // writeFile writes data to path through a temporary file and a rename, so a

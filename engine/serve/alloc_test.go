@@ -58,9 +58,8 @@ func inProcessSite(t testing.TB, withSite bool) (*loop, *conn, *snapshot.Store) 
 	return l, c, store
 }
 
-// step parses raw and answers it, then drops the queued output as a flush
-// would. It returns the response header bytes and body.
-func step(t testing.TB, l *loop, c *conn, raw []byte) (hdr, body []byte) {
+// handleRaw ticks l, parses the one request raw holds and handles it on c.
+func handleRaw(t testing.TB, l *loop, c *conn, raw []byte) {
 	l.tick()
 	n, err := c.parser.Parse(raw, &c.req)
 	if err != nil || n != len(raw) {
@@ -68,6 +67,12 @@ func step(t testing.TB, l *loop, c *conn, raw []byte) (hdr, body []byte) {
 	}
 	l.handle(c, &c.req)
 	c.req.Reset()
+}
+
+// step parses raw and answers it, then drops the queued output as a flush
+// would. It returns the response header bytes and body.
+func step(t testing.TB, l *loop, c *conn, raw []byte) (hdr, body []byte) {
+	handleRaw(t, l, c, raw)
 	p := c.pieces[len(c.pieces)-1]
 	hdr, body = c.out[p.h0:p.h1], p.body
 	c.out, c.pieces, c.pending = c.out[:0], c.pieces[:0], 0

@@ -115,13 +115,8 @@ func (l *loop) page(path []byte) *snapshot.Entry {
 // pageDir reports whether path names a directory of template pages
 // without its trailing '/': "/docs" when "/docs/index.html" is published.
 func (l *loop) pageDir(path []byte) bool {
-	if len(path) < 2 || path[0] != '/' || path[len(path)-1] == '/' {
+	if len(path) < 2 || path[0] != '/' || path[len(path)-1] == '/' || hasExtension(path) {
 		return false
-	}
-	for i := len(path) - 1; path[i] != '/'; i-- {
-		if path[i] == '.' {
-			return false
-		}
 	}
 	l.path = append(append(l.path[:0], path...), "/index.html"...)
 	return l.view.LookupBytes(l.path) != nil
@@ -173,13 +168,22 @@ func (l *loop) pagePath(path []byte) []byte {
 		l.path = append(append(l.path[:0], path...), "index.html"...)
 		return l.path
 	}
-	for i := len(path) - 1; i >= 0 && path[i] != '/'; i-- {
-		if path[i] == '.' {
-			return nil
-		}
+	if hasExtension(path) {
+		return nil
 	}
 	l.path = append(append(l.path[:0], path...), ".html"...)
 	return l.path
+}
+
+// hasExtension reports whether the last segment of path has a '.': such a
+// path names a file, never a page or a directory of pages.
+func hasExtension(path []byte) bool {
+	for i := len(path) - 1; i >= 0 && path[i] != '/'; i-- {
+		if path[i] == '.' {
+			return true
+		}
+	}
+	return false
 }
 
 // Cache-Control for snapshots. The contract is that any standard cache is

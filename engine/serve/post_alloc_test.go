@@ -55,13 +55,7 @@ func BenchmarkHandlePost(b *testing.B) {
 	raw := []byte("POST /q.json HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 9\r\n\r\n{\"id\":1}\n")
 	b.ReportAllocs()
 	for b.Loop() {
-		l.tick()
-		n, err := c.parser.Parse(raw, &c.req)
-		if err != nil || n != len(raw) {
-			b.Fatalf("parse: n=%d err=%v", n, err)
-		}
-		l.handle(c, &c.req)
-		c.req.Reset()
+		handleRaw(b, l, c, raw)
 		l.completeWrites()
 		if c.hasOutput() {
 			b.Fatal("answer not written")

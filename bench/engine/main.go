@@ -33,8 +33,6 @@ import (
 	"github.com/jawas/jawas/engine/config"
 	"github.com/jawas/jawas/engine/period"
 	"github.com/jawas/jawas/engine/snapshot"
-
-	"github.com/jawas/jawas/internal/gcfloor"
 )
 
 // literalSource is the trivial source of the goal: it returns a ~1 KB
@@ -66,12 +64,8 @@ func main() {
 	jawasBin := flag.String("jawas", "bin/jawas", "jawas binary for the build timing")
 	root := flag.String("root", ".", "the demo project (repository root)")
 	flag.Parse()
-	// The engine process collects garbage at GOGC=400 with a 128 MiB heap
-	// floor (cmd/jawas/child.go, EngineGCPercent and EngineHeapFloor);
-	// measure it as it runs.
-	if os.Getenv("GOGC") == "" {
-		gcfloor.Start(400, 128<<20)
-	}
+	// Collect garbage as the engine process does; measure it as it runs.
+	period.TuneGC()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 
 	fmt.Println("## Engine costs (bench/engine)")

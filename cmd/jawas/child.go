@@ -17,10 +17,9 @@ import (
 
 	"github.com/jawas/jawas/engine/config"
 	"github.com/jawas/jawas/engine/netpoll"
+	"github.com/jawas/jawas/engine/period"
 	"github.com/jawas/jawas/engine/prefork"
 	"github.com/jawas/jawas/engine/serve"
-
-	"github.com/jawas/jawas/internal/gcfloor"
 )
 
 // runChild runs this process as a supervisor child (engine, worker or
@@ -86,7 +85,7 @@ func (m *Main) validate(cfg *config.Config, log *slog.Logger) error {
 // engineMain is the engine process: it evaluates and publishes until the
 // supervisor asks it to stop.
 func (m *Main) engineMain(cfg *config.Config, log *slog.Logger) error {
-	tuneEngineGC()
+	period.TuneGC()
 	shm, me, err := prefork.OpenSelf()
 	if err != nil {
 		return err
@@ -187,26 +186,5 @@ func workerMain(cfg *config.Config, log *slog.Logger) error {
 				me.SetState(prefork.StateDraining)
 			}
 		}
-	}
-}
-
-// EngineGCPercent is the engine's garbage-collection target unless GOGC is
-// set. Every period allocates a render's worth of short-lived JS objects and
-// the live heap is small (modules and states), so collecting four times less
-// often costs a few MB and saves ~20% of the engine's CPU (bench/engine).
-// Workers allocate nothing per request and keep the default.
-const EngineGCPercent = 400
-
-// EngineHeapFloor is the heap goal the engine keeps at least (internal/
-// gcfloor) unless GOGC is set. Under write load the engine allocates ~2 KB
-// of JavaScript objects per applied write on a live heap of ~10 MB, so at
-// GOGC=400 alone it collected about every 50 MB, several times a second;
-// with a 128 MiB floor it collects about every 120 MB (bench/writes, "none"
-// at 64 writers: see README).
-const EngineHeapFloor = 128 << 20
-
-func tuneEngineGC() {
-	if os.Getenv("GOGC") == "" {
-		gcfloor.Start(EngineGCPercent, EngineHeapFloor)
 	}
 }

@@ -318,7 +318,7 @@ func serverOptions(cfg *config.Config, lfd int, snapDir string, log *slog.Logger
 
 // serveSingle runs the engine and the serving loops in this one process.
 func (m *Main) serveSingle(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
-	tuneEngineGC() // this process is also the engine
+	period.TuneGC() // this process is also the engine
 	if _, err := netpoll.RaiseNoFile(); err != nil {
 		log.Warn("cannot raise the open-file limit", "error", err)
 	}

@@ -6,7 +6,7 @@
 #     serving bytes cached once per period (and jawas when JAWAS_URL is set):
 #     requests/s, p50/p99, errors, server CPU µs/request, sys share, ratio to
 #     nginx at the same connection count.
-#  2. capacity: the jawas load generator (bench/cmd/jbench = engine/loadgen):
+#  2. capacity: the jawas load generator (bench/cmd/jbench = internal/loadgen):
 #     1,000 / 5,000 / 10,000 clients each polling once per 200 ms, against
 #     nginx, net/http cached (and jawas): rate held, p99, errors, server CPU.
 #
@@ -193,7 +193,7 @@ fi
 
 # --- table 2: capacity with the jawas load generator ----------------------------
 if [ "$MODE" = all ] || [ "$MODE" = capacity ]; then
-	printf "\n## Capacity: N clients, each polling once per 200 ms on its own connection (jbench = engine/loadgen), %s measured after %s warmup\n\n" "$CAP_DURATION" "$CAP_WARMUP"
+	printf "\n## Capacity: N clients, each polling once per 200 ms on its own connection (jbench = internal/loadgen), %s measured after %s warmup\n\n" "$CAP_DURATION" "$CAP_WARMUP"
 	printf "| %-26s | %7s | %8s | %8s | %6s | %8s | %8s | %7s | %10s | %6s | %8s | %10s | %5s | %9s |\n" server clients "asked/s" "got/s" held "p50 ms" "p99 ms" errors "CPU µs/req" "sys" "lag p99" "gen µs/req" "304 %" "stale p99"
 	printf "|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n" "----------------------------" "--------:" "---------:" "---------:" "-------:" "---------:" "---------:" "--------:" "-----------:" "-------:" "---------:" "-----------:" "------:" "----------:"
 	# Like-for-like jawas row (process-model work): nginx's file never changes
@@ -280,9 +280,9 @@ if [ "$MODE" = all ] || [ "$MODE" = process ]; then
 		log "bench/process failed (see above)"
 fi
 
-# ---- ENGINE: per-period cost of a source, 100 sources' CPU share, build time (bench/engine)
+# ---- ENGINE: per-period cost of a source, 100 sources' CPU share, build time (engine/internal/bench/engine)
 if [ "$MODE" = all ] || [ "$MODE" = engine ]; then
 	printf "\n"
-	(cd "$root" && go build -o "$work/bin/jawas-engine" ./cmd/jawas && go build -o "$work/bin/engine" ./bench/engine &&
-		"$work/bin/engine" -jawas "$work/bin/jawas-engine" -root "$root" -duration 5s) || log "bench/engine failed (see above)"
+	(cd "$root" && go build -o "$work/bin/jawas-engine" ./cmd/jawas && go build -o "$work/bin/engine" ./engine/internal/engine/internal/bench/engine &&
+		"$work/bin/engine" -jawas "$work/bin/jawas-engine" -root "$root" -duration 5s) || log "engine/internal/bench/engine failed (see above)"
 fi

@@ -43,7 +43,7 @@ import (
 	"time"
 
 	"github.com/jawas/jawas/bench/internal/proc"
-	"github.com/jawas/jawas/engine/loadgen"
+	"github.com/jawas/jawas/internal/loadgen"
 )
 
 var (

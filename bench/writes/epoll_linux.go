@@ -28,7 +28,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/jawas/jawas/engine/netpoll"
+	"github.com/jawas/jawas/internal/yielder"
 )
 
 const (
@@ -212,14 +212,14 @@ func connect(fd int, sa unix.Sockaddr) error {
 // at most epollIdle.
 //
 // The loop stays on its thread but yields to the scheduler as the server's
-// loops do (netpoll.Yielder): paced at 1,000 writes/s, the writers' child
+// loops do (yielder.Yielder): paced at 1,000 writes/s, the writers' child
 // then used about a fifth less CPU for the same writes (39–50 → 29–41
 // ticks per 5 s, 8 pairs alternating).
 func (l *epollLoop) run(stop <-chan struct{}) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	defer l.close()
-	var yield netpoll.Yielder
+	var yield yielder.Yielder
 	if l.every == 0 {
 		for i := range l.conns {
 			l.send(&l.conns[i])

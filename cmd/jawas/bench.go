@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 
-	"github.com/jawas/jawas/engine/loadgen"
+	"github.com/jawas/jawas/internal/loadgen"
 )
 
 // runBench runs the load generator: many clients, each polling once per period.

@@ -14,7 +14,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/jawas/jawas/internal/testbin"
 	"io"
 	"net"
 	"net/http"
@@ -29,6 +28,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jawas/jawas/internal/testbin"
 )
 
 // jawasBin is the binary built by TestMain ("" when the build failed).

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 
-	"github.com/jawas/jawas/engine/scaffold"
+	"github.com/jawas/jawas/engine/api"
 )
 
 func (m *Main) runInit(ctx context.Context, args []string) error {
@@ -20,7 +20,7 @@ func (m *Main) runInit(ctx context.Context, args []string) error {
 	if fs.NArg() == 1 {
 		dir = fs.Arg(0)
 	}
-	written, err := scaffold.Create(dir)
+	written, err := api.Init(dir)
 	if err != nil {
 		return err
 	}

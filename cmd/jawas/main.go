@@ -22,8 +22,6 @@ var version = "dev"
 // Main carries the process's streams so tests can run subcommands in-process.
 type Main struct {
 	Stdout, Stderr io.Writer
-
-	dev bool // serve --dev: the engine reloads on file changes (set from the flags)
 }
 
 type command struct {

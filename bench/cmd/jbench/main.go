@@ -12,7 +12,7 @@ import (
 	"os"
 	"runtime/pprof"
 
-	"github.com/jawas/jawas/engine/loadgen"
+	"github.com/jawas/jawas/internal/loadgen"
 )
 
 func main() {

@@ -1,0 +1,69 @@
+package prefork
+
+// This file implements the child's side of supervision once, for every role:
+// a heartbeat in the shared table and the drain signal. The engine and the
+// workers differ only in what they run and in when they may beat.
+
+import (
+	"context"
+	"time"
+)
+
+// BeatEvery is how often a supervised child reports liveness. The
+// supervisor's stuck timeouts are many of these.
+const BeatEvery = 100 * time.Millisecond
+
+// Child is this process's place in the supervisor's table.
+type Child struct {
+	shared *Shared
+	slot   *WorkerSlot
+}
+
+// OpenChild opens the supervisor's table for this child (see OpenSelf).
+func OpenChild() (*Child, error) {
+	shm, me, err := OpenSelf()
+	if err != nil {
+		return nil, err
+	}
+	return &Child{shared: shm, slot: me}, nil
+}
+
+// Shared is the supervisor's whole table (the admin endpoints read it).
+func (c *Child) Shared() *Shared { return c.shared }
+
+// Slot is this child's own slot.
+func (c *Child) Slot() *WorkerSlot { return c.slot }
+
+// Close unmaps the table.
+func (c *Child) Close() error { return c.shared.Close() }
+
+// Run runs work until it returns or the supervisor asks this child to
+// drain (then work's ctx is cancelled and Run waits for work to return).
+// Every BeatEvery, tick is called with the time; when it returns true the
+// slot beats, so a child whose real work is stuck can stop beating and be
+// replaced. Run returns work's error; a drained child whose work returned
+// nil returns nil.
+//
+// Threading: work runs on its own goroutine; tick runs on Run's.
+func (c *Child) Run(work func(ctx context.Context) error, tick func(now time.Time) bool) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- work(ctx) }() // ends when ctx is cancelled
+	drain := NotifyDrain()
+	t := time.NewTicker(BeatEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-drain:
+			cancel()
+			return <-done
+		case err := <-done:
+			return err
+		case now := <-t.C:
+			if tick(now) {
+				c.slot.Beat(now)
+			}
+		}
+	}
+}

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/jawas/jawas/engine/config"
-	"github.com/jawas/jawas/engine/journal"
 	"github.com/jawas/jawas/engine/period"
 	"github.com/jawas/jawas/engine/prefork"
 	"github.com/jawas/jawas/engine/serve"
@@ -94,14 +93,10 @@ func workerWrites(cfg *config.Config, opt *serve.Options, slot int, log *slog.Lo
 		}
 		opt.Store, own = store, true
 	}
-	dur := journal.Sync
-	if cfg.Serve.Durability == "none" {
-		dur = journal.None
-	}
 	acc, err := writes.NewAcceptor(writes.AcceptorOptions{
 		DataDir:    cfg.Path(cfg.Serve.DataDir),
 		Slot:       max(slot, 0),
-		Durability: dur,
+		Durability: cfg.Serve.Durability,
 		Store:      store,
 		Token:      cfg.SourceWriteToken,
 		Rate:       cfg.Serve.WriteRate,

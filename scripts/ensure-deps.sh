@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need from Debian's packages when it is missing:
-# chromium for the browser tests. Go modules come from the module proxy.
+# chromium for the browser tests, node for the client library's tests
+# (engine/client: node --test). Go modules come from the module proxy.
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)

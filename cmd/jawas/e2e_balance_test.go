@@ -3,6 +3,8 @@
 package main
 
 import (
+	"encoding/json"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -15,10 +17,10 @@ import (
 func TestE2EConnectionsSpreadOverWorkers(t *testing.T) {
 	s := startServe(t, newProject(t, "workers = 2"))
 	workers := s.waitChildren("worker", 2, 10*time.Second)
-	time.Sleep(300 * time.Millisecond) // both workers ready and idle
+	waitWorkersReady(t, s, workers, 10*time.Second)
 	got := burst(t, s, workers, 80)
 	for _, c := range got {
-		if c < 80/4 {
+		if c < 80*2/5 {
 			t.Errorf("a worker holds %d of 80 connections (%v): the burst was not balanced", c, got)
 		}
 	}
@@ -43,11 +45,49 @@ func TestE2EBurstAsSoonAsItAnswers(t *testing.T) {
 	}
 }
 
+// waitWorkersReady waits until the process table (read through
+// /_jawas/status.json) shows every one of workers in state "ready".
+func waitWorkersReady(t *testing.T, s *server, workers []proc, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last []byte
+	for {
+		if r, err := get(s.addr, "/_jawas/status.json"); err == nil && r.status == 200 {
+			last = r.body
+			type slot struct {
+				PID   int    `json:"pid"`
+				State string `json:"state"`
+			}
+			var doc struct {
+				Workers []slot `json:"workers"`
+			}
+			if json.Unmarshal(r.body, &doc) == nil {
+				ready := 0
+				for _, w := range workers {
+					if slices.Contains(doc.Workers, slot{w.pid, "ready"}) {
+						ready++
+					}
+				}
+				if ready == len(workers) {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("workers %v not all ready in the process table within %v; last status: %s", workers, timeout, last)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // burst opens n kept-alive connections at once, gets /clock.json on each,
 // and returns how many each worker gained. No connection may wait for a
 // loop's quarter-second sweep to be accepted: a loop that steps back wakes
 // an idle one (serve.Options.AcceptHintFD); without that, connections
-// queued in the burst waited 250 ms to 1.5 s here, with it 3 to 11 ms.
+// queued in the burst waited 250 ms to 1.5 s. The bound checked here is
+// 1 s, which a slow minute on 2 shared cores does not reach but a loop
+// waiting for several sweeps does; it is a backstop, not a latency figure
+// (a healthy burst is answered in milliseconds).
 func burst(t *testing.T, s *server, workers []proc, n int) []int {
 	t.Helper()
 	base := map[int]int{}
@@ -85,7 +125,7 @@ func burst(t *testing.T, s *server, workers []proc, n int) []int {
 			t.Fatalf("connection %d: %v %+v", i, err, r)
 		}
 	}
-	if took := time.Since(start); took >= 200*time.Millisecond {
+	if took := time.Since(start); took >= time.Second {
 		t.Errorf("answering %d connections took %v: some waited for a sweep to be accepted", n, took)
 	}
 	var got []int

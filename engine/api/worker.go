@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/jawas/jawas/engine/internal/http1"
-	"github.com/jawas/jawas/engine/internal/journal"
 	"github.com/jawas/jawas/engine/internal/metrics"
 	"github.com/jawas/jawas/engine/internal/prefork"
 	"github.com/jawas/jawas/engine/internal/serve"
@@ -160,7 +159,7 @@ func (w *Worker) openWrites() error {
 	acc, err := writes.NewAcceptor(writes.AcceptorOptions{
 		DataDir:    cfg.Path(cfg.Serve.DataDir),
 		Slot:       max(w.opt.slot, 0),
-		Durability: durability(cfg),
+		Durability: cfg.Serve.Durability,
 		Store:      store,
 		Token:      cfg.SourceWriteToken,
 		Rate:       cfg.Serve.WriteRate,
@@ -267,12 +266,4 @@ func processTable(shm *prefork.Shared) ([]metrics.Process, *metrics.Supervisor) 
 			Requests: w.Requests(), Restarts: w.Restarts()})
 	}
 	return out, &metrics.Supervisor{PID: shm.SupervisorPID(), Recycles: shm.Recycles()}
-}
-
-// durability maps serve.durability onto the journal's.
-func durability(cfg *Config) journal.Durability {
-	if cfg.Serve.Durability == "none" {
-		return journal.None
-	}
-	return journal.Sync
 }

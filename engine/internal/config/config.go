@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/jawas/jawas/engine/internal/journal"
 )
 
 // FileName is the config file at the root of a jawas project.
@@ -69,22 +71,22 @@ type SourceConfig struct {
 
 // Serve holds the keys of `jawas serve`.
 type Serve struct {
-	Listen          string   `toml:"listen"`
-	Workers         int      `toml:"workers"` // 0 = number of cores
-	DataDir         string   `toml:"data_dir"`
-	MaxRequests     int      `toml:"max_requests"` // per worker before recycling; 0 = off
-	ShutdownTimeout Duration `toml:"shutdown_timeout"`
-	HeaderTimeout   Duration `toml:"header_timeout"`
-	IdleTimeout     Duration `toml:"idle_timeout"`
-	WriteTimeout    Duration `toml:"write_timeout"`
-	MaxConns        int      `toml:"max_conns"` // per worker
-	MaxRequestLine  int      `toml:"max_request_line"`
-	MaxHeaderBytes  int      `toml:"max_header_bytes"`
-	MaxBody         int      `toml:"max_body"`
-	CORSOrigins     []string `toml:"cors_origins"`
-	Durability      string   `toml:"durability"`    // "sync" or "none"
-	CommitWindow    Duration `toml:"commit_window"` // with "sync": how long a write may wait to share an fdatasync
-	PidFile         string   `toml:"pid_file"`
+	Listen          string             `toml:"listen"`
+	Workers         int                `toml:"workers"` // 0 = number of cores
+	DataDir         string             `toml:"data_dir"`
+	MaxRequests     int                `toml:"max_requests"` // per worker before recycling; 0 = off
+	ShutdownTimeout Duration           `toml:"shutdown_timeout"`
+	HeaderTimeout   Duration           `toml:"header_timeout"`
+	IdleTimeout     Duration           `toml:"idle_timeout"`
+	WriteTimeout    Duration           `toml:"write_timeout"`
+	MaxConns        int                `toml:"max_conns"` // per worker
+	MaxRequestLine  int                `toml:"max_request_line"`
+	MaxHeaderBytes  int                `toml:"max_header_bytes"`
+	MaxBody         int                `toml:"max_body"`
+	CORSOrigins     []string           `toml:"cors_origins"`
+	Durability      journal.Durability `toml:"durability"`    // "sync" (journal.Sync) or "none" (journal.None)
+	CommitWindow    Duration           `toml:"commit_window"` // with "sync": how long a write may wait to share an fdatasync
+	PidFile         string             `toml:"pid_file"`
 
 	WriteRate         float64 `toml:"write_rate"`          // writes/s per client address and worker; 0 = no limit
 	WriteBurst        int     `toml:"write_burst"`         // writes a client may make at once; 0 = max(1, write_rate)
@@ -118,7 +120,7 @@ func Default() Config {
 			MaxRequestLine:  8 << 10,
 			MaxHeaderBytes:  16 << 10,
 			MaxBody:         1 << 20,
-			Durability:      "sync",
+			Durability:      journal.Sync,
 			CommitWindow:    Duration{10 * time.Millisecond},
 
 			MaxPendingJournal: 256 << 20,
@@ -259,8 +261,8 @@ func (c *Config) Validate() error {
 	if s.MaxRequestLine < 64 {
 		bad("serve.max_request_line", "must be at least 64 bytes, got %d", s.MaxRequestLine)
 	}
-	if s.Durability != "sync" && s.Durability != "none" {
-		bad("serve.durability", "expected \"sync\" or \"none\", got %q", s.Durability)
+	if s.Durability != journal.Sync && s.Durability != journal.None { // set by a program, not parsed
+		bad("serve.durability", "expected \"sync\" or \"none\", got %s", s.Durability)
 	}
 	if w := s.CommitWindow.Duration; w < 0 || w > time.Second {
 		bad("serve.commit_window", "expected 0 (commit at once) to 1s, got %s", w)

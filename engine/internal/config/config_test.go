@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jawas/jawas/engine/internal/journal"
 )
 
 func write(t *testing.T, body string) string {
@@ -99,7 +101,7 @@ func TestBadInput(t *testing.T) {
 		{"boolean for an integer", "[serve]\nworkers = true\n", []string{`jawas.toml:2: key "serve.workers": expected an integer, got a boolean`}},
 		{"decimal for an integer", "\n[serve]\nworkers = 1.5\n", []string{`jawas.toml:3: key "serve.workers": expected an integer, got a decimal number`}},
 		{"negative workers", "[serve]\nworkers = -1\n", []string{`"serve.workers"`, "got -1"}},
-		{"bad durability", "[serve]\ndurability = \"maybe\"\n", []string{`"serve.durability"`, `"sync" or "none"`}},
+		{"bad durability", "[serve]\ndurability = \"maybe\"\n", []string{`jawas.toml:2: key "serve.durability": expected "sync" or "none", got "maybe"`}},
 		{"commit window too long", "[serve]\ncommit_window = \"2s\"\n", []string{`"serve.commit_window"`, "0 (commit at once) to 1s", "got 2s"}},
 		{"negative commit window", "[serve]\ncommit_window = \"-1ms\"\n", []string{`"serve.commit_window"`, "got -1ms"}},
 		{"bad listen", "[serve]\nlisten = \"8080\"\n", []string{`"serve.listen"`, "host:port"}},
@@ -126,5 +128,21 @@ func TestBadInput(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestDurabilityParsesItself(t *testing.T) {
+	for body, want := range map[string]journal.Durability{
+		"":                                 journal.Sync, // the default
+		"[serve]\ndurability = \"sync\"\n": journal.Sync,
+		"[serve]\ndurability = \"none\"\n": journal.None,
+	} {
+		cfg, err := Load(write(t, body))
+		if err != nil {
+			t.Fatalf("%q: %v", body, err)
+		}
+		if cfg.Serve.Durability != want {
+			t.Errorf("%q: durability %v, want %v", body, cfg.Serve.Durability, want)
+		}
 	}
 }

@@ -19,6 +19,39 @@ const (
 	None
 )
 
+// String returns the configuration word: "sync" or "none".
+func (d Durability) String() string {
+	switch d {
+	case Sync:
+		return "sync"
+	case None:
+		return "none"
+	}
+	return fmt.Sprintf("Durability(%d)", int(d))
+}
+
+// MarshalText implements encoding.TextMarshaler: "sync" or "none".
+func (d Durability) MarshalText() ([]byte, error) {
+	if d != Sync && d != None {
+		return nil, fmt.Errorf("journal: unknown durability %d", int(d))
+	}
+	return []byte(d.String()), nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler for the configuration
+// words "sync" and "none" (serve.durability in jawas.toml).
+func (d *Durability) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "sync":
+		*d = Sync
+	case "none":
+		*d = None
+	default:
+		return fmt.Errorf("expected \"sync\" or \"none\", got %q", b)
+	}
+	return nil
+}
+
 // DefaultSegmentSize is the size at which a writer starts a new segment.
 const DefaultSegmentSize = 64 << 20
 

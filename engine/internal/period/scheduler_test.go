@@ -159,30 +159,27 @@ export default function (s: any, ctx: any) {
 func TestOverrunSkipsBoundariesWithoutBacklog(t *testing.T) {
 	// Each render takes ~130 ms of a 40 ms period: the scheduler must skip
 	// the boundaries it missed, never queue them, never run it twice at once.
+	// The 130 ms are spent inside the render, in its console.log (see
+	// evalWatch), so the overlap check sees the evaluations themselves, each
+	// 130 ms wide, not a hook that runs before the busy check.
 	cfg := project(t, `period = "40ms"`+"\ntimeout = \"2s\"\n", map[string]string{
 		"slow.js": `export default function (s, ctx) {
-  const end = Date.now() + 130; while (Date.now() < end) {}
+  console.log("evaluating");
   return { now: ctx.nowMs };
 }`,
 	})
-	proj, err := Load(cfg, quiet)
+	var w evalWatch
+	proj, err := Load(cfg, slog.New(&w))
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := proj.Source("slow")
-	var running, overlap atomic.Int32
 	store, err := snapshot.Create(filepath.Join(t.TempDir(), "store"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	sc := &Scheduler{Project: proj, Store: store, Log: quiet,
-		Hooks: []Hook{{BeforeRender: func(*Source, time.Time) {
-			if running.Add(1) > 1 {
-				overlap.Add(1)
-			}
-			running.Add(-1)
-		}}}}
+	sc := &Scheduler{Project: proj, Store: store, Log: quiet, Parallel: 4}
 	ctx, cancel := context.WithTimeout(context.Background(), 800*time.Millisecond)
 	defer cancel()
 	if err := sc.Run(ctx); err != nil {
@@ -197,7 +194,35 @@ func TestOverrunSkipsBoundariesWithoutBacklog(t *testing.T) {
 	if st.Evaluations > 8 {
 		t.Errorf("%d evaluations: boundaries were queued instead of skipped", st.Evaluations)
 	}
-	if overlap.Load() != 0 {
-		t.Errorf("the source was evaluated twice at once")
+	if w.entered.Load() == 0 {
+		t.Fatalf("the render never reported entering: the overlap check saw nothing")
 	}
+	if n := w.overlap.Load(); n != 0 {
+		t.Errorf("the source was evaluated twice at once (%d times)", n)
+	}
+}
+
+// evalWatch is a slog.Handler that receives the render's
+// console.log("evaluating") and holds it there for 130 ms, counting the
+// renders inside at once. It holds the render in Go rather than in a
+// JavaScript busy loop so that, with the guard removed, two renders overlap
+// here and fail the assertion instead of crashing the shared goja runtime.
+type evalWatch struct {
+	running, entered, overlap atomic.Int32
+}
+
+func (w *evalWatch) Enabled(context.Context, slog.Level) bool { return true }
+func (w *evalWatch) WithAttrs([]slog.Attr) slog.Handler       { return w }
+func (w *evalWatch) WithGroup(string) slog.Handler            { return w }
+func (w *evalWatch) Handle(_ context.Context, r slog.Record) error {
+	switch r.Message {
+	case "evaluating":
+		w.entered.Add(1)
+		if w.running.Add(1) > 1 {
+			w.overlap.Add(1)
+		}
+		time.Sleep(130 * time.Millisecond)
+		w.running.Add(-1)
+	}
+	return nil
 }

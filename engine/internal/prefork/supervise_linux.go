@@ -60,6 +60,17 @@ type position struct {
 	restarts  int64
 }
 
+// reloadPhase is where a SIGHUP reload is; the phases follow each other in
+// this order and go back to reloadIdle when done or rejected.
+type reloadPhase int
+
+const (
+	reloadIdle       reloadPhase = iota // no reload running
+	reloadValidating                    // the validate child checks the new config
+	reloadEngine                        // the engine is being restarted
+	reloadWorkers                       // workers are replaced one by one (reloadQueue)
+)
+
 type supervisor struct {
 	opt      Options
 	log      *slog.Logger
@@ -72,7 +83,7 @@ type supervisor struct {
 	sigs     chan os.Signal
 	stopping bool
 
-	reloadPhase     int // 0 idle, 1 validating, 2 restarting engine, 3 replacing workers
+	reloadPhase     reloadPhase
 	reloadAgain     bool
 	reloadStart     time.Time
 	reloadOldEngine *child
@@ -251,7 +262,7 @@ func (s *supervisor) tick(now time.Time) {
 				c.stuck = true
 			}
 		}
-		head := s.reloadPhase == 3 && len(s.reloadQueue) > 0 && s.reloadQueue[0] == p.pos
+		head := s.reloadPhase == reloadWorkers && len(s.reloadQueue) > 0 && s.reloadQueue[0] == p.pos
 		if head && (p.cur == nil || p.cur.spawned.After(s.reloadStart)) && p.next == nil {
 			s.popReload() // already running the new configuration
 			head = false
@@ -289,16 +300,16 @@ func (s *supervisor) tick(now time.Time) {
 			c.killed = true
 		}
 	}
-	if s.reloadPhase == 2 && s.engine.cur != nil && s.engine.cur != s.reloadOldEngine {
-		s.reloadPhase = 3
+	if s.reloadPhase == reloadEngine && s.engine.cur != nil && s.engine.cur != s.reloadOldEngine {
+		s.reloadPhase = reloadWorkers
 		s.reloadQueue = s.reloadQueue[:0]
 		for i := range s.workers {
 			s.reloadQueue = append(s.reloadQueue, i)
 		}
 	}
-	if s.reloadPhase == 3 && len(s.reloadQueue) == 0 {
+	if s.reloadPhase == reloadWorkers && len(s.reloadQueue) == 0 {
 		s.log.Info("reload complete", "took", now.Sub(s.reloadStart).Round(time.Millisecond))
-		s.reloadPhase = 0
+		s.reloadPhase = reloadIdle
 		if s.reloadAgain {
 			s.reloadAgain = false
 			s.startReload()
@@ -504,7 +515,7 @@ func exitReason(ps *os.ProcessState, err error) string {
 // startReload begins a SIGHUP reload: config, then a validate child, then
 // the engine, then the workers one by one.
 func (s *supervisor) startReload() {
-	if s.reloadPhase != 0 {
+	if s.reloadPhase != reloadIdle {
 		s.log.Info("SIGHUP during a reload: another reload will follow")
 		s.reloadAgain = true
 		return
@@ -516,7 +527,7 @@ func (s *supervisor) startReload() {
 			return
 		}
 	}
-	s.reloadPhase = 1
+	s.reloadPhase = reloadValidating
 	ctx, cancel := context.WithTimeout(context.Background(), s.opt.ValidateTimeout)
 	s.cancelValidate = cancel
 	// Threading: one goroutine per reload; it only runs the validate child
@@ -556,7 +567,7 @@ func (s *supervisor) onValidated(res validateResult) {
 	}
 	if res.err != nil {
 		s.log.Error("reload rejected: validation failed, keeping the running set", "err", res.err, "output", res.out)
-		s.reloadPhase = 0
+		s.reloadPhase = reloadIdle
 		if s.reloadAgain {
 			s.reloadAgain = false
 			s.startReload()
@@ -565,7 +576,7 @@ func (s *supervisor) onValidated(res validateResult) {
 	}
 	now := time.Now()
 	s.log.Info("validation passed: restarting the engine, then replacing workers one by one")
-	s.reloadPhase = 2
+	s.reloadPhase = reloadEngine
 	s.reloadStart = now
 	s.reloadOldEngine = s.engine.cur
 	if s.engine.cur != nil {

@@ -157,6 +157,7 @@ func OpenApplier(proj *period.Project, opt ApplierOptions) (*Applier, error) {
 			continue
 		}
 		if err := s.Module().SetState(st); err != nil {
+			g.close()
 			lock.Close()
 			return nil, fmt.Errorf("writes: open applier: restore the state of %s from the checkpoint: %w", name, err)
 		}

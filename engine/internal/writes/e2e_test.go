@@ -163,6 +163,61 @@ func children(sup int) map[string][]int {
 	return out
 }
 
+// waitFor polls cond until it holds, failing the test after timeout.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// serverPID returns which of pids holds the server side of the loopback
+// connection c: the socket whose remote port is c's local port, found in
+// /proc/net/tcp, then among the processes' open files.
+func serverPID(t *testing.T, c net.Conn, pids []int) int {
+	t.Helper()
+	local := c.LocalAddr().(*net.TCPAddr).Port
+	server := c.RemoteAddr().(*net.TCPAddr).Port
+	tab, err := os.ReadFile("/proc/net/tcp")
+	must(t, err)
+	inode := ""
+	for _, line := range strings.Split(string(tab), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 10 {
+			continue
+		}
+		if hexPort(f[1]) == server && hexPort(f[2]) == local {
+			inode = f[9]
+			break
+		}
+	}
+	if inode == "" {
+		t.Fatalf("no server socket for the connection from port %d in /proc/net/tcp", local)
+	}
+	for _, pid := range pids {
+		dir := fmt.Sprintf("/proc/%d/fd", pid)
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			if l, _ := os.Readlink(filepath.Join(dir, e.Name())); l == "socket:["+inode+"]" {
+				return pid
+			}
+		}
+	}
+	t.Fatalf("the server socket (inode %s) of the connection from port %d is in none of %v", inode, local, pids)
+	return 0
+}
+
+// hexPort reads the port of a /proc/net/tcp address ("0100007F:1F90").
+func hexPort(addr string) int {
+	_, h, _ := strings.Cut(addr, ":")
+	n, _ := strconv.ParseInt(h, 16, 32)
+	return int(n)
+}
+
 // waitChildrenGone waits for the children of a dead supervisor to exit
 // (they die with it), so a restart never races the old engine.
 func (p *project) waitChildrenGone(sup int) {
@@ -332,7 +387,23 @@ func postThenRead(t *testing.T, durability string) {
 		}()
 	}
 	wg.Wait()
-	time.Sleep(600 * time.Millisecond)
+	// The poller goes on until it has seen the last promised boundary.
+	var last int64
+	mu.Lock()
+	for _, a := range acks {
+		last = max(last, a.visible)
+	}
+	mu.Unlock()
+	waitFor(t, 10*time.Second, fmt.Sprintf("a snapshot of the last promised boundary %d", last), func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for b := range seen {
+			if b >= last {
+				return true
+			}
+		}
+		return false
+	})
 	close(stopPoll)
 	pollWG.Wait()
 
@@ -447,13 +518,20 @@ func crashConsistency(t *testing.T, durability string) {
 	close(stop)
 	wg.Wait()
 	// A last clean restart: replay from the checkpoint must not duplicate.
+	// Every write was acknowledged before the stop, so each one's promised
+	// boundary is at most the first boundary after it: a snapshot of a later
+	// boundary must hold them all.
 	p.stop()
+	stopped := time.Now().UnixMilli()
 	p.start()
-	time.Sleep(600 * time.Millisecond)
 	c := &client{addr: p.addr}
 	defer c.close()
-	snap, err := c.snapshot("/q.json")
-	must(t, err)
+	var snap queueSnap
+	waitFor(t, 20*time.Second, "a snapshot of a boundary after the restart", func() bool {
+		s, err := c.snapshot("/q.json")
+		snap = s
+		return err == nil && s.Now > stopped
+	})
 
 	mu.Lock()
 	defer mu.Unlock()
@@ -548,6 +626,7 @@ func TestRejections(t *testing.T) {
 		c := &client{addr: p.addr}
 		defer c.close()
 		var ids []string
+		var visible int64
 		for i, body := range []string{`{"id":"a"}`, `{"id":"b","fail":true}`, `{"id":"c"}`} {
 			resp, b, err := c.do(post("/q.json", "application/json", body))
 			must(t, err)
@@ -557,6 +636,7 @@ func TestRejections(t *testing.T) {
 			var a ack
 			must(t, json.Unmarshal(b, &a))
 			ids = append(ids, a.ID)
+			visible = max(visible, a.VisibleAt)
 		}
 		resp, _, err := c.do(post("/q.json", "application/json", `{"id":"d"}`))
 		must(t, err)
@@ -576,9 +656,12 @@ func TestRejections(t *testing.T) {
 				}
 			}
 		}
-		time.Sleep(500 * time.Millisecond)
-		snap, err := c.snapshot("/q.json")
-		must(t, err)
+		var snap queueSnap
+		waitFor(t, 10*time.Second, fmt.Sprintf("the snapshot of the promised boundary %d", visible), func() bool {
+			s, err := c.snapshot("/q.json")
+			snap = s
+			return err == nil && s.Now >= visible
+		})
 		if strings.Join(snap.IDs, ",") != "a,c" {
 			t.Errorf("state ids %v, want [a c]: the throwing event must roll back alone", snap.IDs)
 		}
@@ -601,39 +684,48 @@ func TestRejections(t *testing.T) {
 		}
 	})
 
-	// Rate across workers: every client here is 127.0.0.1, and connections
-	// opened together are spread over both workers (accept balancing), so
-	// a limit kept per worker process would let 2 × the burst through.
+	// Rate across workers: every client here is 127.0.0.1; the test holds 4
+	// connections on each worker (it finds which worker accepted each one
+	// from /proc), so a limit kept per worker process would let 2 × the burst
+	// through.
 	t.Run("rate limit shared by the workers", func(t *testing.T) {
-		time.Sleep(2 * time.Second) // refill the bucket used above
-		conns := make([]*client, 8)
-		for i := range conns {
-			conns[i] = &client{addr: p.addr}
-			defer conns[i].close()
-			if resp, _, err := conns[i].do(get("/q.json")); err != nil || resp.StatusCode != 200 {
+		time.Sleep(2 * time.Second) // refill the bucket used above (2/s, burst 3)
+		workers := children(p.cmd.Process.Pid)["worker"]
+		if len(workers) != 2 {
+			t.Fatalf("worker pids %v, want 2", workers)
+		}
+		byWorker := map[int][]*client{}
+		for i := 0; i < 64 && (len(byWorker[workers[0]]) < 4 || len(byWorker[workers[1]]) < 4); i++ {
+			c := &client{addr: p.addr}
+			defer c.close()
+			if resp, _, err := c.do(get("/q.json")); err != nil || resp.StatusCode != 200 {
 				t.Fatalf("connection %d: %v %v", i, resp, err) // opened before any write
 			}
-		}
-		accepted, workers := 0, map[string]bool{}
-		for i, c := range conns {
-			resp, b, err := c.do(post("/q.json", "application/json", `{"id":"r`+strconv.Itoa(i)+`"}`))
-			must(t, err)
-			switch resp.StatusCode {
-			case 202:
-				accepted++
-				var a ack
-				must(t, json.Unmarshal(b, &a))
-				inc, _, _ := strings.Cut(a.ID, "-")
-				workers[inc] = true
-			case 429:
-			default:
-				t.Fatalf("write %d: %d %s", i, resp.StatusCode, b)
+			w := serverPID(t, c.c, workers)
+			if len(byWorker[w]) < 4 {
+				byWorker[w] = append(byWorker[w], c)
 			}
 		}
-		if accepted != 3 {
-			t.Fatalf("%d writes accepted from one address over 8 connections, want the burst of 3", accepted)
+		if len(byWorker[workers[0]]) < 4 || len(byWorker[workers[1]]) < 4 {
+			t.Fatalf("64 connections did not give 4 on each worker: %d and %d", len(byWorker[workers[0]]), len(byWorker[workers[1]]))
 		}
-		t.Logf("the burst was accepted by %d worker journal(s)", len(workers))
+		accepted := map[int]int{}
+		for i := range 4 { // alternately on each worker
+			for _, w := range workers {
+				resp, b, err := byWorker[w][i].do(post("/q.json", "application/json", fmt.Sprintf(`{"id":"r%d-%d"}`, w, i)))
+				must(t, err)
+				switch resp.StatusCode {
+				case 202:
+					accepted[w]++
+				case 429:
+				default:
+					t.Fatalf("write %d on worker %d: %d %s", i, w, resp.StatusCode, b)
+				}
+			}
+		}
+		if n := accepted[workers[0]] + accepted[workers[1]]; n != 3 {
+			t.Fatalf("%d writes accepted from one address over 4 connections on each of 2 workers (%v), want the burst of 3", n, accepted)
+		}
 	})
 
 	// Pending cap: with the engine stopped (SIGSTOP) the journal grows past

@@ -88,12 +88,12 @@ type Module struct {
 	period  time.Duration
 	methods map[string]bool // reducers the source exports: "POST", "PUT"
 
-	rt    *runtime   // nil after a failed rebuild; rebuilt on next use
-	good  []byte     // JSON of the last good state ("null" if none)
-	clock batchClock // ReduceBatch's progress, for its per-event budget
-	alone int        // events ReduceBatch ran alone through Reduce (for tests)
-	batch batch      // ReduceBatch's buffers, reused (batch.go)
-	slab  eventSlab  // event objects not handed out yet (event.go)
+	rt    *runtime      // nil after a failed rebuild; rebuilt on next use
+	good  []byte        // JSON of the last good state ("null" if none)
+	clock batchClock    // ReduceBatch's progress, for its per-event budget
+	alone int           // events ReduceBatch ran alone through Reduce (for tests)
+	batch batch         // ReduceBatch's buffers, reused (batch.go)
+	slab  eventSlab     // event objects not handed out yet (event.go)
 	fetch *fetch.Client // the default fetch client when Host has none
 }
 

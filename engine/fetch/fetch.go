@@ -251,7 +251,7 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 		out.Status, out.StatusText = http.StatusOK, "OK"
 		out.URL, out.Redirected = prev.url, prev.redirected
 		out.Header = prev.header
-		out.Body = prev.body
+		out.Body = append([]byte(nil), prev.body...) // the caller may change its copy
 		out.Revalidated = true
 		return out, nil
 	}

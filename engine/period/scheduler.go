@@ -44,6 +44,7 @@ type Scheduler struct {
 
 	latest   map[string][]byte     // source name → last published JSON; publisher only
 	boundary map[*Source]time.Time // source → boundary of its published result; publisher only
+	good     map[string]time.Time  // source name → when it last published a good result; publisher only
 	live     *Project              // the project results are accepted from; publisher only
 	current  atomic.Pointer[Project]
 	pageErr  atomic.Pointer[error]
@@ -133,6 +134,7 @@ func (sc *Scheduler) Run(ctx context.Context) error {
 	}
 	sc.latest = map[string][]byte{}
 	sc.boundary = map[*Source]time.Time{}
+	sc.good = map[string]time.Time{}
 	sc.live = sc.Current()
 	sources := sc.live.Sources
 	due := make([]time.Time, len(sources))
@@ -334,11 +336,18 @@ func (sc *Scheduler) publish(t tick) {
 		changed = sc.applyReload(t)
 	}
 	for _, r := range t.results {
-		if r.Source == nil || r.Err != nil {
+		if r.Source == nil {
 			continue
 		}
 		if sc.live.Source(r.Source.Name) != r.Source {
 			continue // evaluated before a reload replaced or removed it
+		}
+		if r.Err != nil {
+			// The last good snapshot stays; workers say how old it is.
+			if at, ok := sc.good[r.Source.Name]; ok {
+				sc.Store.MarkStale(r.Source.URL, at)
+			}
+			continue
 		}
 		s := r.Source
 		if b, ok := sc.boundary[s]; ok && r.Boundary.Before(b) {
@@ -355,6 +364,7 @@ func (sc *Scheduler) publish(t tick) {
 			continue
 		}
 		sc.latest[s.Name] = r.JSON
+		sc.good[s.Name] = time.Now()
 		s.mu.Lock()
 		s.status.LastPublish = time.Now()
 		s.status.ETag = etag

@@ -33,7 +33,8 @@ import (
 // Threading: everything but post, expire and context belongs to the
 // goroutine running the runtime.
 type loop struct {
-	vm *goja.Runtime
+	vm       *goja.Runtime
+	errorCtr goja.Value // the Error constructor, captured before the author's code runs
 
 	// phase names the call running ("render", "top level", "post
 	// reducer"); io says whether it may start I/O and timers.
@@ -83,7 +84,7 @@ type hostCall struct {
 }
 
 func newLoop(vm *goja.Runtime) *loop {
-	return &loop{vm: vm, wake: make(chan struct{}, 1)}
+	return &loop{vm: vm, errorCtr: vm.Get("Error"), wake: make(chan struct{}, 1)}
 }
 
 // begin starts a call: I/O is allowed when io is true, phase names the call
@@ -203,7 +204,7 @@ func (l *loop) async(what string, work func(ctx context.Context) hostResult) goj
 	if !l.io {
 		panic(l.ioError(what))
 	}
-	site, err := l.vm.New(l.vm.Get("Error"), l.vm.ToValue(what))
+	site, err := l.vm.New(l.errorCtr, l.vm.ToValue(what))
 	if err != nil {
 		panic(err)
 	}

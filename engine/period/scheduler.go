@@ -239,8 +239,8 @@ func swapSources(sources []*Source, due []time.Time, next *Project, now time.Tim
 // evaluateBatch evaluates the sources due at one instant in parallel and
 // hands their results to the publisher as one tick, so one boundary is one
 // manifest commit. A source awaiting I/O may take up to its budget: the
-// batch waits for it only half the shortest period among its sources (so
-// the others' results go out well before their next boundary's); what is
+// batch waits for it only half the time to its sources' earliest next
+// boundary (so the others' results go out before their next ones); what is
 // done by then is published together, and each source still running is
 // published alone when it finishes.
 func (sc *Scheduler) evaluateBatch(batch []*Source, bounds []time.Time, sem chan struct{}, ticks chan<- tick, at time.Time) {
@@ -281,12 +281,14 @@ func (sc *Scheduler) evaluateBatch(batch []*Source, bounds []time.Time, sem chan
 			finished <- done{i: i, r: r}
 		}()
 	}
-	wait := batch[0].Period
-	for _, s := range batch {
-		wait = min(wait, s.Period)
+	// Half the time to the earliest next boundary: the batch's results are
+	// out before any of its sources renders again (a first evaluation may
+	// start late in its period).
+	wait := time.Duration(1<<63 - 1)
+	for i, s := range batch {
+		wait = min(wait, bounds[i].Add(s.Period).Sub(at)/2)
 	}
-	wait /= 2
-	deadline := time.NewTimer(time.Until(at.Add(wait)))
+	deadline := time.NewTimer(max(wait, 0))
 	defer deadline.Stop()
 	results := make([]Result, 0, len(batch))
 	for n := 0; n < len(batch); n++ {

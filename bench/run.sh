@@ -266,7 +266,7 @@ if [ "$MODE" = all ] || [ "$MODE" = writes ]; then
 	# unique ids, 40 SIGKILLs of workers, engine and supervisor, with each
 	# durability (about a minute).
 	printf "\n### Crash consistency, large (JAWAS_CRASH_LARGE=1 TestCrashConsistency)\n\n"
-	(cd "$root" && JAWAS_CRASH_LARGE=1 go test -count=1 -run 'TestCrashConsistency' -v ./engine/writes/ |
+	(cd "$root" && JAWAS_CRASH_LARGE=1 go test -count=1 -run 'TestCrashConsistency' -v ./engine/internal/writes/ |
 		grep -E -- '--- (PASS|FAIL)|lost [0-9]+, duplicated|^(ok|FAIL)') || log "crash consistency (large) failed (see above)"
 fi
 

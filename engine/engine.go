@@ -107,4 +107,9 @@ type SourceStatus struct {
 	Skipped      uint64      `json:"skipped_periods"`
 	LastError    *Diagnostic `json:"last_error,omitempty"`
 	LastErrorAt  time.Time   `json:"last_error_at,omitempty"`
+	// FailingSince is when the current streak of failed evaluations began
+	// (zero while the source works); Failures counts that streak. The last
+	// good snapshot stays published meanwhile.
+	FailingSince time.Time `json:"failing_since,omitempty"`
+	Failures     uint64    `json:"consecutive_failures,omitempty"`
 }

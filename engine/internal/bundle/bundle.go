@@ -200,7 +200,38 @@ func buildOptions(absProject string, src engine.Source) api.BuildOptions {
 			".js": api.LoaderJS, ".mjs": api.LoaderJS, ".jsx": api.LoaderJSX,
 			".ts": api.LoaderTS, ".tsx": api.LoaderTSX, ".json": api.LoaderJSON,
 		},
+		Plugins: []api.Plugin{runtimeModule},
 	}
+}
+
+// RuntimeModule is the module the runtime provides to sources:
+// `import { readFile, readJSON, env, db } from "jawas"`.
+const RuntimeModule = "jawas"
+
+// runtimeModuleSrc is what "jawas" bundles to: the exports of the host
+// object the runtime installs (engine/jsvm, host.go) under
+// Symbol.for("jawas.host"). Importing a name it does not export is a build
+// error at the import, with the names it has.
+const runtimeModuleSrc = `const h = globalThis[Symbol.for("jawas.host")];
+export const readFile = h.readFile;
+export const readJSON = h.readJSON;
+export const env = h.env;
+export const db = h.db;
+`
+
+// runtimeModule resolves "jawas" to runtimeModuleSrc instead of looking for
+// a package.
+var runtimeModule = api.Plugin{
+	Name: "jawas-runtime",
+	Setup: func(b api.PluginBuild) {
+		b.OnResolve(api.OnResolveOptions{Filter: "^" + RuntimeModule + "$"}, func(a api.OnResolveArgs) (api.OnResolveResult, error) {
+			return api.OnResolveResult{Path: RuntimeModule, Namespace: "jawas-runtime"}, nil
+		})
+		b.OnLoad(api.OnLoadOptions{Filter: ".*", Namespace: "jawas-runtime"}, func(api.OnLoadArgs) (api.OnLoadResult, error) {
+			src := runtimeModuleSrc
+			return api.OnLoadResult{Contents: &src, Loader: api.LoaderJS}, nil
+		})
+	},
 }
 
 // fromResult turns an esbuild result into an Output.

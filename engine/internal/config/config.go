@@ -52,6 +52,8 @@ type Config struct {
 	WriteToken  string   `toml:"write_token"` // Bearer token every write must carry; "" = none
 
 	Serve Serve `toml:"serve"`
+	Fetch Fetch `toml:"fetch"`
+	Env   Env   `toml:"env"`
 
 	// Source holds per-source overrides keyed by source name ("game/arena").
 	Source map[string]SourceConfig `toml:"source"`
@@ -67,6 +69,20 @@ type SourceConfig struct {
 	Period     Duration `toml:"period"`
 	Timeout    Duration `toml:"timeout"`
 	WriteToken string   `toml:"write_token"` // replaces the project's write_token for this source
+}
+
+// Fetch holds the keys of a source's fetch().
+type Fetch struct {
+	// Allow lists the hosts sources may fetch from ("api.example.com",
+	// "*.internal:8443"); empty: any host.
+	Allow         []string `toml:"allow"`
+	MaxBody       int64    `toml:"max_body"`       // largest response body, decoded, in bytes
+	MaxConcurrent int      `toml:"max_concurrent"` // requests in flight at once, per source
+}
+
+// Env holds the keys of the "jawas" module's env().
+type Env struct {
+	Allow []string `toml:"allow"` // variables env(NAME) may return; the others are refused
 }
 
 // Serve holds the keys of `jawas serve`.
@@ -108,6 +124,7 @@ func Default() Config {
 		Site:        "site",
 		Templates:   "templates",
 		Output:      "dist",
+		Fetch:       Fetch{MaxBody: 8 << 20, MaxConcurrent: 8},
 		Serve: Serve{
 			Listen:          "127.0.0.1:8080",
 			Workers:         0,
@@ -283,6 +300,22 @@ func (c *Config) Validate() error {
 		bad("serve.max_pending_journal", "must be a positive number of bytes, got %d", s.MaxPendingJournal)
 	}
 	c.validateAdmin(bad)
+	if c.Fetch.MaxBody <= 0 {
+		bad("fetch.max_body", "must be a positive number of bytes, got %d", c.Fetch.MaxBody)
+	}
+	if c.Fetch.MaxConcurrent <= 0 {
+		bad("fetch.max_concurrent", "must be a positive count, got %d", c.Fetch.MaxConcurrent)
+	}
+	for i, a := range c.Fetch.Allow {
+		if h := strings.TrimSpace(a); h == "" || strings.Contains(h, "/") {
+			bad(fmt.Sprintf("fetch.allow[%d]", i), "expected a host such as \"api.example.com\", \"*.example.com\" or \"10.0.0.7:8443\" (no scheme, no path), got %q", a)
+		}
+	}
+	for i, n := range c.Env.Allow {
+		if n == "" || strings.ContainsAny(n, "= \t") {
+			bad(fmt.Sprintf("env.allow[%d]", i), "expected an environment variable name such as \"API_TOKEN\", got %q", n)
+		}
+	}
 	if msg := checkToken(c.WriteToken); msg != "" {
 		bad("write_token", "%s", msg)
 	}

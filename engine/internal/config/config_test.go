@@ -146,3 +146,34 @@ func TestDurabilityParsesItself(t *testing.T) {
 		}
 	}
 }
+
+func TestFetchAndEnvKeys(t *testing.T) {
+	c, err := Load(write(t, `
+[fetch]
+allow = ["api.example.com", "*.internal:8443"]
+max_body = 1000
+max_concurrent = 2
+[env]
+allow = ["API_TOKEN"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Fetch.Allow) != 2 || c.Fetch.MaxBody != 1000 || c.Fetch.MaxConcurrent != 2 || c.Env.Allow[0] != "API_TOKEN" {
+		t.Fatalf("values not read: %+v %+v", c.Fetch, c.Env)
+	}
+	if d := Default(); d.Fetch.MaxBody != 8<<20 || d.Fetch.MaxConcurrent != 8 {
+		t.Errorf("defaults: %+v", d.Fetch)
+	}
+	for body, want := range map[string]string{
+		"[fetch]\nallow = [\"https://api.example.com/v1\"]": `key "fetch.allow[0]": expected a host`,
+		"[fetch]\nmax_body = 0":                             `key "fetch.max_body": must be a positive number of bytes`,
+		"[fetch]\nmax_concurrent = -1":                      `key "fetch.max_concurrent": must be a positive count`,
+		"[env]\nallow = [\"A=B\"]":                          `key "env.allow[0]": expected an environment variable name`,
+	} {
+		_, err := Load(write(t, body))
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), FileName) {
+			t.Errorf("%q: err = %v, want %s", body, err, want)
+		}
+	}
+}

@@ -190,7 +190,7 @@ func (m *Module) runBatch(b *batch) (int, error) {
 	}
 	b.jsMethods = rt.appendMethods(b.jsMethods[:0], b.methods)
 	m.clock.event.Store(-1)
-	err = m.guardEach(rt.vm, func() error {
+	err = m.guardEach(rt, func() error {
 		v, err := rt.reduceAll(goja.Undefined(), rt.state, rt.reducerObj, rt.vm.NewArray(b.values...), rt.vm.NewArray(b.jsMethods...))
 		if err != nil {
 			return err
@@ -214,7 +214,10 @@ func (m *Module) runBatch(b *batch) (int, error) {
 // guardEach runs f with a budget per event: a timer interrupts vm when the
 // event m.clock names has run for longer than the budget. On return no
 // interrupt is pending.
-func (m *Module) guardEach(vm *goja.Runtime, f func() error) error {
+func (m *Module) guardEach(rt *runtime, f func() error) error {
+	vm := rt.vm
+	rt.loop.begin("reducer", false)
+	defer rt.loop.end()
 	budget := m.opt.Timeout
 	var (
 		mu          sync.Mutex

@@ -59,3 +59,36 @@ func BenchmarkRender1KB(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkRenderAsync compares, in one run, the same ~1 KB render written
+// synchronously (the baseline), as an async function that awaits nothing,
+// one that awaits an already-resolved value, and one that awaits a timer
+// of 0 ms (a real turn of the event loop). The goal is async ≤ 1.2× sync.
+func BenchmarkRenderAsync(b *testing.B) {
+	const body = `export const initial = { players: Array.from({ length: 18 }, (_, i) => ({ id: i, name: "player" + i, x: i * 3, y: i * 7, alive: true })) };
+const view = (state, ctx) => ({ t: ctx.nowMs, players: state.players.map((p) => ({ id: p.id, name: p.name, pos: [p.x, p.y], alive: p.alive })) });
+`
+	for _, c := range []struct{ name, render string }{
+		{"sync-baseline", `export default function render(state, ctx) { return view(state, ctx); }`},
+		{"async-awaits-nothing", `export default async function render(state, ctx) { return view(state, ctx); }`},
+		{"async-awaits-value", `export default async function render(state, ctx) { await null; return view(state, ctx); }`},
+		{"async-awaits-timer", `export default async function render(state, ctx) { await new Promise((r) => setTimeout(r, 0)); return view(state, ctx); }`},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			m := mustLoad(b, body+c.render, nil, Options{Timeout: time.Second})
+			ctx := RenderContext{Now: time.UnixMilli(1_700_000_000_000), Period: 200 * time.Millisecond}
+			js, err := m.Render(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(len(js)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := m.Render(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -5,9 +5,16 @@
 // a call fails, and reports every author mistake as an engine.Diagnostic
 // located in the author's original file (through the bundle's source map).
 //
+// Each runtime has an event loop (loop.go) that runs only inside a call: a
+// render or the module's top level may await timers, fetch, files and
+// databases (web.go, host.go) within the call's budget; when the budget
+// runs out, everything the call started is cancelled. Reducers stay
+// synchronous and pure: I/O in a reducer is an error naming it.
+//
 // jsvm must never give JavaScript access to the host beyond what it installs
-// on purpose (today: console, which logs). It never schedules anything: the
-// caller decides when to render and reduce.
+// on purpose (console, the web globals, and the "jawas" module over the
+// Host it is given). It never schedules anything: the caller decides when
+// to render and reduce.
 package jsvm
 
 import (
@@ -30,6 +37,7 @@ import (
 
 	"github.com/jawas/jawas/engine"
 	"github.com/jawas/jawas/engine/internal/bundle"
+	"github.com/jawas/jawas/engine/internal/fetch"
 )
 
 // Defaults for Options.
@@ -46,12 +54,16 @@ type Options struct {
 	Timeout   time.Duration // budget of one call (top level, render, reducer; in ReduceBatch, of each event); default 50ms
 	MaxOutput int           // largest render result in bytes; default 8 MiB
 	Log       *slog.Logger  // console.* goes here with source=<name>; default slog.Default()
+	Host      Host          // what fetch, readFile, env and db may reach
 }
 
 // RenderContext is what a render call is told about the period it renders.
 type RenderContext struct {
 	Now    time.Time     // the period's logical time (its boundary)
 	Period time.Duration // the period's length
+	// Previous is the JSON of the value this source last published (nil:
+	// none yet); the render reads it as ctx.previous, parsed on first use.
+	Previous []byte
 }
 
 // Event is one queued write handed to a reducer.
@@ -76,12 +88,13 @@ type Module struct {
 	period  time.Duration
 	methods map[string]bool // reducers the source exports: "POST", "PUT"
 
-	rt    *runtime   // nil after a failed rebuild; rebuilt on next use
-	good  []byte     // JSON of the last good state ("null" if none)
-	clock batchClock // ReduceBatch's progress, for its per-event budget
-	alone int        // events ReduceBatch ran alone through Reduce (for tests)
-	batch batch      // ReduceBatch's buffers, reused (batch.go)
-	slab  eventSlab  // event objects not handed out yet (event.go)
+	rt    *runtime      // nil after a failed rebuild; rebuilt on next use
+	good  []byte        // JSON of the last good state ("null" if none)
+	clock batchClock    // ReduceBatch's progress, for its per-event budget
+	alone int           // events ReduceBatch ran alone through Reduce (for tests)
+	batch batch         // ReduceBatch's buffers, reused (batch.go)
+	slab  eventSlab     // event objects not handed out yet (event.go)
+	fetch *fetch.Client // the default fetch client when Host has none
 }
 
 // runtime is one goja runtime running the bundle, with the handles jsvm uses.
@@ -98,6 +111,7 @@ type runtime struct {
 	exports    *goja.Object
 	state      goja.Value
 	methods    map[string]goja.Value // reducers' methods ("POST", "PUT") as JavaScript strings, for reduceAll
+	loop       *loop
 }
 
 // errBudget is the value the budget timer interrupts a runtime with.
@@ -177,7 +191,7 @@ func (m *Module) SetState(state []byte) error {
 func (m *Module) newRuntime() (*runtime, error) {
 	vm := goja.New()
 	vm.SetMaxCallStackSize(maxCallStack)
-	rt := &runtime{vm: vm, state: goja.Null()}
+	rt := &runtime{vm: vm, state: goja.Null(), loop: newLoop(vm)}
 	json := vm.Get("JSON").ToObject(vm)
 	rt.stringify, _ = goja.AssertFunction(json.Get("stringify"))
 	rt.parseJSON, _ = goja.AssertFunction(json.Get("parse"))
@@ -198,8 +212,19 @@ func (m *Module) newRuntime() (*runtime, error) {
 	if err := vm.Set("console", m.console(rt)); err != nil {
 		return nil, fmt.Errorf("jsvm: install console: %w", err)
 	}
+	if err := m.installWeb(rt); err != nil {
+		return nil, fmt.Errorf("jsvm: %w", err)
+	}
 
-	if err := m.guard(vm, func() error { _, err := vm.RunProgram(m.prg); return err }); err != nil {
+	// The top level may start I/O (a promise the renders await): the loop
+	// runs until nothing it started is pending, within the budget.
+	err = m.guard(rt, "top level", true, func() error {
+		if _, err := vm.RunProgram(m.prg); err != nil {
+			return err
+		}
+		return rt.loop.runIdle()
+	})
+	if err != nil {
 		return nil, m.diagnose(err, "top level")
 	}
 	ns := vm.Get(bundle.GlobalName)
@@ -249,7 +274,11 @@ func (m *Module) readExports() error {
 	}
 
 	if init := rt.exports.Get("initial"); init != nil && !goja.IsUndefined(init) {
-		js, err := rt.toJSON(goja.Undefined(), init, rt.vm.ToValue(`export "initial"`))
+		var js goja.Value
+		err := m.guard(rt, `export "initial"`, false, func() (err error) {
+			js, err = rt.toJSON(goja.Undefined(), init, rt.vm.ToValue(`export "initial"`))
+			return err
+		})
 		if err != nil {
 			return m.diagnose(err, `export "initial"`)
 		}
@@ -316,7 +345,7 @@ func (m *Module) restore() error {
 		return m.ensure()
 	}
 	var st goja.Value
-	err := m.guard(m.rt.vm, func() (err error) {
+	err := m.guard(m.rt, "", false, func() (err error) {
 		st, err = m.rt.parseJSON(goja.Undefined(), m.rt.vm.ToValue(string(m.good)))
 		return err
 	})
@@ -346,12 +375,17 @@ func (m *Module) recover(err error) {
 	}
 }
 
-// guard runs f with the budget: a timer interrupts vm when it runs out.
-// On return no interrupt is pending.
-func (m *Module) guard(vm *goja.Runtime, f func() error) error {
+// guard runs f as the call phase (io: whether it may do I/O and set
+// timers) with the budget: when it runs out, a timer interrupts JavaScript
+// and expires the call's loop (cancelling its host calls). On return no
+// interrupt is pending and nothing the call started is left running.
+func (m *Module) guard(rt *runtime, phase string, io bool, f func() error) error {
+	vm, l := rt.vm, rt.loop
+	l.begin(phase, io)
 	fired := make(chan struct{})
 	t := time.AfterFunc(m.opt.Timeout, func() {
 		vm.Interrupt(errBudget)
+		l.expire()
 		close(fired)
 	})
 	err := f()
@@ -359,6 +393,7 @@ func (m *Module) guard(vm *goja.Runtime, f func() error) error {
 		<-fired
 		vm.ClearInterrupt()
 	}
+	l.end()
 	return err
 }
 
@@ -371,7 +406,7 @@ func (m *Module) Render(ctx RenderContext) ([]byte, error) {
 	}
 	rt := m.rt
 	var out []byte
-	err := m.guard(rt.vm, func() error {
+	err := m.guard(rt, "render", true, func() error {
 		jsCtx, err := m.renderContext(rt, ctx)
 		if err != nil {
 			return err
@@ -380,7 +415,7 @@ func (m *Module) Render(ctx RenderContext) ([]byte, error) {
 		if err != nil {
 			return err
 		}
-		if v, err = settle(v); err != nil {
+		if v, err = rt.settle(v); err != nil {
 			return err
 		}
 		js, err := rt.toJSON(goja.Undefined(), v, rt.vm.ToValue("the render result"), rt.vm.ToValue("render"))
@@ -416,7 +451,7 @@ func (m *Module) Reduce(ev Event) error {
 	}
 	rt := m.rt
 	var next string
-	err := m.guard(rt.vm, func() error {
+	err := m.guard(rt, strings.ToLower(method)+" reducer", false, func() error {
 		jsEv, err := m.event(rt, ev)
 		if err != nil {
 			return err
@@ -447,11 +482,10 @@ func (m *Module) Reduce(ev Event) error {
 }
 
 // settle returns the value a promise settled with. Calls into goja drain the
-// job queue before they return, and jsvm gives JavaScript no timers or I/O,
-// so a promise still pending then can never settle.
-// TODO(host async): when fetch or timers exist, run their callbacks here
-// until the promise settles or the budget runs out.
-func settle(v goja.Value) (goja.Value, error) {
+// job queue before they return, so a render that awaited nothing is settled
+// already and costs no loop; a pending one runs the loop until it settles,
+// nothing is left that could settle it, or the budget runs out.
+func (rt *runtime) settle(v goja.Value) (goja.Value, error) {
 	// Look at the type before exporting: Export of a plain result would
 	// convert the whole object tree to Go values, every period.
 	o, ok := v.(*goja.Object)
@@ -462,13 +496,20 @@ func settle(v goja.Value) (goja.Value, error) {
 	if !ok {
 		return v, nil
 	}
+	if p.State() == goja.PromiseStatePending {
+		err := rt.loop.run(func() bool { return p.State() != goja.PromiseStatePending })
+		if errors.Is(err, errIdle) {
+			return nil, resultError("render returned a Promise that never settles: it waits for something nothing will resolve (no timer, request or query is pending)")
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 	switch p.State() {
 	case goja.PromiseStateFulfilled:
 		return p.Result(), nil
-	case goja.PromiseStateRejected:
-		return nil, rejection{p.Result()}
 	default:
-		return nil, resultError("render returned a Promise that never settles: it waits for something nothing will resolve")
+		return nil, rejection{p.Result()}
 	}
 }
 
@@ -498,6 +539,24 @@ func (m *Module) renderContext(rt *runtime, ctx RenderContext) (goja.Value, erro
 	_ = o.Set("period", periodMs)
 	_ = o.Set("periodMs", periodMs)
 	_ = o.Set("source", m.src.Name)
+	if ctx.Previous == nil {
+		_ = o.Set("previous", goja.Null())
+		return o, nil
+	}
+	var prev goja.Value
+	get := rt.vm.ToValue(func(goja.FunctionCall) goja.Value {
+		if prev == nil {
+			v, err := rt.parseJSON(goja.Undefined(), rt.vm.ToValue(string(ctx.Previous)))
+			if err != nil {
+				panic(err)
+			}
+			prev = v
+		}
+		return prev
+	})
+	if err := o.DefineAccessorProperty("previous", get, nil, goja.FLAG_FALSE, goja.FLAG_TRUE); err != nil {
+		return nil, err
+	}
 	return o, nil
 }
 
@@ -591,11 +650,28 @@ func (m *Module) diagnose(err error, op string) error {
 		ex     *goja.Exception
 		rej    rejection
 		re     resultError
+		be     *budgetError
+		ce     callbackError
 	)
 	switch {
+	case errors.As(err, &be):
+		d.Message = fmt.Sprintf("%s did not finish within its %v budget", op, m.opt.Timeout)
+		if be.waiting != "" {
+			d.Message += "; it was still waiting for " + be.waiting
+			if be.since > 0 {
+				d.Message += fmt.Sprintf(" (started %v before)", be.since.Round(time.Millisecond))
+			}
+		}
+		d.Message += `, which was cancelled; if the upstream is just slow, raise timeout in jawas.toml (e.g. [source."` + m.src.Name + `"] timeout = "2s")`
+		if be.stack != "" {
+			m.locateString(&d, be.stack)
+		}
 	case errors.As(err, &ie):
 		d.Message = fmt.Sprintf("%s did not finish within its %v budget and was interrupted", op, m.opt.Timeout)
 		frames = ie.Stack()
+	case errors.As(err, &ce) && errors.As(err, &ex):
+		d.Message = op + ": a " + ce.kind + " callback threw " + describe(ex.Value())
+		frames = ex.Stack()
 	case errors.As(err, &so):
 		d.Message = op + ": maximum call stack size exceeded (runaway recursion?)"
 		frames = so.Stack()

@@ -79,6 +79,12 @@ type Dev struct {
 // templates are not fatal: the rest runs, and their errors are reported and
 // published. Only a project that cannot be read at all is an error.
 func NewDev(cfg *config.Config, log *slog.Logger, report func(engine.Diagnostics)) (*Dev, error) {
+	return NewDevWith(cfg, Options{Log: log}, report)
+}
+
+// NewDevWith is NewDev with Options.
+func NewDevWith(cfg *config.Config, opt Options, report func(engine.Diagnostics)) (*Dev, error) {
+	log := opt.Log
 	if log == nil {
 		log = slog.Default()
 	}
@@ -87,7 +93,7 @@ func NewDev(cfg *config.Config, log *slog.Logger, report func(engine.Diagnostics
 		return nil, err
 	}
 	d := &Dev{Log: log, Report: report, cfg: cfg, bundler: b, codes: map[string]string{}, build: 1, period: cfg.Period.Duration}
-	d.proj = &Project{Config: cfg, byName: map[string]*Source{}, log: log}
+	d.proj = &Project{Config: cfg, byName: map[string]*Source{}, log: log, host: hostFor(cfg, opt.DB)}
 	d.reloadSources(true)
 	d.reloadTemplates()
 	d.loadErrs = d.allErrs()
@@ -257,7 +263,10 @@ func (d *Dev) reloadSources(all bool) bool {
 		return false
 	}
 	outs, _ := d.bundler.Rebuild() // per-output errors are in outs
-	next := &Project{Config: d.cfg, byName: map[string]*Source{}, log: d.Log}
+	next := &Project{Config: d.cfg, byName: map[string]*Source{}, log: d.Log, host: d.proj.host}
+	if all { // the config may have changed: env.allow, fetch.*
+		next.host = hostFor(d.cfg, d.proj.host.DB)
+	}
 	changed := false
 	for _, out := range outs {
 		old := d.proj.Source(out.Source.Name)
@@ -278,7 +287,7 @@ func (d *Dev) reloadSources(all bool) bool {
 			keep()
 			continue
 		}
-		s, ds := loadSource(d.cfg, out, d.Log)
+		s, ds := loadSource(d.cfg, out, d.Log, next.host)
 		if ds != nil {
 			diags = append(diags, ds...)
 			keep()

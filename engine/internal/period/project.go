@@ -18,6 +18,7 @@ import (
 	"github.com/jawas/jawas/engine"
 	"github.com/jawas/jawas/engine/internal/bundle"
 	"github.com/jawas/jawas/engine/internal/config"
+	"github.com/jawas/jawas/engine/internal/fetch"
 	"github.com/jawas/jawas/engine/internal/jsvm"
 )
 
@@ -32,6 +33,7 @@ type Source struct {
 
 	mod  *jsvm.Module
 	busy atomic.Bool
+	last []byte // JSON of the last successful render (ctx.previous); only while busy
 
 	mu     sync.Mutex
 	status Status
@@ -57,12 +59,32 @@ type Project struct {
 	Sources []*Source
 	byName  map[string]*Source
 	log     *slog.Logger
+	host    jsvm.Host // what every source shares: files, env, databases (Fetch is per source)
+}
+
+// Options are what a project's sources are given beyond its config.
+type Options struct {
+	Log *slog.Logger // default slog.Default()
+	// DB answers db(name).query() for every source (engine/jsvm's DB
+	// interface); nil: no database, and db() rejects naming [db.NAME].
+	DB jsvm.DB
+}
+
+// hostFor is what cfg's sources share outside their runtimes.
+func hostFor(cfg *config.Config, db jsvm.DB) jsvm.Host {
+	return jsvm.Host{Files: jsvm.NewFiles(cfg.Dir), EnvAllow: cfg.Env.Allow, DB: db}
 }
 
 // Load discovers, bundles and loads every source of the project. The error
 // lists every problem of every broken source (engine.Diagnostics when they
 // are the author's); nothing is returned half-loaded.
 func Load(cfg *config.Config, log *slog.Logger) (*Project, error) {
+	return LoadWith(cfg, Options{Log: log})
+}
+
+// LoadWith is Load with Options.
+func LoadWith(cfg *config.Config, opt Options) (*Project, error) {
+	log := opt.Log
 	if log == nil {
 		log = slog.Default()
 	}
@@ -79,12 +101,12 @@ func Load(cfg *config.Config, log *slog.Logger) (*Project, error) {
 		}
 		diags = append(diags, ds...)
 	}
-	p := &Project{Config: cfg, byName: map[string]*Source{}, log: log}
+	p := &Project{Config: cfg, byName: map[string]*Source{}, log: log, host: hostFor(cfg, opt.DB)}
 	for _, out := range outs {
 		if len(out.Errors) > 0 {
 			continue
 		}
-		s, ds := loadSource(cfg, out, log)
+		s, ds := loadSource(cfg, out, log, p.host)
 		if ds != nil {
 			diags = append(diags, ds...)
 			continue
@@ -106,12 +128,25 @@ func Load(cfg *config.Config, log *slog.Logger) (*Project, error) {
 
 // loadSource loads one bundled source into a runtime with its effective
 // settings; the diagnostics say why it could not be.
-func loadSource(cfg *config.Config, out bundle.Output, log *slog.Logger) (*Source, engine.Diagnostics) {
+func loadSource(cfg *config.Config, out bundle.Output, log *slog.Logger, host jsvm.Host) (*Source, engine.Diagnostics) {
 	timeout := cfg.SourceTimeout(out.Source.Name)
+	var err error
+	// Each source has its own fetch client: its revalidation cache and its
+	// cap on concurrent requests (the transport is shared).
+	host.Fetch, err = fetch.New(fetch.Options{
+		MaxBody:       cfg.Fetch.MaxBody,
+		MaxConcurrent: cfg.Fetch.MaxConcurrent,
+		Allow:         cfg.Fetch.Allow,
+		UserAgent:     "jawas (source " + out.Source.Name + ")",
+	})
+	if err != nil {
+		return nil, engine.Diagnostics{{File: displayConfig(cfg), Message: err.Error()}}
+	}
 	mod, err := jsvm.Load(out, jsvm.Options{
 		Timeout:   timeout,
 		MaxOutput: cfg.MaxSnapshot,
 		Log:       log,
+		Host:      host,
 	})
 	if err != nil {
 		var d engine.Diagnostic
@@ -188,18 +223,28 @@ func (s *Source) Evaluate(boundary time.Time) (Result, bool) {
 	}
 	defer s.busy.Store(false)
 	start := time.Now()
-	out, err := s.mod.Render(jsvm.RenderContext{Now: boundary, Period: s.Period})
+	out, err := s.mod.Render(jsvm.RenderContext{Now: boundary, Period: s.Period, Previous: s.last})
 	took := time.Since(start)
+	if err == nil {
+		s.last = out
+	}
 	s.mu.Lock()
 	s.status.Evaluations++
 	s.status.EvalMicros = took.Microseconds()
 	s.status.LastBoundary = boundary
 	if err != nil {
+		now := time.Now()
 		s.status.Errors++
 		s.status.LastError = toDiagnostic(s, err)
-		s.status.LastErrorAt = time.Now()
+		s.status.LastErrorAt = now
+		if s.status.Failures == 0 {
+			s.status.FailingSince = now
+		}
+		s.status.Failures++
 	} else {
 		s.status.LastError = nil
+		s.status.FailingSince = time.Time{}
+		s.status.Failures = 0
 	}
 	s.mu.Unlock()
 	return Result{Source: s, Boundary: boundary, JSON: out, Took: took, Err: err}, true

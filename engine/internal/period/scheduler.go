@@ -2,7 +2,6 @@ package period
 
 import (
 	"context"
-	"github.com/jawas/jawas/engine"
 	"log/slog"
 	"runtime"
 	"sync"
@@ -36,10 +35,12 @@ type Scheduler struct {
 	// published (dev mode injects its live-reload tag). Publisher goroutine.
 	PageFilter func(url string, html []byte) []byte
 
-	latest  map[string][]byte // source name → last published JSON; publisher only
-	live    *Project          // the project results are accepted from; publisher only
-	current atomic.Pointer[Project]
-	pageErr atomic.Pointer[error]
+	latest   map[string][]byte     // source name → last published JSON; publisher only
+	boundary map[*Source]time.Time // source → boundary of its published result; publisher only
+	good     map[string]time.Time  // source name → when it last published a good result; publisher only
+	live     *Project              // the project results are accepted from; publisher only
+	current  atomic.Pointer[Project]
+	pageErr  atomic.Pointer[error]
 
 	reloadMu  sync.Mutex
 	reloadReq *reload
@@ -125,6 +126,8 @@ func (sc *Scheduler) Run(ctx context.Context) error {
 		sc.Parallel = runtime.NumCPU()
 	}
 	sc.latest = map[string][]byte{}
+	sc.boundary = map[*Source]time.Time{}
+	sc.good = map[string]time.Time{}
 	sc.live = sc.Current()
 	sources := sc.live.Sources
 	due := make([]time.Time, len(sources))
@@ -227,9 +230,20 @@ func swapSources(sources []*Source, due []time.Time, next *Project, now time.Tim
 }
 
 // evaluateBatch evaluates the sources due at one instant in parallel and
-// hands their results to the publisher as one tick.
+// hands their results to the publisher as one tick, so one boundary is one
+// manifest commit. A source awaiting I/O may take up to its budget: the
+// batch waits for it only half the time to its sources' earliest next
+// boundary (so the others' results go out before their next ones); what is
+// done by then is published together, and each source still running is
+// published alone when it finishes.
 func (sc *Scheduler) evaluateBatch(batch []*Source, bounds []time.Time, sem chan struct{}, ticks chan<- tick, at time.Time) {
-	results := make([]Result, len(batch))
+	type done struct {
+		i int
+		r Result
+	}
+	finished := make(chan done, len(batch))
+	var mu sync.Mutex // guards late
+	late := false     // the batch's tick is gone: results go alone
 	var wg sync.WaitGroup
 	for i, s := range batch {
 		wg.Add(1)
@@ -242,20 +256,73 @@ func (sc *Scheduler) evaluateBatch(batch []*Source, bounds []time.Time, sem chan
 					h.BeforeRender(s, bounds[i])
 				}
 			}
-			prev := s.Status().LastError
+			prev := s.Status()
 			r, ok := s.Evaluate(bounds[i])
 			if !ok { // still running from an earlier boundary: skip, never queue
 				s.mu.Lock()
 				s.status.Skipped++
 				s.mu.Unlock()
+				finished <- done{i: i}
 				return
 			}
 			sc.logOutcome(s, prev, r)
-			results[i] = r
+			mu.Lock()
+			alone := late
+			mu.Unlock()
+			if alone {
+				ticks <- tick{at: time.Now(), results: []Result{r}}
+				return
+			}
+			finished <- done{i: i, r: r}
 		}()
 	}
-	wg.Wait()
+	// Half the time to the earliest next boundary: the batch's results are
+	// out before any of its sources renders again (a first evaluation may
+	// start late in its period).
+	wait := time.Duration(1<<63 - 1)
+	for i, s := range batch {
+		wait = min(wait, bounds[i].Add(s.Period).Sub(at)/2)
+	}
+	deadline := time.NewTimer(max(wait, 0))
+	defer deadline.Stop()
+	results := make([]Result, 0, len(batch))
+	for n := 0; n < len(batch); n++ {
+		select {
+		case d := <-finished:
+			results = append(results, d.r)
+			continue
+		case <-deadline.C:
+		}
+		mu.Lock()
+		late = true
+		mu.Unlock()
+		// Results that arrived meanwhile still go in this tick.
+		for {
+			select {
+			case d := <-finished:
+				results = append(results, d.r)
+				continue
+			default:
+			}
+			break
+		}
+		break
+	}
 	ticks <- tick{at: at, results: results}
+	wg.Wait()
+	// A straggler may have sent to finished after late was read as false
+	// but before it was set: publish those alone.
+	for {
+		select {
+		case d := <-finished:
+			if d.r.Source != nil {
+				ticks <- tick{at: time.Now(), results: []Result{d.r}}
+			}
+			continue
+		default:
+		}
+		return
+	}
 }
 
 // publish puts one tick's results into the store, re-renders templates when
@@ -266,13 +333,24 @@ func (sc *Scheduler) publish(t tick) {
 		changed = sc.applyReload(t)
 	}
 	for _, r := range t.results {
-		if r.Source == nil || r.Err != nil {
+		if r.Source == nil {
 			continue
 		}
 		if sc.live.Source(r.Source.Name) != r.Source {
 			continue // evaluated before a reload replaced or removed it
 		}
+		if r.Err != nil {
+			// The last good snapshot stays; workers say how old it is.
+			if at, ok := sc.good[r.Source.Name]; ok {
+				sc.Store.MarkStale(r.Source.URL, at)
+			}
+			continue
+		}
 		s := r.Source
+		if b, ok := sc.boundary[s]; ok && r.Boundary.Before(b) {
+			continue // a newer boundary of it is published already
+		}
+		sc.boundary[s] = r.Boundary
 		etag, ch, err := sc.Store.Put(s.URL, r.JSON, snapshot.Meta{
 			ContentType: "application/json",
 			Period:      s.Period,
@@ -283,6 +361,7 @@ func (sc *Scheduler) publish(t tick) {
 			continue
 		}
 		sc.latest[s.Name] = r.JSON
+		sc.good[s.Name] = time.Now()
 		s.mu.Lock()
 		s.status.LastPublish = time.Now()
 		s.status.ETag = etag
@@ -375,22 +454,25 @@ func (sc *Scheduler) renderPages(now time.Time) {
 	}
 }
 
-// logOutcome logs a source's error once, when it first appears or changes
-// (not every period while it lasts), with its code frame, and logs when the
-// source works again. The status page and dev.json keep the error meanwhile.
-func (sc *Scheduler) logOutcome(s *Source, prev *engine.Diagnostic, r Result) {
+// logOutcome logs a source's error once per failure streak (an upstream
+// down for an hour is one line, not one per period), with its code frame,
+// and logs when the source works again. prev is the status before this
+// evaluation. The status page and dev.json keep the current error meanwhile.
+func (sc *Scheduler) logOutcome(s *Source, prev Status, r Result) {
 	if r.Err == nil {
-		if prev != nil {
-			sc.Log.Info("source works again; publishing", "source", s.Name)
+		if prev.Failures > 0 {
+			sc.Log.Info("source works again; publishing", "source", s.Name,
+				"failed_evaluations", prev.Failures, "failing_for", time.Since(prev.FailingSince).Round(time.Millisecond).String())
 		}
 		return
 	}
-	d := s.Status().LastError
-	if d == nil || (prev != nil && prev.Error() == d.Error()) {
+	st := s.Status()
+	d := st.LastError
+	if d == nil || prev.Failures > 0 {
 		return
 	}
 	what := "source failed; previous snapshot stays published"
-	if s.Status().Versions == 0 {
+	if st.Versions == 0 {
 		what = "source failed; nothing published for it yet (404 until it works)"
 	}
 	args := []any{"source", s.Name, "error", d.Error()}

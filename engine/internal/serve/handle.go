@@ -253,12 +253,19 @@ func (l *loop) entry(c *conn, req *http1.Request, e *snapshot.Entry) {
 	b = append(b, "\r\nX-Jawas-Next: "...)
 	b = strconv.AppendInt(b, left/int64(time.Millisecond), 10)
 	b = append(b, "\r\n"...)
+	var stale int64 // ns: the engine is gone, or the source is failing
 	if !l.beat.IsZero() {
-		if stale := l.nowNS - l.beat.UnixNano(); stale > 3*p {
-			b = append(b, "X-Jawas-Stale: "...)
-			b = strconv.AppendInt(b, stale/int64(time.Millisecond), 10)
-			b = append(b, "\r\n"...)
+		if s := l.nowNS - l.beat.UnixNano(); s > 3*p {
+			stale = s
 		}
+	}
+	if !e.StaleSince.IsZero() {
+		stale = max(stale, l.nowNS-e.StaleSince.UnixNano())
+	}
+	if stale > 0 {
+		b = append(b, "X-Jawas-Stale: "...)
+		b = strconv.AppendInt(b, stale/int64(time.Millisecond), 10)
+		b = append(b, "\r\n"...)
 	}
 	b = l.corsHeaders(b, req, variants)
 	b = l.tail(b, c)

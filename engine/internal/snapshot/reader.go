@@ -202,6 +202,9 @@ func (r *Reader) tryLoad(g uint64) (*View, error) {
 			Boundary:    time.UnixMilli(me.BoundaryMS),
 			Modified:    time.UnixMilli(me.ModifiedMS),
 		}
+		if me.StaleMS != 0 {
+			e.StaleSince = time.UnixMilli(me.StaleMS)
+		}
 		e.LastModified = e.Modified.UTC().AppendFormat(nil, httpTimeFormat)
 		if _, ok := parseHash(me.Hash); !ok {
 			v.unref()

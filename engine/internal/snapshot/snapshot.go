@@ -88,6 +88,9 @@ type Entry struct {
 	// LastModified is Modified formatted for the Last-Modified header
 	// (RFC 1123, GMT), preformatted so servers never format per request.
 	LastModified []byte
+	// StaleSince, when not zero, says the source is failing and this is
+	// its last good content, rendered then.
+	StaleSince time.Time
 }
 
 // RetireGrace is how long a superseded View stays mapped without an explicit
@@ -141,6 +144,7 @@ type manifestEntry struct {
 	PeriodMS    int64  `json:"period_ms"`
 	BoundaryMS  int64  `json:"boundary_ms"`
 	ModifiedMS  int64  `json:"modified_ms"`
+	StaleMS     int64  `json:"stale_ms,omitempty"` // the source is failing; it last rendered well then
 }
 
 // httpTimeFormat is net/http.TimeFormat, without importing net/http.

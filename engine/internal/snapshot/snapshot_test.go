@@ -520,3 +520,26 @@ func runChild(dir string) int {
 	fmt.Println("timeout waiting for /stop.json")
 	return 1
 }
+
+// TestMarkStale: a failing source's entry carries when it last rendered
+// well, readers see it, and the next Put (same content or not) clears it.
+func TestMarkStale(t *testing.T) {
+	s := newStore(t)
+	mustPut(t, s, "/a.json", []byte(`{"a":1}`))
+	mustCommit(t, s)
+	r := openReader(t, s.dir)
+	since := time.UnixMilli(1_700_000_000_000)
+	s.MarkStale("/a.json", since)
+	s.MarkStale("/gone.json", since) // unknown: nothing
+	mustCommit(t, s)
+	if got := r.View().Lookup("/a.json").StaleSince; !got.Equal(since) {
+		t.Fatalf("StaleSince = %v, want %v", got, since)
+	}
+	if _, changed := mustPut(t, s, "/a.json", []byte(`{"a":1}`)); changed {
+		t.Errorf("the same content reported changed")
+	}
+	mustCommit(t, s)
+	if got := r.View().Lookup("/a.json").StaleSince; !got.IsZero() {
+		t.Errorf("StaleSince after a good render = %v", got)
+	}
+}

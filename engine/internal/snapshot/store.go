@@ -42,6 +42,7 @@ type entry struct {
 	period   time.Duration
 	boundary time.Time
 	modified time.Time
+	stale    time.Time // when its source last rendered well, while it fails; zero otherwise
 	v        *version
 }
 
@@ -198,6 +199,10 @@ func (s *Store) Put(url string, body []byte, m Meta) (etag string, changed bool,
 	h := hashOf(body)
 	e := s.entries[url]
 	if e != nil && e.v.hash == h && e.ct == m.ContentType && e.period == m.Period {
+		if !e.stale.IsZero() { // working again, with the same content
+			e.stale = time.Time{}
+			s.dirty = true
+		}
 		return e.v.etag, false, nil
 	}
 	v, err := s.version(h, body)
@@ -218,8 +223,22 @@ func (s *Store) Put(url string, body []byte, m Meta) (etag string, changed bool,
 		e.modified = s.now()
 	}
 	e.ct, e.period = m.ContentType, m.Period
+	e.stale = time.Time{}
 	s.dirty = true
 	return v.etag, true, nil
+}
+
+// MarkStale records that url's source is failing and last rendered well at
+// since: readers then see Entry.StaleSince (servers send X-Jawas-Stale).
+// The next Put of url clears it. Marking an already marked or unknown url
+// changes nothing.
+func (s *Store) MarkStale(url string, since time.Time) {
+	e := s.entries[url]
+	if e == nil || !e.stale.IsZero() {
+		return
+	}
+	e.stale = since
+	s.dirty = true
 }
 
 // version returns the version file for body, writing it (and its compressed
@@ -335,6 +354,7 @@ func (s *Store) manifestJSON(gen uint64) ([]byte, error) {
 			PeriodMS:    e.period.Milliseconds(),
 			BoundaryMS:  e.boundary.UnixMilli(),
 			ModifiedMS:  e.modified.UnixMilli(),
+			StaleMS:     staleMS(e.stale),
 		})
 	}
 	sort.Slice(m.Entries, func(i, j int) bool { return m.Entries[i].URL < m.Entries[j].URL })
@@ -378,4 +398,11 @@ func (s *Store) Close() error {
 		return fmt.Errorf("close store: %w", err)
 	}
 	return nil
+}
+
+func staleMS(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
 }

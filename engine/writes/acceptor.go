@@ -244,7 +244,12 @@ func (a *Acceptor) Write(w serve.Write, done serve.Done) {
 		reject(415, nil)
 		return
 	}
-	if err := checkBody(mt, w.Body); err != nil {
+	// A request with neither a body nor a Content-Type is a bodiless
+	// write (a "like" button's fetch(url, {method: "POST"})): its reducer
+	// sees body null. Any declared type is checked, so an empty JSON body
+	// is invalid JSON like any other.
+	bodiless := len(w.Body) == 0 && strings.TrimSpace(w.ContentType) == ""
+	if err := checkBody(mt, w.Body); err != nil && !bodiless {
 		var be *bodyError
 		if errors.As(err, &be) {
 			b, _ := json.Marshal(be)

@@ -761,6 +761,23 @@ func TestBodiesAndFraming(t *testing.T) {
 	ack(c.do(strings.Replace(post("/echo.json", "text/plain; charset=utf-8", `héllo`), "POST", "PUT", 1)))
 	ack(c.do("POST /echo.json HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" +
 		"4\r\n[1,2\r\n3\r\n,3]\r\n0\r\n\r\n"))
+	// Empty JSON is invalid JSON: 400 with the offset, Content-Length 0 or
+	// none at all.
+	for _, req := range []string{
+		post("/echo.json", "application/json", ``),
+		"POST /echo.json HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\r\n",
+	} {
+		resp, b, err := c.do(req)
+		must(t, err)
+		if resp.StatusCode != 400 || !strings.Contains(string(b), `"offset":0`) {
+			t.Errorf("empty JSON body: %d %s, want 400 with offset 0", resp.StatusCode, b)
+		}
+	}
+	// A bodiless write (no Content-Type) is body null, empty text "" and
+	// an empty form {}.
+	ack(c.do("POST /echo.json HTTP/1.1\r\nHost: x\r\n\r\n"))
+	ack(c.do(post("/echo.json", "text/plain", ``)))
+	ack(c.do(post("/echo.json", "application/x-www-form-urlencoded", ``)))
 
 	// Expect: 100-continue: the body goes only after the interim answer.
 	conn, err := net.DialTimeout("tcp", p.addr, 2*time.Second)
@@ -809,6 +826,9 @@ func TestBodiesAndFraming(t *testing.T) {
 		{"POST", "object", `{"a":"1","b":["two words","3"]}`},
 		{"PUT", "string", `"héllo"`},
 		{"POST", "object", `[1,2,3]`},
+		{"POST", "object", `null`},
+		{"POST", "string", `""`},
+		{"POST", "object", `{}`},
 		{"POST", "string", `"continued"`},
 	}
 	now := time.Now().UnixMilli()

@@ -56,11 +56,21 @@ type RenderContext struct {
 
 // Event is one queued write handed to a reducer.
 type Event struct {
-	ID      string
-	Method  string // "POST" or "PUT"
-	Time    time.Time
-	Body    any // already decoded: map[string]any, []any, string, float64, bool, nil...
-	Headers map[string]string
+	ID     string
+	Method string    // "POST" or "PUT"
+	Time   time.Time // arrival: when a worker read the request
+	// Committed is the journal's stamp (the order events are applied in);
+	// zero means Time.
+	Committed time.Time
+	Body      any // already decoded: map[string]any, []any, string, float64, bool, nil...
+	Headers   map[string]string
+}
+
+func (ev *Event) committedMs() int64 {
+	if ev.Committed.IsZero() {
+		return ev.Time.UnixMilli()
+	}
+	return ev.Committed.UnixMilli()
 }
 
 // Module is one loaded source with its own runtime and state.
@@ -517,7 +527,7 @@ func (m *Module) event(rt *runtime, ev Event) (goja.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := newEvent(rt, new(eventObject), ev.ID, strings.ToUpper(ev.Method), ev.Time.UnixMilli(), jsBody, sortedHeaders(ev.Headers))
+	o := newEvent(rt, new(eventObject), ev.ID, strings.ToUpper(ev.Method), ev.Time.UnixMilli(), ev.committedMs(), jsBody, sortedHeaders(ev.Headers))
 	return o, nil
 }
 

@@ -260,7 +260,7 @@ func (a *Acceptor) Write(w serve.Write, done serve.Done) {
 		return
 	}
 	// Time stays zero: Append stamps it under the commit gate (see gate.go).
-	rec := journal.Record{Source: rt.Source, Method: method, ContentType: mt, Body: w.Body}
+	rec := journal.Record{Source: rt.Source, Method: method, ContentType: mt, Body: w.Body, Arrived: w.Time}
 	for _, kv := range [...][2]string{{"user-agent", w.UserAgent}, {"referer", w.Referer}, {"origin", w.Origin}} {
 		if kv[1] != "" {
 			if rec.Headers == nil {

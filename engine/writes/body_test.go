@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+	"time"
+
+	"github.com/jawas/jawas/engine/journal"
 )
 
 func TestCheckBodyOffsets(t *testing.T) {
@@ -57,5 +60,23 @@ func TestDecodeEmptyBodies(t *testing.T) {
 		if string(got) != tc.want {
 			t.Errorf("empty %s body decodes to %s, want %s", tc.ct, got, tc.want)
 		}
+	}
+}
+
+// TestEventTimes: a reducer's event.time is the record's arrival, and
+// event.committed its stamp; a record of an old journal version, without
+// an arrival, reads its stamp for both.
+func TestEventTimes(t *testing.T) {
+	stamp, arrived := time.UnixMilli(1767225600210), time.UnixMilli(1767225600203)
+	ev, err := eventOf(&journal.Record{Method: "POST", Time: stamp, Arrived: arrived})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ev.Time.Equal(arrived) || !ev.Committed.Equal(stamp) {
+		t.Errorf("event time %v committed %v, want %v and %v", ev.Time, ev.Committed, arrived, stamp)
+	}
+	ev, _ = eventOf(&journal.Record{Method: "POST", Time: stamp})
+	if !ev.Time.Equal(stamp) || !ev.Committed.Equal(stamp) {
+		t.Errorf("no arrival: event time %v committed %v, want both %v", ev.Time, ev.Committed, stamp)
 	}
 }

@@ -729,7 +729,8 @@ const echoJS = `
 export const initial = { seen: [] };
 function keep(state, event) {
   state.seen.push({ id: event.id, method: event.method, body: event.body, kind: typeof event.body,
-    isDate: event.time instanceof Date, timeMs: event.timeMs, ua: event.headers["user-agent"] || "" });
+    isDate: event.time instanceof Date, timeMs: event.timeMs, ua: event.headers["user-agent"] || "",
+    isCommittedDate: event.committed instanceof Date && event.committed.getTime() === event.committedMs, committedMs: event.committedMs });
 }
 export function post(state, event) { keep(state, event); }
 export function put(state, event) { keep(state, event); }
@@ -739,7 +740,8 @@ export default function render(state) { return { seen: state.seen }; }
 // TestBodiesAndFraming: each body type reaches the reducer as the issue
 // says (JSON as a value, a form as an object, text as a string), framed by
 // Content-Length or chunked, with Expect: 100-continue answered before the
-// body is sent; the event carries id, method, time and headers.
+// body is sent; the event carries id, method, time (arrival), committed
+// and headers.
 func TestBodiesAndFraming(t *testing.T) {
 	p := newProject(t, "", map[string]string{"echo.js": echoJS})
 	p.start()
@@ -805,8 +807,8 @@ func TestBodiesAndFraming(t *testing.T) {
 		Seen []struct {
 			ID, Method, Kind, UA string
 			Body                 any
-			IsDate               bool
-			TimeMs               int64
+			IsDate, IsCommittedDate bool
+			TimeMs, CommittedMs     int64
 		}
 	}
 	deadline := time.Now().Add(5 * time.Second)
@@ -839,6 +841,12 @@ func TestBodiesAndFraming(t *testing.T) {
 		}
 		if !e.IsDate || e.TimeMs <= 0 || e.TimeMs > now || now-e.TimeMs > 60000 {
 			t.Errorf("event %d: time %v %d, want a Date of its arrival", i, e.IsDate, e.TimeMs)
+		}
+		// Arrival is when the worker read the request; the commit stamp
+		// comes after it, by at most the commit window (10 ms) and the
+		// time to reach the committer on a loaded machine.
+		if !e.IsCommittedDate || e.CommittedMs < e.TimeMs || e.CommittedMs-e.TimeMs > 1000 {
+			t.Errorf("event %d: committed %v %d, time %d: want a Date at or shortly after the arrival", i, e.IsCommittedDate, e.CommittedMs, e.TimeMs)
 		}
 	}
 	if snap.Seen[0].UA != "e2e-test" {

@@ -197,7 +197,11 @@ func eventOf(r *journal.Record) (jsvm.Event, error) {
 	// No headers stay nil: jsvm gives the reducer an empty headers object
 	// for nil as for empty, and an empty map per event was an allocation
 	// per write.
-	return jsvm.Event{ID: r.ID, Method: r.Method, Time: r.Time, Body: body, Headers: r.Headers}, nil
+	arrived := r.Arrived
+	if arrived.IsZero() {
+		arrived = r.Time
+	}
+	return jsvm.Event{ID: r.ID, Method: r.Method, Time: arrived, Committed: r.Time, Body: body, Headers: r.Headers}, nil
 }
 
 // markRead tells events the highest sequence read per incarnation. The

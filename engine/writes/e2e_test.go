@@ -805,8 +805,8 @@ func TestBodiesAndFraming(t *testing.T) {
 
 	var snap struct {
 		Seen []struct {
-			ID, Method, Kind, UA string
-			Body                 any
+			ID, Method, Kind, UA    string
+			Body                    any
 			IsDate, IsCommittedDate bool
 			TimeMs, CommittedMs     int64
 		}

@@ -1,0 +1,87 @@
+//go:build linux
+
+package e2e
+
+// Tests that dev mode and production behave the same where an author
+// would be surprised if they did not.
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// modes are the two ways to serve a project, each test runs in both.
+var modes = []struct {
+	name  string
+	flags []string
+}{{"production", nil}, {"dev", []string{"--dev"}}}
+
+// TestFailingSourceURL: a source whose render throws from the start has a
+// route but nothing published: its URL answers 503 with a JSON body naming
+// the source and its error, Retry-After one period (at least 1 s) and no
+// caching, in dev mode and in production; once fixed (dev mode picks the
+// file up), it serves its snapshot.
+func TestFailingSourceURL(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			dir := demoCopy(t)
+			src := filepath.Join(dir, "sources", "broken.js")
+			write(t, src, "export const period = \"2s\";\nexport default function render(state, ctx) {\n  return ctx.missing.value;\n}\n")
+			s := serve(t, dir, m.flags...)
+			var resp *http.Response
+			var body []byte
+			s.waitFor(t, "503 at /broken.json", 10*time.Second, func() bool {
+				r, err := client.Get(s.url + "/broken.json")
+				if err != nil {
+					return false
+				}
+				defer r.Body.Close()
+				resp, body = r, must(io.ReadAll(r.Body))
+				return r.StatusCode == 503
+			})
+			var doc struct {
+				Error, Source string
+				Diagnostic    struct {
+					File    string
+					Line    int
+					Message string
+				}
+			}
+			if err := json.Unmarshal(body, &doc); err != nil {
+				t.Fatalf("503 body is not JSON: %v: %s", err, body)
+			}
+			t.Logf("GET /broken.json: %d %s Retry-After=%s: %s", resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("Retry-After"), body)
+			if doc.Source != "broken" || doc.Diagnostic.File != "sources/broken.js" || doc.Diagnostic.Line != 3 || !strings.Contains(doc.Error, "Cannot read property 'value' of undefined") {
+				t.Errorf("503 body must name the source, file:line and the error: %s", body)
+			}
+			if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+				t.Errorf("Content-Type %q, want application/json", ct)
+			}
+			if ra := resp.Header.Get("Retry-After"); ra != "2" {
+				t.Errorf("Retry-After %q, want one period (2 s)", ra)
+			}
+			if cc := resp.Header.Get("Cache-Control"); cc != "no-store" || resp.Header.Get("ETag") != "" {
+				t.Errorf("a 503 must not be cached: Cache-Control %q, ETag %q", cc, resp.Header.Get("ETag"))
+			}
+			if m.name == "dev" {
+				write(t, src, "export const period = \"2s\";\nexport default function render(state, ctx) {\n  return { fixed: true };\n}\n")
+				s.waitFor(t, "fixed source served", 10*time.Second, func() bool {
+					st, b := s.get("/broken.json")
+					return st == 200 && strings.Contains(b, `"fixed":true`)
+				})
+			}
+		})
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}

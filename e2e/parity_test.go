@@ -85,3 +85,27 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// TestDevStatusListsCurrentSources: in dev mode /_jawas/status.json and
+// /_jawas/metrics follow the sources as they are added and deleted, as
+// they do for the sources a production server starts with.
+func TestDevStatusListsCurrentSources(t *testing.T) {
+	dir := demoCopy(t)
+	s := serve(t, dir, "--dev")
+	listed := func() (status, metrics bool) {
+		_, st := s.get("/_jawas/status.json")
+		_, m := s.get("/_jawas/metrics")
+		return strings.Contains(st, `"url": "/extra/added.json"`), strings.Contains(m, `source="extra/added"`)
+	}
+	src := filepath.Join(dir, "sources", "extra", "added.js")
+	write(t, src, "export default (s, ctx) => ({ at: ctx.nowMs });\n")
+	s.waitFor(t, "added source served", 10*time.Second, func() bool { st, _ := s.get("/extra/added.json"); return st == 200 })
+	s.waitFor(t, "added source in status and metrics", 5*time.Second, func() bool { a, b := listed(); return a && b })
+	if err := removeFile(src); err != nil {
+		t.Fatal(err)
+	}
+	s.waitFor(t, "deleted source gone from status and metrics", 5*time.Second, func() bool { a, b := listed(); return !a && !b })
+	if _, st := s.get("/_jawas/status.json"); !strings.Contains(st, `"url": "/clock.json"`) {
+		t.Errorf("status lost the demo's sources: %.300s", st)
+	}
+}

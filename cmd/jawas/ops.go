@@ -44,7 +44,7 @@ func recordStatus(sched *period.Scheduler, dir, dataDir string, log *slog.Logger
 		if prev != nil {
 			prev(b)
 		}
-		if err := rec.Record(time.Now(), sourceStatuses(sched.Project.Statuses())); err != nil && !failed {
+		if err := rec.Record(time.Now(), sourceStatuses(sched.Current().Statuses())); err != nil && !failed {
 			failed = true // once: the status page goes stale, serving does not
 			log.Error("cannot record the engine status for /_jawas/status", "error", err)
 		}

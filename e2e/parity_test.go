@@ -7,8 +7,11 @@ package e2e
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -108,4 +111,48 @@ func TestDevStatusListsCurrentSources(t *testing.T) {
 	if _, st := s.get("/_jawas/status.json"); !strings.Contains(st, `"url": "/clock.json"`) {
 		t.Errorf("status lost the demo's sources: %.300s", st)
 	}
+}
+
+// TestUnknownSourceConfig: [source."NAME"] naming no source is one rule:
+// production refuses to start (exit status 1) and dev mode shows it in
+// dev.json (the overlay) while it serves, both with the key's line and
+// the source it probably meant.
+func TestUnknownSourceConfig(t *testing.T) {
+	const want = `jawas.toml:LINE: [source."clokc"] configures a source that does not exist (no file for /clokc.json under sources/); did you mean [source."clock"]?`
+	dir := demoCopy(t)
+	toml := read(t, filepath.Join(dir, "jawas.toml"))
+	line := strings.Count(toml, "\n") + 2
+	write(t, filepath.Join(dir, "jawas.toml"), toml+"\n[source.\"clokc\"]\nperiod = \"1s\"\n")
+	msg := strings.Replace(want, "LINE", fmt.Sprint(line), 1)
+
+	t.Run("production", func(t *testing.T) {
+		cmd := exec.Command(jawasBin, "serve", "-C", dir, "--listen", "127.0.0.1:0", "--workers", "1", "--data-dir", filepath.Join(t.TempDir(), "data"))
+		out, err := cmd.CombinedOutput()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+			t.Fatalf("jawas serve: %v, want exit status 1; output:\n%s", err, out)
+		}
+		if !strings.Contains(string(out), msg) {
+			t.Errorf("output does not say %s:\n%s", msg, out)
+		}
+	})
+	t.Run("dev", func(t *testing.T) {
+		s := serve(t, dir, "--dev")
+		var errs []string
+		s.waitFor(t, "the error in dev.json", 5*time.Second, func() bool {
+			errs = errs[:0]
+			for _, e := range s.dev(t).Errors {
+				errs = append(errs, fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Message))
+			}
+			return len(errs) > 0
+		})
+		if len(errs) != 1 || errs[0] != msg {
+			t.Errorf("dev.json errors %q, want [%s]", errs, msg)
+		}
+		if !strings.Contains(s.log.String(), fmt.Sprintf("jawas.toml:%d", line)) {
+			t.Errorf("the terminal does not show the error with its line:\n%s", s.log.String())
+		}
+		write(t, filepath.Join(dir, "jawas.toml"), toml)
+		s.waitFor(t, "fixed: no errors", 5*time.Second, func() bool { return len(s.dev(t).Errors) == 0 })
+	})
 }

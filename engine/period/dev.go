@@ -304,6 +304,7 @@ func (d *Dev) reloadSources(all bool) bool {
 			delete(d.codes, name)
 		}
 	}
+	diags = append(diags, UnknownSourceConfigs(d.cfg, srcs)...)
 	sort.SliceStable(diags, func(i, j int) bool { return diags[i].File < diags[j].File })
 	d.srcErrs = diags
 	if changed {

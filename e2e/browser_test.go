@@ -452,3 +452,48 @@ func TestBrowserPostWait(t *testing.T) {
 	}
 	con.check(t)
 }
+
+// TestBrowserDevPagesWithoutHead: in dev mode an HTML file under site/
+// gets live reload and the error overlay like a template page, and pages
+// without <head> (a site file, a template) keep their doctype first, so
+// the browser renders them in standards mode.
+func TestBrowserDevPagesWithoutHead(t *testing.T) {
+	dir := demoCopy(t)
+	page := "<!doctype html>\n<title>Plain</title>\n<p id=v>one</p>\n"
+	write(t, filepath.Join(dir, "site", "plain.html"), page)
+	write(t, filepath.Join(dir, "templates", "nohead.html"), "<!DOCTYPE html>\n<title>No head</title>\n<p id=v>{{len .Data}} sources</p>\n")
+	s := serve(t, dir, "--dev")
+	ctx := browser(t)
+	var con console
+	con.listen(ctx, "dev-site")
+
+	for _, path := range []string{"/nohead", "/plain.html"} {
+		st, body := s.get(path)
+		if st != 200 || !strings.HasPrefix(strings.ToLower(body), "<!doctype html>") || !strings.Contains(body, `<meta name="jawas-dev">`) {
+			t.Fatalf("GET %s: %d, want the doctype first and the dev tag:\n%.300s", path, st, body)
+		}
+		if err := chromedp.Run(ctx, chromedp.Navigate(s.url+path), chromedp.WaitVisible("#v", chromedp.ByID)); err != nil {
+			t.Fatal(err)
+		}
+		var mode string
+		eval(t, ctx, "document.compatMode", &mode)
+		if mode != "CSS1Compat" {
+			t.Errorf("%s renders in %q, want standards mode (CSS1Compat)", path, mode)
+		}
+	}
+
+	// On the site page: a source error shows the overlay, the fix removes
+	// it, and saving the file reloads the page with its new content.
+	waitJS(t, ctx, "dev hook connected", `document.querySelector('meta[name="jawas-dev"]') !== null`, 5*time.Second)
+	clock := filepath.Join(dir, "sources", "clock.js")
+	good := read(t, clock)
+	edit(t, clock, "const iso = ctx.now.toISOString();", "const iso = ctx.now.toISOString(;")
+	waitJS(t, ctx, "overlay on the site page", `(document.getElementById("jawas-dev-overlay")||{}).textContent?.includes("sources/clock.js:7")`, 5*time.Second)
+	write(t, clock, good)
+	waitJS(t, ctx, "overlay gone", `!document.getElementById("jawas-dev-overlay")`, 5*time.Second)
+	eval(t, ctx, "window.__marker = 1", nil)
+	write(t, filepath.Join(dir, "site", "plain.html"), strings.Replace(page, "one", "two", 1))
+	d := waitJS(t, ctx, "reloaded with the saved file", `window.__marker === undefined && document.getElementById("v")?.textContent === "two"`, 5*time.Second)
+	t.Logf("site/plain.html saved → page reloaded after %v", d)
+	con.check(t)
+}

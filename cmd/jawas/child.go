@@ -62,7 +62,7 @@ func runChild() (code int, ok bool) {
 	case prefork.RoleEngine:
 		err = m.engineMain(cfg, log)
 	case prefork.RoleWorker:
-		err = workerMain(cfg, log)
+		err = workerMain(cfg, m.dev, log)
 	default:
 		err = fmt.Errorf("unknown role %q", role)
 	}
@@ -118,7 +118,7 @@ func (m *Main) engineMain(cfg *config.Config, log *slog.Logger) error {
 
 // workerMain is one worker process: one epoll loop on the inherited
 // listener, reporting liveness and requests through the worker table.
-func workerMain(cfg *config.Config, log *slog.Logger) error {
+func workerMain(cfg *config.Config, dev bool, log *slog.Logger) error {
 	shm, me, err := prefork.OpenSelf()
 	if err != nil {
 		return err
@@ -127,7 +127,7 @@ func workerMain(cfg *config.Config, log *slog.Logger) error {
 	if _, err := netpoll.RaiseNoFile(); err != nil {
 		log.Warn("cannot raise the open-file limit", "error", err)
 	}
-	opt := serverOptions(cfg, prefork.ListenFD, filepath.Join(prefork.RunDir(), "snapshots"), log)
+	opt := serverOptions(cfg, prefork.ListenFD, filepath.Join(prefork.RunDir(), "snapshots"), dev, log)
 	opt.Loops = 1
 	opt.CloseListener = true // refuse, rather than queue, once this worker stops accepting
 	opt.Balance = true       // even out connections between the workers sharing the socket

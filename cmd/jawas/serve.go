@@ -295,10 +295,16 @@ func writableDir(dir string) bool {
 	return true
 }
 
-// serverOptions maps the config onto the HTTP core's options.
-func serverOptions(cfg *config.Config, lfd int, snapDir string, log *slog.Logger) serve.Options {
+// serverOptions maps the config onto the HTTP core's options; in dev mode
+// HTML site files get the live-reload tag as rendered pages do.
+func serverOptions(cfg *config.Config, lfd int, snapDir string, dev bool, log *slog.Logger) serve.Options {
 	s := cfg.Serve
+	var siteHTML func([]byte) []byte
+	if dev {
+		siteHTML = period.InjectDevTag
+	}
 	return serve.Options{
+		SiteHTML:    siteHTML,
 		ListenFD:    lfd,
 		SnapshotDir: snapDir,
 		SiteDir:     siteDir(cfg, log),
@@ -339,7 +345,7 @@ func (m *Main) serveSingle(ctx context.Context, cfg *config.Config, log *slog.Lo
 		return fmt.Errorf("listen on %s (serve.listen): %w", cfg.Serve.Listen, err)
 	}
 	defer netpoll.Close(lfd)
-	opt := serverOptions(cfg, lfd, snapDir, log)
+	opt := serverOptions(cfg, lfd, snapDir, m.dev, log)
 	opt.Loops = cfg.Workers()
 	opt.Balance = true // even out connections between the loops sharing the socket
 	if err := singleOps(cfg, &opt, rd, log); err != nil {

@@ -109,6 +109,11 @@ type Options struct {
 	SnapshotDir  string // snapshot store to serve (required unless Store is set)
 	Store        *snapshot.Reader
 	SiteDir      string // static files; empty: none
+	// SiteHTML, when set, rewrites the body of every HTML site file when
+	// it is (re)loaded (dev mode injects its live-reload tag); the result
+	// is served from the heap, without compressed variants. Loop
+	// goroutine; must not keep body.
+	SiteHTML func(body []byte) []byte
 	NotFoundPage []byte // HTML body of 404 answers; default a small page
 
 	Limits        http1.Limits

@@ -59,7 +59,7 @@ func TestFailingSourceURL(t *testing.T) {
 				t.Fatalf("503 body is not JSON: %v: %s", err, body)
 			}
 			t.Logf("GET /broken.json: %d %s Retry-After=%s: %s", resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("Retry-After"), body)
-			if doc.Source != "broken" || doc.Diagnostic.File != "sources/broken.js" || doc.Diagnostic.Line != 3 || !strings.Contains(doc.Error, "Cannot read property 'value' of undefined") {
+			if doc.Source != "broken" || doc.Diagnostic.File != "sources/broken.js" || doc.Diagnostic.Line != 3 || !strings.Contains(doc.Error, "Cannot read property 'value' of ctx.missing, which is undefined or null") {
 				t.Errorf("503 body must name the source, file:line and the error: %s", body)
 			}
 			if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
@@ -71,6 +71,10 @@ func TestFailingSourceURL(t *testing.T) {
 			if cc := resp.Header.Get("Cache-Control"); cc != "no-store" || resp.Header.Get("ETag") != "" {
 				t.Errorf("a 503 must not be cached: Cache-Control %q, ETag %q", cc, resp.Header.Get("ETag"))
 			}
+			// The terminal shows the code frame as lines, not one escaped string.
+			s.waitFor(t, "the error's code frame in the log", 5*time.Second, func() bool {
+				return strings.Contains(s.log.String(), "\n    > 3 |   return ctx.missing.value;\n")
+			})
 			if m.name == "dev" {
 				write(t, src, "export const period = \"2s\";\nexport default function render(state, ctx) {\n  return { fixed: true };\n}\n")
 				s.waitFor(t, "fixed source served", 10*time.Second, func() bool {

@@ -346,3 +346,154 @@ func TestBrowserDevOverlay(t *testing.T) {
 	t.Logf("template saved → page reloaded with it after %v", d)
 	con.check(t)
 }
+
+// tutorialSource returns the README tutorial's sources/scores.ts, so the
+// tests run the reducer the tutorial shows.
+func tutorialSource(t *testing.T) string {
+	t.Helper()
+	readme := read(t, filepath.Join(repoRoot, "README.md"))
+	_, rest, ok := strings.Cut(readme, "```ts\n// sources/scores.ts")
+	code, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("README.md has no ```ts block starting with // sources/scores.ts")
+	}
+	return "// sources/scores.ts" + code
+}
+
+// TestBrowserPostWait: in a real browser, the client library's
+// post(url, body, {wait: true}) against the tutorial's scores source
+// resolves with applied and the boundary once the reducer applied the
+// write (and the snapshot has it), and rejects with the reducer's message
+// when it throws on a bad input (a string where a number belongs, a form
+// post, a bodiless post); a plain post resolves at the 202 either way.
+func TestBrowserPostWait(t *testing.T) {
+	dir := demoCopy(t)
+	write(t, filepath.Join(dir, "sources", "scores.ts"), tutorialSource(t))
+	s := serve(t, dir)
+	s.waitFor(t, "scores served", 10*time.Second, func() bool { st, _ := s.get("/scores.json"); return st == 200 })
+	ctx := browser(t)
+	var con console
+	con.listen(ctx, "wait")
+	if err := chromedp.Run(ctx, chromedp.Navigate(s.url+"/")); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		OK       bool
+		Applied  bool
+		Boundary float64
+		Message  string
+		State    string
+		Reason   string
+		Status   float64
+		Scores   map[string]float64
+		Ms       float64
+	}
+	run := func(call string) result {
+		t.Helper()
+		var r result
+		eval(t, ctx, `(async () => {
+			const { post, put } = await import("/_jawas/client.js");
+			const t0 = performance.now();
+			let r;
+			try {
+				const v = await `+call+`;
+				r = { OK: true, Applied: !!v.applied, Boundary: v.boundary || 0, Status: v.status };
+			} catch (err) {
+				r = { OK: false, Message: err.message, State: err.state || "", Reason: err.reason || "", Status: err.status };
+			}
+			r.Ms = performance.now() - t0;
+			r.Scores = (await (await fetch("/scores.json", { cache: "no-store" })).json()).scores;
+			return r;
+		})()`, &r)
+		return r
+	}
+
+	r := run(`post("/scores.json", { name: "ada", points: 3 }, { wait: true })`)
+	t.Logf("wait, good input: %+v", r)
+	if !r.OK || !r.Applied || r.Boundary <= 0 || r.Status != 202 {
+		t.Fatalf("post with wait on a good write: %+v, want applied with a boundary", r)
+	}
+	if r.Scores["ada"] != 3 {
+		t.Errorf("resolved as applied, but the snapshot fetched right after says %v", r.Scores)
+	}
+
+	for _, tc := range []struct{ name, call, msg string }{
+		{"points as a string", `post("/scores.json", { name: "ada", points: "3" }, { wait: true })`, "points must be an integer"},
+		{"no name", `post("/scores.json", { points: 1 }, { wait: true })`, "name must be a non-empty string"},
+	} {
+		r := run(tc.call)
+		t.Logf("wait, %s: %+v", tc.name, r)
+		if r.OK || r.State != "rejected" || r.Message != tc.msg || !strings.Contains(r.Reason, "sources/scores.ts:") || r.Status != 202 {
+			t.Errorf("%s: %+v, want a rejection with %q and the file in the reason", tc.name, r, tc.msg)
+		}
+	}
+	// A form post (fields are strings) and a bodiless post are rejected by
+	// the tutorial's checks, as its status says; nothing was concatenated.
+	var fates []string
+	eval(t, ctx, `(async () => {
+		const form = await (await fetch("/scores.json", { method: "POST", body: new URLSearchParams({ name: "ada", points: "3" }) })).json();
+		const none = await (await fetch("/scores.json", { method: "POST" })).json();
+		const fate = async (a) => { for (;;) { const s = await (await fetch(a.status_url)).json(); if (s.state !== "pending") return s.state + ": " + s.reason; await new Promise((r) => setTimeout(r, 100)); } };
+		return [await fate(form), await fate(none)];
+	})()`, &fates)
+	t.Logf("form and bodiless posts: %q", fates)
+	for _, f := range fates {
+		if !strings.HasPrefix(f, "rejected: ") {
+			t.Errorf("fate %q, want rejected by the tutorial's checks", f)
+		}
+	}
+	if r := run(`Promise.resolve({})`); r.Scores["ada"] != 3 {
+		t.Errorf("after the rejected writes the scores are %v, want ada: 3", r.Scores)
+	}
+
+	r = run(`post("/scores.json", { name: "bob", points: "x" })`)
+	if !r.OK || r.Applied || r.Status != 202 {
+		t.Errorf("a plain post resolves at the 202: %+v", r)
+	}
+	con.check(t)
+}
+
+// TestBrowserDevPagesWithoutHead: in dev mode an HTML file under site/
+// gets live reload and the error overlay like a template page, and pages
+// without <head> (a site file, a template) keep their doctype first, so
+// the browser renders them in standards mode.
+func TestBrowserDevPagesWithoutHead(t *testing.T) {
+	dir := demoCopy(t)
+	page := "<!doctype html>\n<title>Plain</title>\n<p id=v>one</p>\n"
+	write(t, filepath.Join(dir, "site", "plain.html"), page)
+	write(t, filepath.Join(dir, "templates", "nohead.html"), "<!DOCTYPE html>\n<title>No head</title>\n<p id=v>{{len .Data}} sources</p>\n")
+	s := serve(t, dir, "--dev")
+	ctx := browser(t)
+	var con console
+	con.listen(ctx, "dev-site")
+
+	for _, path := range []string{"/nohead", "/plain.html"} {
+		st, body := s.get(path)
+		if st != 200 || !strings.HasPrefix(strings.ToLower(body), "<!doctype html>") || !strings.Contains(body, `<meta name="jawas-dev">`) {
+			t.Fatalf("GET %s: %d, want the doctype first and the dev tag:\n%.300s", path, st, body)
+		}
+		if err := chromedp.Run(ctx, chromedp.Navigate(s.url+path), chromedp.WaitVisible("#v", chromedp.ByID)); err != nil {
+			t.Fatal(err)
+		}
+		var mode string
+		eval(t, ctx, "document.compatMode", &mode)
+		if mode != "CSS1Compat" {
+			t.Errorf("%s renders in %q, want standards mode (CSS1Compat)", path, mode)
+		}
+	}
+
+	// On the site page: a source error shows the overlay, the fix removes
+	// it, and saving the file reloads the page with its new content.
+	waitJS(t, ctx, "dev hook connected", `document.querySelector('meta[name="jawas-dev"]') !== null`, 5*time.Second)
+	clock := filepath.Join(dir, "sources", "clock.js")
+	good := read(t, clock)
+	edit(t, clock, "const iso = ctx.now.toISOString();", "const iso = ctx.now.toISOString(;")
+	waitJS(t, ctx, "overlay on the site page", `(document.getElementById("jawas-dev-overlay")||{}).textContent?.includes("sources/clock.js:7")`, 5*time.Second)
+	write(t, clock, good)
+	waitJS(t, ctx, "overlay gone", `!document.getElementById("jawas-dev-overlay")`, 5*time.Second)
+	eval(t, ctx, "window.__marker = 1", nil)
+	write(t, filepath.Join(dir, "site", "plain.html"), strings.Replace(page, "one", "two", 1))
+	d := waitJS(t, ctx, "reloaded with the saved file", `window.__marker === undefined && document.getElementById("v")?.textContent === "two"`, 5*time.Second)
+	t.Logf("site/plain.html saved → page reloaded after %v", d)
+	con.check(t)
+}

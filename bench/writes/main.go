@@ -763,7 +763,7 @@ http {
 		listen %[2]s;
 		location = /q.json {
 			default_type application/json;
-			return 202 '{"id":"0123456789abcdef01234567-0000000000000001","visible_at":1795692702800,"status_url":"/_jawas/events/0123456789abcdef01234567-0000000000000001"}';
+			return 202 '{"id":"0123456789abcdef01234567-0000000000000001","visible_at":1795692702800,"status_url":"/_jawas/events/0123456789abcdef01234567-0000000000000001","period_ms":200}';
 		}
 	}
 }

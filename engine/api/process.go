@@ -181,6 +181,7 @@ func workerProcess(cfg *Config, opt ServeOptions) error {
 		SnapshotDir: filepath.Join(prefork.RunDir(), "snapshots"),
 		MetricsDir:  metricsDir(prefork.RunDir()),
 		Loops:       1,
+		Dev:         opt.Dev,
 		slot:        prefork.Slot(),
 		child:       child,
 		hintFD:      hint,

@@ -43,7 +43,7 @@ func ServeSingle(ctx context.Context, cfg *Config, opt ServeOptions) error {
 	}
 	defer netpoll.Close(lfd)
 	w, err := NewWorker(WorkerOptions{Config: cfg, Log: log, ListenFD: lfd, SnapshotDir: snapDir,
-		MetricsDir: metricsDir(rd), Loops: cfg.Workers()})
+		MetricsDir: metricsDir(rd), Loops: cfg.Workers(), Dev: opt.Dev})
 	if err != nil {
 		stopEngine()
 		<-engineDone

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jawas/jawas/engine/internal/http1"
 	"github.com/jawas/jawas/engine/internal/metrics"
+	"github.com/jawas/jawas/engine/internal/period"
 	"github.com/jawas/jawas/engine/internal/prefork"
 	"github.com/jawas/jawas/engine/internal/serve"
 	"github.com/jawas/jawas/engine/internal/snapshot"
@@ -29,6 +30,7 @@ type WorkerOptions struct {
 	SnapshotDir string // the Engine's EngineOptions.SnapshotDir
 	MetricsDir  string // counters for /_jawas/metrics; the Engine's too
 	Loops       int    // epoll loops in this process (default 1)
+	Dev         bool   // dev mode: HTML site files get the live-reload tag, as rendered pages do
 
 	// Set by the supervised worker process (process.go) only.
 	slot      int            // the worker table slot: the journal file and the counters are per slot
@@ -62,7 +64,7 @@ func NewWorker(opt WorkerOptions) (*Worker, error) {
 		opt.hintFD = -1
 	}
 	w := &Worker{opt: opt, timeout: opt.Config.Serve.ShutdownTimeout.Duration}
-	w.sopt = serverOptions(opt.Config, opt.ListenFD, opt.SnapshotDir, opt.Log)
+	w.sopt = serverOptions(opt.Config, opt.ListenFD, opt.SnapshotDir, opt.Dev, opt.Log)
 	w.sopt.Loops = opt.Loops
 	w.sopt.Balance = true // even out connections between the loops sharing the socket
 	if opt.child != nil {
@@ -115,10 +117,16 @@ func (w *Worker) Progress() time.Time { return w.srv.Progress() }
 // Requests is the number of requests answered so far.
 func (w *Worker) Requests() uint64 { return w.srv.Requests() }
 
-// serverOptions maps the config onto the HTTP core's options.
-func serverOptions(cfg *Config, lfd int, snapDir string, log *slog.Logger) serve.Options {
+// serverOptions maps the config onto the HTTP core's options; in dev mode
+// HTML site files get the live-reload tag as rendered pages do.
+func serverOptions(cfg *Config, lfd int, snapDir string, dev bool, log *slog.Logger) serve.Options {
 	s := cfg.Serve
+	var siteHTML func([]byte) []byte
+	if dev {
+		siteHTML = period.InjectDevTag
+	}
 	return serve.Options{
+		SiteHTML:    siteHTML,
 		ListenFD:    lfd,
 		SnapshotDir: snapDir,
 		SiteDir:     siteDir(cfg, log),

@@ -258,9 +258,16 @@ func fromResult(absProject string, src engine.Source, res api.BuildResult) Outpu
 // author's file, with a code frame.
 func diagnostic(absProject string, src engine.Source, m api.Message) engine.Diagnostic {
 	d := engine.Diagnostic{File: src.File, Message: m.Text}
+	notes := 0
 	for _, n := range m.Notes {
-		if n.Text != "" {
-			d.Message += "\n  note: " + n.Text
+		if text := authorNote(n.Text); text != "" {
+			d.Message += "\n  note: " + text
+			notes++
+		}
+	}
+	if notes == 0 {
+		if spec, ok := strings.CutPrefix(m.Text, `Could not resolve "`); ok && (strings.HasPrefix(spec, "./") || strings.HasPrefix(spec, "../")) {
+			d.Message += "\n  note: a relative import names a file next to the importing one (the extension may be left out: .ts, .tsx, .js, .mjs, .jsx, .json, or a folder's index); check the path and the file's name"
 		}
 	}
 	loc := m.Location
@@ -285,6 +292,21 @@ func diagnostic(absProject string, src engine.Source, m api.Message) engine.Diag
 		d.Message += fmt.Sprintf(" (did you mean %q?)", loc.Suggestion)
 	}
 	return d
+}
+
+// authorNote rewrites an esbuild note for a jawas author: esbuild's advice
+// is about its own Go API (platforms, externals), which an author cannot
+// set; say what to do in jawas terms instead. "" drops the note.
+func authorNote(text string) string {
+	switch {
+	case strings.Contains(text, "is built into node"):
+		return "jawas runs sources in its own JavaScript runtime, not in Node.js: Node's built-in modules (fs, path, http, ...) do not exist there. " +
+			"A source computes its snapshot from its state, its writes and ctx; data it needs from files can be a .json or .ts module under sources/ (imported, bundled), " +
+			"and packages from node_modules/ work when they do not need Node"
+	case strings.Contains(text, "as external to exclude it from the bundle"):
+		return "jawas bundles packages from node_modules/ next to jawas.toml: install it there (npm install PACKAGE), or check its name"
+	}
+	return text
 }
 
 // CodeFrame renders up to three lines of text around line (1-based) with a

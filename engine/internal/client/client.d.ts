@@ -97,16 +97,38 @@ export interface WriteResult {
   /** Unix ms when the write becomes visible (the next period boundary). */
   visibleAt?: number;
   status: number;
+  /** With `wait: true`: the reducer applied it. */
+  applied?: true;
+  /** With `wait: true`: Unix ms of the boundary whose snapshot first has it. */
+  boundary?: number;
 }
 
-/** Error from post/put: the server's message, with its HTTP status (0 when the network failed). */
+/**
+ * Error from post/put: the server's message, with its HTTP status (0 when the network failed).
+ * With `wait: true`, after a 202: `state` says why ("rejected": the message is what the
+ * reducer threw, `reason` the server's full reason with file:line; "expired", "unknown";
+ * "pending": not applied within `timeout`).
+ */
 export interface WriteError extends Error {
   status: number;
   body?: unknown;
+  id?: string;
+  state?: "rejected" | "expired" | "unknown" | "pending";
+  reason?: string;
 }
 
-export function post(url: string, body: unknown, opts?: Env & { headers?: Record<string, string> }): Promise<WriteResult>;
-export function put(url: string, body: unknown, opts?: Env & { headers?: Record<string, string> }): Promise<WriteResult>;
+export interface WriteOptions extends Env {
+  headers?: Record<string, string>;
+  /** Resolve only once the reducer applied the write; reject with its reason if it threw. Polls the event's status once per period. */
+  wait?: boolean;
+  /** With `wait`: give up (state "pending") after this many ms; default 30 s, at least 20 periods. */
+  timeout?: number;
+  /** With `wait`: polling period when the server does not say (ms, default 1000). */
+  period?: number;
+}
+
+export function post(url: string, body: unknown, opts?: WriteOptions): Promise<WriteResult>;
+export function put(url: string, body: unknown, opts?: WriteOptions): Promise<WriteResult>;
 
 /** An author's error as dev mode reports it (an engine.Diagnostic). */
 export interface Diagnostic {

@@ -201,7 +201,10 @@ export function animate(w, render, opts) {
 // post sends body (JSON, or a string as text) and resolves to
 // { id, visibleAt } from the server's 202; otherwise rejects with an Error
 // whose message is the server's and whose `status` is the HTTP status
-// (0 when the network failed).
+// (0 when the network failed). With opts.wait it then polls the event's
+// status once per period and resolves only once the reducer applied it
+// ({ ..., applied: true, boundary }), or rejects with what the reducer
+// threw (err.state "rejected", err.reason the server's full reason).
 export const post = (url, body, opts) => send("POST", url, body, opts);
 export const put = (url, body, opts) => send("PUT", url, body, opts);
 
@@ -225,7 +228,28 @@ async function send(method, url, body, opts = {}) {
     const msg = (j && (j.error || j.message)) || (t[0] != "<" && t.slice(0, 200)) || res.statusText || "HTTP " + res.status;
     throw Object.assign(new Error(msg), { status: res.status, body: j ?? raw });
   }
-  return { id: j && j.id, visibleAt: j && j.visible_at, status: res.status };
+  const r = { id: j && j.id, visibleAt: j && j.visible_at, status: res.status };
+  return opts.wait ? confirm(e, url, j || {}, r, opts) : r;
+}
+
+// confirm polls the event's status_url once per period (the source's, from
+// the 202) until its fate is known; network errors are retried until
+// opts.timeout (default 30 s, at least 20 periods).
+async function confirm(e, url, j, r, opts) {
+  const period = j.period_ms || opts.period || 1000, end = e.now() + (opts.timeout || Math.max(30000, 20 * period));
+  const fail = (msg, state, reason) => Object.assign(new Error(msg), { status: r.status, id: r.id, state, reason });
+  if (!j.status_url) throw fail("the server gave no status_url to wait on", "unknown");
+  const su = /^\w+:/.test(url) ? new URL(j.status_url, url).href : j.status_url;
+  for (;;) {
+    await new Promise((ok) => e.setTimeout(ok, period));
+    let s;
+    try { s = await (await e.fetch(su, { cache: "no-store" })).json(); } catch {} // retried next period
+    const st = s && s.state;
+    if (st == "applied") return { ...r, applied: true, boundary: Date.parse(s.boundary) };
+    if (st == "rejected") throw fail(String(s.reason).replace(/^[\s\S]*? reducer threw (Error: )?/, ""), st, s.reason);
+    if (st == "expired" || st == "unknown") throw fail("the write's fate is " + st, st);
+    if (e.now() >= end) throw fail("the write was not applied in time", "pending");
+  }
 }
 
 // connectDev is the live-reload hook of `jawas serve --dev`. It watches

@@ -458,3 +458,76 @@ test("connectDev: polls dev.json once per period, reloads on a new build, overla
   assert.equal(reloads, 1, "a new build reloads the page");
   w.stop();
 });
+
+// waitServer answers a write with a 202 naming its status URL and period,
+// then the event's status: pending for `pending` polls, then `fate`.
+function waitServer(fate, { pending = 2 } = {}) {
+  let polls = 0;
+  return (url, init, h) => {
+    if (init && init.method) {
+      return new Response(JSON.stringify({ id: "e-1", visible_at: h.t + 150, status_url: "/_jawas/events/e-1", period_ms: 200 }), { status: 202 });
+    }
+    assert.equal(url, "/_jawas/events/e-1");
+    if (polls++ < pending) return new Response('{"id":"e-1","state":"pending"}', { status: 200 });
+    return new Response(JSON.stringify({ id: "e-1", ...fate }), { status: fate.state == "unknown" ? 404 : 200 });
+  };
+}
+
+test("post with wait: polls the status once per period, resolves when applied", async () => {
+  const h = fakeHost(waitServer({ state: "applied", boundary: "2026-01-01T00:00:00.200Z" }));
+  let done;
+  const p = post("/scores.json", { points: 3 }, { ...h.opts, wait: true }).then((r) => (done = r));
+  await h.advance(450);
+  assert.equal(done, undefined, "still pending after two polls");
+  await h.advance(200);
+  assert.deepEqual(await p, { id: "e-1", visibleAt: 1_000_000_000_000 + 37 + 150, status: 202, applied: true, boundary: Date.parse("2026-01-01T00:00:00.200Z") });
+  const polls = h.calls.filter((c) => !c.init.method).map((c) => c.t - h.calls[0].t);
+  assert.deepEqual(polls, [200, 400, 600], "one status poll per period (period_ms from the 202)");
+});
+
+test("post with wait: rejects with what the reducer threw", async () => {
+  const reason = "sources/scores.ts:9:11: post reducer threw Error: points must be a number";
+  const h = fakeHost(waitServer({ state: "rejected", reason, boundary: "2026-01-01T00:00:00.200Z" }, { pending: 0 }));
+  const p = post("/scores.json", { points: "3" }, { ...h.opts, wait: true });
+  const check = assert.rejects(p, (err) => {
+    assert.equal(err.message, "points must be a number");
+    assert.equal(err.state, "rejected");
+    assert.equal(err.reason, reason);
+    assert.equal(err.id, "e-1");
+    assert.equal(err.status, 202);
+    return true;
+  });
+  await h.advance(200);
+  await check;
+});
+
+test("post with wait: an unknown fate or a timeout rejects, a network error is retried", async () => {
+  let h = fakeHost(waitServer({ state: "unknown" }, { pending: 0 }));
+  let check = assert.rejects(put("/t.json", {}, { ...h.opts, wait: true }), { state: "unknown" });
+  await h.advance(200);
+  await check;
+
+  let fails = 2;
+  const flaky = waitServer({ state: "applied", boundary: "2026-01-01T00:00:00.200Z" }, { pending: 0 });
+  h = fakeHost((url, init, host) => {
+    if (!init.method && fails-- > 0) throw new TypeError("Failed to fetch");
+    return flaky(url, init, host);
+  });
+  const ok = post("/t.json", {}, { ...h.opts, wait: true });
+  await h.advance(600);
+  assert.equal((await ok).applied, true);
+
+  h = fakeHost(waitServer({}, { pending: Infinity }));
+  check = assert.rejects(post("/t.json", {}, { ...h.opts, wait: true, timeout: 1000 }), { state: "pending" });
+  await h.advance(1200);
+  await check;
+  assert.equal(h.calls.length, 1 + 5, "the write, then one poll per period until the timeout");
+});
+
+test("post without wait resolves at the 202, before any status poll", async () => {
+  const h = fakeHost(waitServer({ state: "rejected", reason: "x" }, { pending: 0 }));
+  const r = await post("/t.json", {}, h.opts);
+  assert.equal(r.status, 202);
+  assert.equal(r.applied, undefined);
+  assert.equal(h.calls.length, 1);
+});

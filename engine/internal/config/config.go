@@ -62,7 +62,13 @@ type Config struct {
 	// is the config file's path, empty when the defaults are used.
 	Dir  string `toml:"-"`
 	File string `toml:"-"`
+
+	lines map[string]int // key (toml.Key.String()) → its line in File
 }
+
+// Line returns the 1-based line of key (its parts: "source", "game/arena")
+// in the config file, 0 when the file does not define it.
+func (c *Config) Line(key ...string) int { return c.lines[keyString(key)] }
 
 // SourceConfig overrides settings for one source.
 type SourceConfig struct {
@@ -189,13 +195,31 @@ func Parse(c *Config, file string, data []byte) error {
 		}
 		return fmt.Errorf("%s: %w", name, err)
 	}
+	c.lines = keyLines(data)
 	if und := md.Undecoded(); len(und) > 0 {
-		keys := make([]string, 0, len(und))
+		// One line per unknown key, in file order: where it is and what
+		// it was probably meant to be.
+		sort.SliceStable(und, func(i, j int) bool { return c.lines[und[i].String()] < c.lines[und[j].String()] })
+		var msgs []string
+		seen := map[string]bool{}
 		for _, k := range und {
-			keys = append(keys, k.String())
+			if seen[k.String()] {
+				continue
+			}
+			seen[k.String()] = true
+			at := name
+			if n := c.lines[k.String()]; n > 0 {
+				at = fmt.Sprintf("%s:%d", name, n)
+			}
+			msg := fmt.Sprintf("%s: unknown key %q", at, k.String())
+			if hint := unknownKeyHint(k); hint != "" {
+				msg += "; " + hint
+			} else {
+				msg += " (known keys are listed in the README's config reference)"
+			}
+			msgs = append(msgs, msg)
 		}
-		sort.Strings(keys)
-		return fmt.Errorf("%s: unknown key %s (known keys are listed in the README's config reference)", name, strings.Join(quoteAll(keys), ", "))
+		return errors.New(strings.Join(msgs, "\n"))
 	}
 	if err := c.Validate(); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
@@ -424,14 +448,6 @@ func displayName(file string) string {
 		}
 	}
 	return file
-}
-
-func quoteAll(ss []string) []string {
-	out := make([]string, len(ss))
-	for i, s := range ss {
-		out[i] = fmt.Sprintf("%q", s)
-	}
-	return out
 }
 
 // validateAdmin checks the operability keys (admin access, access log,

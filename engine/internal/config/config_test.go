@@ -92,8 +92,13 @@ func TestBadInput(t *testing.T) {
 		name, body string
 		want       []string // substrings of the error
 	}{
-		{"unknown top key", "perod = \"1s\"\n", []string{"jawas.toml", `unknown key "perod"`}},
-		{"unknown nested key", "[serve]\nlisten = \"127.0.0.1:1\"\nworkerz = 2\n", []string{`"serve.workerz"`}},
+		{"unknown top key", "perod = \"1s\"\n", []string{`jawas.toml:1: unknown key "perod"; did you mean "period"?`}},
+		{"unknown nested key", "[serve]\nlisten = \"127.0.0.1:1\"\nworkerz = 2\n", []string{`jawas.toml:3: unknown key "serve.workerz"; did you mean "serve.workers"?`}},
+		{"top-level key under [serve]", "# comment\n[serve]\nworkers = 2\nperod = \"1s\"\n", []string{`jawas.toml:4: unknown key "serve.perod"; did you mean "period"? It is a top-level key: put it above [serve]`}},
+		{"top-level key under [serve], spelled right", "[serve]\nperiod = \"1s\"\n", []string{`jawas.toml:2: unknown key "serve.period"; did you mean "period"? It is a top-level key: put it above [serve]`}},
+		{"serve key at the top", "workers = 2\n", []string{`jawas.toml:1: unknown key "workers"; did you mean "serve.workers"? It belongs under [serve]`}},
+		{"dotted and quoted", "serve.max_bdy = 1\n[source.\"game/arena\"]\ntimout = \"1s\"\n", []string{`jawas.toml:1: unknown key "serve.max_bdy"; did you mean "serve.max_body"?`, `jawas.toml:3: unknown key "source.\"game/arena\".timout"; did you mean "source.\"game/arena\".timeout"?`}},
+		{"nothing close", "[serve]\nzzzzzzzz = 1\n", []string{`jawas.toml:2: unknown key "serve.zzzzzzzz" (known keys are listed in the README's config reference)`}},
 		{"bad duration", "period = \"fast\"\n", []string{"jawas.toml:1", `"period"`, "expected a duration"}},
 		{"wrong type", "[serve]\nworkers = \"two\"\n", []string{`jawas.toml:2: key "serve.workers": expected an integer, got a string`}},
 		{"number for a string", "[serve]\nlisten = 8080\n", []string{`jawas.toml:2: key "serve.listen": expected a string, got an integer`}},

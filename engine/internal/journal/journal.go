@@ -32,10 +32,12 @@
 // Record in one of two versioned layouts, told apart by the first byte.
 //
 //   - '{': version 1, the JSON encoding of a Record (read, no longer written).
-//   - 0x02: version 2, what writers write (record.go): the fields in a fixed
-//     order, integers as varints, strings and the body length-prefixed. It
-//     costs a few appends per write and a few slices per read, where JSON
-//     cost reflection on both sides.
+//   - 0x02: version 2 (record.go): the fields in a fixed order, integers as
+//     varints, strings and the body length-prefixed. It costs a few appends
+//     per write and a few slices per read, where JSON cost reflection on
+//     both sides. Read, no longer written.
+//   - 0x03: version 3, what writers write: version 2 plus the arrival time
+//     (Arrived) beside the stamp (Time).
 //
 // # Group commit
 //
@@ -46,8 +48,9 @@
 //
 // # Visibility and order
 //
-// A record's Time is its arrival time, stamped by Append and never
-// decreasing within an incarnation. At boundary B the engine calls
+// A record's Time is its stamp, set by Append and never decreasing within
+// an incarnation; its Arrived, when the worker read the request, is at most
+// the commit window earlier and only informs reducers. At boundary B the engine calls
 // ReadNew(positions, B) at or after wall time B: it returns every committed
 // record with Time < B that follows positions, ordered by (Time, Slot, ID),
 // and the positions just past them. A write whose Commit returned before B
@@ -88,12 +91,16 @@ import (
 
 // Record is one accepted write.
 type Record struct {
-	ID          string            `json:"id"`     // "<incarnation>-<seq hex>", set by Append
-	Slot        int               `json:"slot"`   // worker slot, set by Append
-	Seq         uint64            `json:"seq"`    // per-incarnation sequence from 1, set by Append
-	Source      string            `json:"source"` // source name, e.g. "game/arena"
-	Method      string            `json:"method"` // "POST" or "PUT"
-	Time        time.Time         `json:"time"`   // arrival; stamped by Append when zero
+	ID     string    `json:"id"`     // "<incarnation>-<seq hex>", set by Append
+	Slot   int       `json:"slot"`   // worker slot, set by Append
+	Seq    uint64    `json:"seq"`    // per-incarnation sequence from 1, set by Append
+	Source string    `json:"source"` // source name, e.g. "game/arena"
+	Method string    `json:"method"` // "POST" or "PUT"
+	Time   time.Time `json:"time"`   // the journal's stamp, by Append; records are applied in its order
+	// Arrived is when the worker read the request (Append sets it to Time
+	// when zero). Records written before version 3 did not carry it: it
+	// reads as Time.
+	Arrived     time.Time         `json:"arrived,omitzero"`
 	ContentType string            `json:"content_type,omitempty"`
 	Headers     map[string]string `json:"headers,omitempty"` // a few, chosen by the server
 	Body        []byte            `json:"body,omitempty"`

@@ -1,17 +1,20 @@
 package journal
 
-// This file implements the version 2 record layout (see Framing in the
+// This file implements the binary record layouts (see Framing in the
 // package comment), because encoding/json cost more per write than the rest
 // of the journal together. After the version byte, in order:
 //
 //	uvarint slot, uvarint seq, varint time (Unix ns, UTC),
+//	[version 3 only: varint time − arrived (ns)]
 //	string id, string source, string method, string content type,
 //	uvarint header count, then that many string name, string value,
 //	bytes body
 //
 // where a string or bytes is a uvarint length and that many bytes. Headers
-// are written in name order so equal records encode equally. A payload that
-// starts with '{' is a version 1 (JSON) record and is decoded as such.
+// are written in name order so equal records encode equally. Version 3 is
+// what writers write; version 2 (no arrival) and version 1 (a payload that
+// starts with '{': JSON) are still read, their Arrived set to Time, the
+// best they know. testdata/ holds a segment of each old version.
 
 import (
 	"encoding/binary"
@@ -23,17 +26,34 @@ import (
 	"github.com/jawas/jawas/internal/intern"
 )
 
-const recordV2 = 0x02
+const (
+	recordV2 = 0x02
+	recordV3 = 0x03
+)
 
 // isRecordStart reports whether c can start a record payload.
-func isRecordStart(c byte) bool { return c == recordV2 || c == '{' }
+func isRecordStart(c byte) bool { return c == recordV3 || c == recordV2 || c == '{' }
 
-// appendRecord appends r's version 2 payload to b.
+// appendRecord appends r's version 3 payload to b.
 func appendRecord(b []byte, r *Record) []byte {
-	b = append(b, recordV2)
+	return appendRecordVersion(b, r, recordV3)
+}
+
+// appendRecordVersion appends r's payload in binary version v (2 or 3);
+// version 2 is written only to make the old-format test segments.
+func appendRecordVersion(b []byte, r *Record, v byte) []byte {
+	b = append(b, v)
 	b = binary.AppendUvarint(b, uint64(r.Slot))
 	b = binary.AppendUvarint(b, r.Seq)
-	b = binary.AppendVarint(b, r.Time.UnixNano())
+	ns := r.Time.UnixNano()
+	b = binary.AppendVarint(b, ns)
+	if v >= recordV3 {
+		var early int64 // zero Arrived: the same as Time
+		if !r.Arrived.IsZero() {
+			early = ns - r.Arrived.UnixNano()
+		}
+		b = binary.AppendVarint(b, early)
+	}
 	b = appendString(b, r.ID)
 	b = appendString(b, r.Source)
 	b = appendString(b, r.Method)
@@ -62,7 +82,7 @@ func appendString(b []byte, s string) []byte {
 
 var errShortRecord = errors.New("record ends early")
 
-// decodeRecord decodes a version 1 or 2 payload into rec. The strings that
+// decodeRecord decodes a version 1, 2 or 3 payload into rec. The strings that
 // repeat from record to record (source, method, content type, header names)
 // come from in, which may be nil.
 func decodeRecord(p []byte, rec *Record, in *interner) error {
@@ -70,15 +90,24 @@ func decodeRecord(p []byte, rec *Record, in *interner) error {
 		return errShortRecord
 	}
 	if p[0] == '{' {
-		return json.Unmarshal(p, rec)
+		if err := json.Unmarshal(p, rec); err != nil {
+			return err
+		}
+		rec.Arrived = rec.Time
+		return nil
 	}
-	if p[0] != recordV2 {
+	v := p[0]
+	if v != recordV2 && v != recordV3 {
 		return errors.New("unknown record version")
 	}
 	d := decoder{b: p[1:]}
 	slot := d.uvarint()
 	rec.Seq = d.uvarint()
 	ns := d.varint()
+	var early int64 // how long before its stamp the record arrived
+	if v >= recordV3 {
+		early = d.varint()
+	}
 	rec.ID = d.string()
 	rec.Source = in.string(d.bytes())
 	rec.Method = in.string(d.bytes())
@@ -107,6 +136,10 @@ func decodeRecord(p []byte, rec *Record, in *interner) error {
 	}
 	rec.Slot = int(slot)
 	rec.Time = time.Unix(0, ns).UTC()
+	rec.Arrived = rec.Time
+	if early != 0 {
+		rec.Arrived = time.Unix(0, ns-early).UTC()
+	}
 	return nil
 }
 

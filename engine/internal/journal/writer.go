@@ -164,8 +164,8 @@ func (w *Writer) openSegment() error {
 	return nil
 }
 
-// Append stamps r with its ID, slot, sequence and (when zero) arrival time,
-// and buffers it. It is not durable, and must not be acknowledged, until
+// Append stamps r with its ID, slot, sequence and time (and Arrived, when
+// zero), and buffers it. It is not durable, and must not be acknowledged, until
 // Commit returns nil.
 func (w *Writer) Append(r *Record) (id string, err error) {
 	if w.err != nil {
@@ -182,6 +182,11 @@ func (w *Writer) Append(r *Record) (id string, err error) {
 		t = w.last
 	}
 	r.Time = t.Round(0).UTC()
+	if r.Arrived.IsZero() {
+		r.Arrived = r.Time
+	} else {
+		r.Arrived = r.Arrived.Round(0).UTC()
+	}
 	r.Slot = w.slot
 	r.Seq = w.seq + 1
 	r.ID = FormatID(w.inc, r.Seq)

@@ -186,7 +186,7 @@ func (m *Module) runBatch(b *batch) (int, error) {
 		return -1, err // Reduce will say what is wrong, event by event
 	}
 	for i, body := range b.values { // each body makes way for its event
-		b.values[i] = newEvent(rt, m.slab.next(), b.ids[i], b.methods[i], b.times[i], body.(goja.Value), b.hdrs[i])
+		b.values[i] = newEvent(rt, m.slab.next(), b.ids[i], b.methods[i], b.times[i], b.committed[i], body.(goja.Value), b.hdrs[i])
 	}
 	b.jsMethods = rt.appendMethods(b.jsMethods[:0], b.methods)
 	m.clock.event.Store(-1)
@@ -258,11 +258,12 @@ func (m *Module) guardEach(rt *runtime, f func() error) error {
 // anew for every boundary was a sixth of the bytes it allocated
 // (BenchmarkApply in engine/writes).
 type batch struct {
-	ids     []string
-	methods []string // upper case
-	times   []int64
-	hdrs    [][]string
-	bodies  []byte
+	ids       []string
+	methods   []string // upper case
+	times     []int64  // arrival, Unix ms
+	committed []int64  // Unix ms
+	hdrs      [][]string
+	bodies    []byte
 
 	// runBatch's JavaScript values: the bodies, then the event objects in
 	// their place; the methods. Both are copied into arrays (NewArray)
@@ -291,7 +292,7 @@ func (b *batch) reset(n int) {
 		*b = batch{}
 		return
 	}
-	b.ids, b.methods, b.times, b.hdrs, b.bodies, b.todo = b.ids[:0], b.methods[:0], b.times[:0], b.hdrs[:0], b.bodies[:0], b.todo[:0]
+	b.ids, b.methods, b.times, b.committed, b.hdrs, b.bodies, b.todo = b.ids[:0], b.methods[:0], b.times[:0], b.committed[:0], b.hdrs[:0], b.bodies[:0], b.todo[:0]
 }
 
 // appendMethods appends the JavaScript strings of methods (upper case) to
@@ -316,13 +317,14 @@ func (b *batch) clearValues() {
 
 // fill sets b to the events evs[idx...].
 func (b *batch) fill(evs []Event, idx []int) error {
-	b.ids, b.methods, b.times, b.hdrs = b.ids[:0], b.methods[:0], b.times[:0], b.hdrs[:0]
+	b.ids, b.methods, b.times, b.committed, b.hdrs = b.ids[:0], b.methods[:0], b.times[:0], b.committed[:0], b.hdrs[:0]
 	b.bodies = append(b.bodies[:0], '[')
 	for n, i := range idx {
 		ev := &evs[i]
 		b.ids = append(b.ids, ev.ID)
 		b.methods = append(b.methods, strings.ToUpper(ev.Method))
 		b.times = append(b.times, ev.Time.UnixMilli())
+		b.committed = append(b.committed, ev.committedMs())
 		if n > 0 {
 			b.bodies = append(b.bodies, ',')
 		}

@@ -318,7 +318,7 @@ func TestReduceBatchKeptEvents(t *testing.T) {
 // (a TypeError), and an event kept in the state is saved in full.
 func TestEventObjectLikePlain(t *testing.T) {
 	ev := func(id string) Event {
-		return Event{ID: id, Method: "post", Time: time.UnixMilli(1700000000123), Body: json.RawMessage(`{"a":[1,"x"],"b":{"c":null}}`),
+		return Event{ID: id, Method: "post", Time: time.UnixMilli(1700000000123), Committed: time.UnixMilli(1700000000130), Body: json.RawMessage(`{"a":[1,"x"],"b":{"c":null}}`),
 			Headers: map[string]string{"User-Agent": "ua", "__proto__": "p", "Origin": "http://o"}}
 	}
 	type seen struct {
@@ -348,7 +348,7 @@ func TestEventObjectLikePlain(t *testing.T) {
 				t.Errorf("%s, event %d: Object.freeze(event): %s, want a TypeError", how, i, s.Freeze)
 			}
 		}
-		want := `{"id":"e1","method":"POST","time":"2023-11-14T22:13:20.123Z","timeMs":1700000000123,"body":{"a":[1,"x"],"b":{"c":null}},"headers":{"__proto__":"p","origin":"http://o","user-agent":"ua"}}`
+		want := `{"id":"e1","method":"POST","time":"2023-11-14T22:13:20.123Z","timeMs":1700000000123,"committed":"2023-11-14T22:13:20.130Z","committedMs":1700000000130,"body":{"a":[1,"x"],"b":{"c":null}},"headers":{"__proto__":"p","origin":"http://o","user-agent":"ua"}}`
 		if got := st.Seen[0].Host["json"]; got != want {
 			t.Errorf("%s: JSON.stringify(event) = %v\nwant %s", how, got, want)
 		}

@@ -7,8 +7,8 @@ package jsvm
 // 1 µs for this host object, which builds time and headers only when a
 // reducer reads them. To the reducer it behaves as the plain object it
 // replaces: own, enumerable, writable, deletable data properties id,
-// method, time (a Date), timeMs, body and headers, in that order, then any
-// it adds; JSON.stringify, Object.keys, spread and for...in see the same.
+// method, time (a Date: arrival), timeMs, committed (a Date: the journal's
+// stamp), committedMs, body and headers, in that order, then any it adds; JSON.stringify, Object.keys, spread and for...in see the same.
 // What a host object cannot do is take non-configurable properties, so
 // Object.freeze(event) throws a TypeError.
 
@@ -20,13 +20,15 @@ import (
 )
 
 // eventKeys are the event's own properties, in order.
-var eventKeys = [...]string{"id", "method", "time", "timeMs", "body", "headers"}
+var eventKeys = [...]string{"id", "method", "time", "timeMs", "committed", "committedMs", "body", "headers"}
 
 const (
 	evID = iota
 	evMethod
 	evTime
 	evTimeMs
+	evCommitted
+	evCommittedMs
 	evBody
 	evHeaders
 	evFields
@@ -41,10 +43,11 @@ type eventObject struct {
 	rt     *runtime
 	id     string
 	method string
-	timeMs int64
+	timeMs int64    // arrival
+	commMs int64    // committed
 	hdrs   []string // name, value pairs, names lower case, sorted by name
 	vals   [evFields]goja.Value
-	gone   uint8 // bit k: eventKeys[k] was deleted
+	gone   uint8 // bit k: eventKeys[k] was deleted (evFields ≤ 8)
 
 	extra map[string]goja.Value
 	order []string // keys of extra, in the order they were added
@@ -53,8 +56,8 @@ type eventObject struct {
 // newEvent returns the event object for ev, kept in e (which no other
 // event object uses), with its body already a JavaScript value; hdrs as
 // eventObject.hdrs.
-func newEvent(rt *runtime, e *eventObject, id, method string, timeMs int64, body goja.Value, hdrs []string) *goja.Object {
-	*e = eventObject{rt: rt, id: id, method: method, timeMs: timeMs, hdrs: hdrs}
+func newEvent(rt *runtime, e *eventObject, id, method string, timeMs, committedMs int64, body goja.Value, hdrs []string) *goja.Object {
+	*e = eventObject{rt: rt, id: id, method: method, timeMs: timeMs, commMs: committedMs, hdrs: hdrs}
 	e.vals[evBody] = body
 	return rt.vm.NewDynamicObject(e)
 }
@@ -125,6 +128,10 @@ func fixedKey(k string) int {
 		return evTime
 	case "timeMs":
 		return evTimeMs
+	case "committed":
+		return evCommitted
+	case "committedMs":
+		return evCommittedMs
 	case "body":
 		return evBody
 	case "headers":
@@ -150,8 +157,14 @@ func (e *eventObject) Get(k string) goja.Value {
 		v = vm.ToValue(e.method)
 	case evTimeMs:
 		v = vm.ToValue(e.timeMs)
-	case evTime:
-		d, err := vm.New(e.rt.date, vm.ToValue(e.timeMs))
+	case evCommittedMs:
+		v = vm.ToValue(e.commMs)
+	case evTime, evCommitted:
+		ms := e.timeMs
+		if i == evCommitted {
+			ms = e.commMs
+		}
+		d, err := vm.New(e.rt.date, vm.ToValue(ms))
 		if err != nil {
 			panic(err) // the captured Date constructor with a number does not throw
 		}

@@ -68,11 +68,21 @@ type RenderContext struct {
 
 // Event is one queued write handed to a reducer.
 type Event struct {
-	ID      string
-	Method  string // "POST" or "PUT"
-	Time    time.Time
-	Body    any // already decoded: map[string]any, []any, string, float64, bool, nil...
-	Headers map[string]string
+	ID     string
+	Method string    // "POST" or "PUT"
+	Time   time.Time // arrival: when a worker read the request
+	// Committed is the journal's stamp (the order events are applied in);
+	// zero means Time.
+	Committed time.Time
+	Body      any // already decoded: map[string]any, []any, string, float64, bool, nil...
+	Headers   map[string]string
+}
+
+func (ev *Event) committedMs() int64 {
+	if ev.Committed.IsZero() {
+		return ev.Time.UnixMilli()
+	}
+	return ev.Committed.UnixMilli()
 }
 
 // Module is one loaded source with its own runtime and state.
@@ -576,7 +586,7 @@ func (m *Module) event(rt *runtime, ev Event) (goja.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := newEvent(rt, new(eventObject), ev.ID, strings.ToUpper(ev.Method), ev.Time.UnixMilli(), jsBody, sortedHeaders(ev.Headers))
+	o := newEvent(rt, new(eventObject), ev.ID, strings.ToUpper(ev.Method), ev.Time.UnixMilli(), ev.committedMs(), jsBody, sortedHeaders(ev.Headers))
 	return o, nil
 }
 
@@ -694,7 +704,82 @@ func (m *Module) diagnose(err error, op string) error {
 			break
 		}
 	}
+	d.Message = nullishMessage(d.Message, m.files[d.File], d.Line, d.Column)
 	return d
+}
+
+// nullishRE matches goja's message for a property read on undefined or
+// null, which it words "of undefined" for both.
+var nullishRE = regexp.MustCompile(`Cannot read property '([^']*)' of undefined$`)
+
+// nullishMessage rewrites goja's "Cannot read property 'p' of undefined",
+// which goja also says when the value was null, so that it is true and
+// names what was read: "Cannot read property 'p' of ctx.missing, which is
+// undefined or null". The expression comes from the author's line at the
+// error's position (the property name); when it cannot be read from
+// there, the message just says "of undefined or null".
+func nullishMessage(msg, text string, line, column int) string {
+	loc := nullishRE.FindStringSubmatchIndex(msg)
+	if loc == nil {
+		return msg
+	}
+	prop := msg[loc[2]:loc[3]]
+	head := msg[:loc[1]-len("undefined")]
+	if expr := readBase(text, line, column, prop); expr != "" {
+		return head + expr + ", which is undefined or null"
+	}
+	return head + "undefined or null"
+}
+
+// readBase returns the expression whose property prop is read at
+// line:column (1-based; the column of prop in "base.prop", "base?.prop"
+// or "base[...]") of text, when it is a plain chain of names, property
+// reads and calls, else "".
+func readBase(text string, line, column int, prop string) string {
+	lines := strings.Split(text, "\n")
+	if line < 1 || line > len(lines) || column < 2 || column-1 > len(lines[line-1]) {
+		return ""
+	}
+	l := lines[line-1]
+	at := column - 1 // 0-based index of prop (or of '[' / the key inside it)
+	end := -1
+	switch {
+	case strings.HasPrefix(l[at:], prop) && at > 0 && l[at-1] == '.':
+		end = at - 1
+		if end > 0 && l[end-1] == '?' {
+			end--
+		}
+	case at < len(l) && l[at] == '[':
+		end = at
+	case at > 0 && l[at-1] == '[':
+		end = at - 1
+	default:
+		return ""
+	}
+	// Walk back over names, dots and balanced (...) / [...].
+	i, depth := end, 0
+	for i > 0 {
+		c := l[i-1]
+		switch {
+		case c == ')' || c == ']':
+			depth++
+		case c == '(' || c == '[':
+			if depth == 0 {
+				goto done
+			}
+			depth--
+		case depth > 0 || c == '.' || c == '_' || c == '$' || c >= '0' && c <= '9' || c|0x20 >= 'a' && c|0x20 <= 'z':
+		default:
+			goto done
+		}
+		i--
+	}
+done:
+	expr := l[i:end]
+	if expr == "" || depth != 0 || expr[0] == '.' || expr[0] >= '0' && expr[0] <= '9' || len(expr) > 60 {
+		return ""
+	}
+	return expr
 }
 
 // locate sets d's position if file is one of the author's files (or the

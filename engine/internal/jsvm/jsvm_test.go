@@ -424,3 +424,29 @@ func TestModulesRunConcurrently(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestNullishReadMessages: goja says "Cannot read property 'p' of
+// undefined" also when the value was null; the diagnostic says what was
+// read and that it is undefined or null, never a plain "undefined".
+func TestNullishReadMessages(t *testing.T) {
+	m := load(t, "nullish", Options{})
+	for _, tc := range []struct {
+		nowMs int64
+		line  int
+		msg   string
+	}{
+		{1, 6, "TypeError: Cannot read property 'depth' of state.config, which is undefined or null"},
+		{2, 7, "TypeError: Cannot read property 'name' of state.rows[0], which is undefined or null"},
+		{3, 8, "TypeError: Cannot read property 'x' of state.rows[1], which is undefined or null"},
+		{4, 9, "TypeError: Cannot read property 'value' of (ctx as any).missing, which is undefined or null"},
+	} {
+		_, err := m.Render(RenderContext{Now: time.UnixMilli(tc.nowMs), Period: time.Second})
+		d := diag(t, err, "sources/nullish.ts", tc.line, tc.msg)
+		if strings.HasSuffix(d.Message, "of undefined") {
+			t.Errorf("case %d: %s", tc.nowMs, d.Message)
+		}
+	}
+	if got := nullishMessage("TypeError: Cannot read property 'p' of undefined", "", 0, 0); got != "TypeError: Cannot read property 'p' of undefined or null" {
+		t.Errorf("without a position: %q", got)
+	}
+}

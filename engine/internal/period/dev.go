@@ -126,18 +126,51 @@ func (d *Dev) Attach(sc *Scheduler) Hook {
 // Close releases the bundler's esbuild contexts.
 func (d *Dev) Close() { d.bundler.Close() }
 
-// InjectDevTag puts DevTag right after <head> (or at the start when the
-// page has no head).
+// InjectDevTag puts DevTag right after the <head> tag; in a page without
+// one, after the <html> tag, else after the <!doctype> (and anything
+// before it), else at the start. Never before the doctype: a page whose
+// doctype is not first is rendered in quirks mode.
 func InjectDevTag(html []byte) []byte {
-	i := bytes.Index(html, []byte("<head>"))
-	at := 0
-	if i >= 0 {
-		at = i + len("<head>")
-	}
+	at := devTagAt(html)
 	out := make([]byte, 0, len(html)+len(DevTag))
 	out = append(out, html[:at]...)
 	out = append(out, DevTag...)
 	return append(out, html[at:]...)
+}
+
+// devTagAt returns where InjectDevTag inserts the tag (see there). Tag
+// names are case-insensitive; "<header" is not "<head".
+func devTagAt(html []byte) int {
+	lower := bytes.ToLower(html)
+	afterTag := func(name string) int {
+		for from := 0; ; {
+			i := bytes.Index(lower[from:], []byte("<"+name))
+			if i < 0 {
+				return -1
+			}
+			i += from
+			j := i + 1 + len(name)
+			if j < len(lower) && (lower[j] == '>' || lower[j] == ' ' || lower[j] == '\t' || lower[j] == '\n' || lower[j] == '\r' || lower[j] == '/') {
+				if end := bytes.IndexByte(lower[j:], '>'); end >= 0 {
+					return j + end + 1
+				}
+				return -1
+			}
+			from = j
+		}
+	}
+	if at := afterTag("head"); at >= 0 {
+		return at
+	}
+	if at := afterTag("html"); at >= 0 {
+		return at
+	}
+	if i := bytes.Index(lower, []byte("<!doctype")); i >= 0 {
+		if end := bytes.IndexByte(lower[i:], '>'); end >= 0 {
+			return i + end + 1
+		}
+	}
+	return 0
 }
 
 // Changed handles a batch of changed paths from the watcher: it reloads
@@ -309,6 +342,7 @@ func (d *Dev) reloadSources(all bool) bool {
 			delete(d.codes, name)
 		}
 	}
+	diags = append(diags, UnknownSourceConfigs(d.cfg, srcs)...)
 	sort.SliceStable(diags, func(i, j int) bool { return diags[i].File < diags[j].File })
 	d.srcErrs = diags
 	if changed {

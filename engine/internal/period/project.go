@@ -114,11 +114,7 @@ func LoadWith(cfg *config.Config, opt Options) (*Project, error) {
 		p.Sources = append(p.Sources, s)
 		p.byName[s.Name] = s
 	}
-	for name := range cfg.Source {
-		if _, ok := p.byName[name]; !ok && !hasSource(srcs, name) {
-			diags = append(diags, engine.Diagnostic{File: displayConfig(cfg), Message: fmt.Sprintf("[source.%q] configures a source that does not exist (no file for %s under %s/)", name, engine.URLFor(name), cfg.Sources)})
-		}
-	}
+	diags = append(diags, UnknownSourceConfigs(cfg, srcs)...)
 	if len(diags) > 0 {
 		sort.SliceStable(diags, func(i, j int) bool { return diags[i].File < diags[j].File })
 		return nil, diags
@@ -168,6 +164,34 @@ func loadSource(cfg *config.Config, out bundle.Output, log *slog.Logger, host js
 	}
 	s.status = Status{Name: s.Name, URL: s.URL, File: s.File, PeriodMs: s.Period.Milliseconds()}
 	return s, nil
+}
+
+// UnknownSourceConfigs reports each [source."NAME"] table of cfg that
+// names none of srcs, with its line and the closest source name. The same
+// rule everywhere: `jawas serve`, SIGHUP and `jawas build` refuse such a
+// config, dev mode shows it (terminal and overlay) until it is fixed.
+func UnknownSourceConfigs(cfg *config.Config, srcs []engine.Source) engine.Diagnostics {
+	names := make([]string, 0, len(cfg.Source))
+	for name := range cfg.Source {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	known := make([]string, len(srcs))
+	for i, s := range srcs {
+		known[i] = s.Name
+	}
+	var diags engine.Diagnostics
+	for _, name := range names {
+		if hasSource(srcs, name) {
+			continue
+		}
+		msg := fmt.Sprintf("[source.%q] configures a source that does not exist (no file for %s under %s/)", name, engine.URLFor(name), cfg.Sources)
+		if s := config.Suggest(name, known); s != "" {
+			msg += fmt.Sprintf("; did you mean [source.%q]?", s)
+		}
+		diags = append(diags, engine.Diagnostic{File: displayConfig(cfg), Line: cfg.Line("source", name), Message: msg})
+	}
+	return diags
 }
 
 func hasSource(srcs []engine.Source, name string) bool {

@@ -2,6 +2,9 @@ package period
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"github.com/jawas/jawas/engine"
 	"log/slog"
 	"runtime"
 	"sync"
@@ -340,9 +343,12 @@ func (sc *Scheduler) publish(t tick) {
 			continue // evaluated before a reload replaced or removed it
 		}
 		if r.Err != nil {
-			// The last good snapshot stays; workers say how old it is.
+			// The last good snapshot stays; workers say how old it is. A
+			// source that never published answers 503 with its error.
 			if at, ok := sc.good[r.Source.Name]; ok {
 				sc.Store.MarkStale(r.Source.URL, at)
+			} else {
+				sc.publishFailure(r.Source, r.Err)
 			}
 			continue
 		}
@@ -395,6 +401,42 @@ func (sc *Scheduler) publish(t tick) {
 			h.AfterPublish(t.at)
 		}
 	}
+}
+
+// publishFailure publishes, for a source that has nothing published yet,
+// a 503 naming the source and its error (see snapshot.Meta.Status), so
+// its URL says why instead of a 404; a source that published once keeps
+// its last good snapshot. Publisher goroutine.
+func (sc *Scheduler) publishFailure(s *Source, err error) {
+	if st, ok := sc.Store.Status(s.URL); ok && st == 0 {
+		return
+	}
+	_, _, perr := sc.Store.Put(s.URL, FailureBody(s.Name, err), snapshot.Meta{
+		ContentType: "application/json",
+		Period:      s.Period,
+		Status:      503,
+	})
+	if perr != nil {
+		sc.Log.Error("publish failed", "source", s.Name, "error", perr)
+	}
+}
+
+// FailureBody is the JSON a failing source's URL answers with until it
+// first publishes: {"error", "source", "diagnostic"} (the diagnostic when
+// err is one, with file, line and message).
+func FailureBody(source string, err error) []byte {
+	body := struct {
+		Error      string             `json:"error"`
+		Source     string             `json:"source"`
+		Diagnostic *engine.Diagnostic `json:"diagnostic,omitempty"`
+	}{Error: "source " + source + " has nothing published yet: " + err.Error(), Source: source}
+	var d engine.Diagnostic
+	if errors.As(err, &d) {
+		d.Frame = ""
+		body.Diagnostic = &d
+	}
+	b, _ := json.Marshal(&body) // strings only
+	return b
 }
 
 // applyReload applies a reload tick on the publisher; it reports whether
@@ -473,7 +515,7 @@ func (sc *Scheduler) logOutcome(s *Source, prev Status, r Result) {
 	}
 	what := "source failed; previous snapshot stays published"
 	if st.Versions == 0 {
-		what = "source failed; nothing published for it yet (404 until it works)"
+		what = "source failed; nothing published for it yet (its URL answers 503 with the error until it works)"
 	}
 	args := []any{"source", s.Name, "error", d.Error()}
 	if d.Frame != "" {

@@ -199,6 +199,10 @@ func hasExtension(path []byte) bool {
 // X-Jawas-Next is the same remaining time in milliseconds, for clients that
 // schedule their next poll.
 func (l *loop) entry(c *conn, req *http1.Request, e *snapshot.Entry) {
+	if e.Status != 0 {
+		l.unavailable(c, req, e)
+		return
+	}
 	etag := bytesOf(e.ETag)
 	notModified := unchanged(req, etag, e.Modified)
 	variants := e.Gzip != nil || e.Brotli != nil
@@ -272,6 +276,36 @@ func (l *loop) entry(c *conn, req *http1.Request, e *snapshot.Entry) {
 	c.out = b
 	if status == 200 && req.Method != http1.MethodHead {
 		l.queue(c, h0, body, nil)
+	} else {
+		l.queue(c, h0, nil, nil)
+	}
+}
+
+// unavailable answers a route that has no content yet (e.Status, see
+// snapshot.Meta.Status): its JSON body says which source and why, with
+// Retry-After one period (whole seconds, at least 1) and no caching, so
+// clients back off and retry while the author fixes it.
+func (l *loop) unavailable(c *conn, req *http1.Request, e *snapshot.Entry) {
+	b := c.out
+	h0 := len(b)
+	b = l.head(b, e.Status)
+	b = append(b, "Content-Type: "...)
+	b = append(b, e.ContentType...)
+	b = append(b, "\r\nContent-Length: "...)
+	b = strconv.AppendInt(b, int64(len(e.Body)), 10)
+	b = append(b, "\r\nCache-Control: no-store\r\nRetry-After: "...)
+	b = strconv.AppendInt(b, max(1, int64((e.Period+time.Second-1)/time.Second)), 10)
+	b = append(b, "\r\n"...)
+	if e.Period > 0 {
+		b = append(b, "X-Jawas-Period: "...)
+		b = strconv.AppendInt(b, e.Period.Milliseconds(), 10)
+		b = append(b, "\r\n"...)
+	}
+	b = l.corsHeaders(b, req, false)
+	b = l.tail(b, c)
+	c.out = b
+	if req.Method != http1.MethodHead {
+		l.queue(c, h0, e.Body, nil)
 	} else {
 		l.queue(c, h0, nil, nil)
 	}

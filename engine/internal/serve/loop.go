@@ -157,6 +157,9 @@ func (s *Server) init() error {
 			texts: intern.Table{MaxLen: textBound}}
 		if s.opt.SiteDir != "" {
 			sc, err := newSiteCache(s.opt.SiteDir, &s.site)
+			if sc != nil {
+				sc.html = s.opt.SiteHTML
+			}
 			if err != nil {
 				p.Close()
 				s.closeLoops()

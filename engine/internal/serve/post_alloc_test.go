@@ -30,7 +30,7 @@ func BenchmarkHandlePost(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer netpoll.Close(lfd)
-	accepted := []byte(`{"id":"0123456789abcdef01234567-0000000000000001","visible_at":1,"status_url":"/_jawas/events/0123456789abcdef01234567-0000000000000001"}`)
+	accepted := []byte(`{"id":"0123456789abcdef01234567-0000000000000001","visible_at":1,"status_url":"/_jawas/events/0123456789abcdef01234567-0000000000000001","period_ms":200}`)
 	s, err := New(Options{ListenFD: lfd, Loops: 1, SnapshotDir: dir,
 		Write: func(w Write, done Done) { done.Answer(WriteResult{Status: 202, Body: accepted}) }})
 	if err != nil {

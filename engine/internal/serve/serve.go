@@ -104,11 +104,16 @@ type EventsFunc func(id string) (status int, body []byte)
 
 // Options configures a Server. Zero values mean the documented defaults.
 type Options struct {
-	ListenFD     int    // a listening TCP socket shared by every loop (inherited from the supervisor); not closed by the Server
-	Loops        int    // event loops; default GOMAXPROCS
-	SnapshotDir  string // snapshot store to serve (required unless Store is set)
-	Store        *snapshot.Reader
-	SiteDir      string // static files; empty: none
+	ListenFD    int    // a listening TCP socket shared by every loop (inherited from the supervisor); not closed by the Server
+	Loops       int    // event loops; default GOMAXPROCS
+	SnapshotDir string // snapshot store to serve (required unless Store is set)
+	Store       *snapshot.Reader
+	SiteDir     string // static files; empty: none
+	// SiteHTML, when set, rewrites the body of every HTML site file when
+	// it is (re)loaded (dev mode injects its live-reload tag); the result
+	// is served from the heap, without compressed variants. Loop
+	// goroutine; must not keep body.
+	SiteHTML     func(body []byte) []byte
 	NotFoundPage []byte // HTML body of 404 answers; default a small page
 
 	Limits        http1.Limits

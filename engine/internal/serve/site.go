@@ -45,6 +45,7 @@ type siteFile struct {
 	refs    int    // queued responses using data
 	stale   bool   // replaced or evicted: unmap when refs reaches 0
 	dir     bool   // a directory with an index.html named without its '/': answered with a redirect, nothing mapped
+	heap    bool   // data is a heap copy (Options.SiteHTML rewrote it), not a mapping
 
 	enc atomic.Pointer[siteVariants] // compressed bodies, once made (site_compress.go); nil until then
 }
@@ -53,6 +54,7 @@ type siteCache struct {
 	root  string // SiteDir with symlinks resolved
 	files map[string]*siteFile
 	w     *siteWatch
+	html  func([]byte) []byte // Options.SiteHTML
 }
 
 // siteWatch is the Server's site watcher state, shared by its loops.
@@ -196,6 +198,11 @@ func (s *siteCache) load(urlPath string, now int64) (*siteFile, error) {
 		ctype: contentType(real), checked: now}
 	f.etag = fmt.Appendf(nil, `"%x-%x"`, st.Size(), st.ModTime().UnixNano())
 	f.lastMod = http1.AppendHTTPDate(nil, st.ModTime())
+	if s.html != nil && strings.HasPrefix(f.ctype, "text/html") {
+		f.data, f.heap = s.html(data), true
+		unmapFile(data)
+		return f, nil // no variants: they would be the file's, not this body's
+	}
 	startCompress(f, real)
 	return f, nil
 }
@@ -205,8 +212,7 @@ func (s *siteCache) load(urlPath string, now int64) (*siteFile, error) {
 func (s *siteCache) drop(f *siteFile) {
 	f.stale = true
 	if f.refs == 0 {
-		unmapFile(f.data)
-		f.data = nil
+		f.unmap()
 	}
 }
 
@@ -214,9 +220,15 @@ func (s *siteCache) drop(f *siteFile) {
 func (s *siteCache) release(f *siteFile) {
 	f.refs--
 	if f.refs == 0 && f.stale {
-		unmapFile(f.data)
-		f.data = nil
+		f.unmap()
 	}
+}
+
+func (f *siteFile) unmap() {
+	if !f.heap {
+		unmapFile(f.data)
+	}
+	f.data = nil
 }
 
 var mimeDefaults = map[string]string{

@@ -199,6 +199,7 @@ func (r *Reader) tryLoad(g uint64) (*View, error) {
 			ETag:        etagOf(me.Hash),
 			Size:        me.Size,
 			Period:      time.Duration(me.PeriodMS) * time.Millisecond,
+			Status:      me.Status,
 			Boundary:    time.UnixMilli(me.BoundaryMS),
 			Modified:    time.UnixMilli(me.ModifiedMS),
 		}

@@ -68,6 +68,11 @@ type Meta struct {
 	ContentType string        // e.g. "application/json"
 	Period      time.Duration // the source's period; servers derive Cache-Control from it
 	Boundary    time.Time     // logical time (period boundary) of the content
+	// Status is the HTTP status servers answer with; 0 means 200. A non-200
+	// entry stands for a route that has no content yet (a source failing
+	// from the start: 503 with its error as the body): servers send the
+	// body with no ETag or caching, and Retry-After one period.
+	Status int
 }
 
 // Entry is one published URL as a reader sees it. All fields are read-only.
@@ -80,6 +85,7 @@ type Entry struct {
 	Gzip        []byte // gzip variant, nil if none
 	Brotli      []byte // brotli variant, nil if none
 	Period      time.Duration
+	Status      int // 0: 200 (see Meta.Status)
 	// Boundary is the logical time of the boundary at which this content was
 	// first published (it does not move while the content stays the same).
 	Boundary time.Time
@@ -142,6 +148,7 @@ type manifestEntry struct {
 	Gzip        int    `json:"gzip,omitempty"` // size of v/<hash>.gz; 0 = none
 	Brotli      int    `json:"br,omitempty"`   // size of v/<hash>.br; 0 = none
 	PeriodMS    int64  `json:"period_ms"`
+	Status      int    `json:"status,omitempty"` // 0: 200
 	BoundaryMS  int64  `json:"boundary_ms"`
 	ModifiedMS  int64  `json:"modified_ms"`
 	StaleMS     int64  `json:"stale_ms,omitempty"` // the source is failing; it last rendered well then

@@ -543,3 +543,39 @@ func TestMarkStale(t *testing.T) {
 		t.Errorf("StaleSince after a good render = %v", got)
 	}
 }
+
+// TestStatusEntry: an entry put with a Status (a failing source's 503)
+// reaches readers with it, survives a restart of the store, and a good
+// body put later replaces it with a 200 entry.
+func TestStatusEntry(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run")
+	s, err := Create(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`{"error":"broken"}`)
+	if _, _, err := s.Put("/b.json", body, Meta{ContentType: "application/json", Period: time.Second, Status: 503}); err != nil {
+		t.Fatal(err)
+	}
+	mustCommit(t, s)
+	r := openReader(t, dir)
+	if e := r.View().Lookup("/b.json"); e == nil || e.Status != 503 || string(e.Body) != string(body) {
+		t.Fatalf("reader sees %+v, want status 503 with the body", e)
+	}
+	s.Close()
+	s2, err := Create(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if st, ok := s2.Status("/b.json"); !ok || st != 503 {
+		t.Fatalf("after restart: status %d %v, want 503", st, ok)
+	}
+	if _, changed, err := s2.Put("/b.json", body, Meta{ContentType: "application/json", Period: time.Second}); err != nil || !changed {
+		t.Fatalf("the same body as a 200: changed %v, %v; want a change", changed, err)
+	}
+	mustCommit(t, s2)
+	if st, ok := s2.Status("/b.json"); !ok || st != 0 {
+		t.Fatalf("status %d %v after a good put, want 0", st, ok)
+	}
+}

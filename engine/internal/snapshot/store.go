@@ -40,6 +40,7 @@ type entry struct {
 	url      string
 	ct       string
 	period   time.Duration
+	status   int
 	boundary time.Time
 	modified time.Time
 	stale    time.Time // when its source last rendered well, while it fails; zero otherwise
@@ -155,6 +156,7 @@ func (s *Store) recover() error {
 			url:      me.URL,
 			ct:       me.ContentType,
 			period:   time.Duration(me.PeriodMS) * time.Millisecond,
+			status:   me.Status,
 			boundary: time.UnixMilli(me.BoundaryMS),
 			modified: time.UnixMilli(me.ModifiedMS),
 			v:        v,
@@ -191,6 +193,16 @@ func (s *Store) URLs() []string {
 	return urls
 }
 
+// Status returns the status of url's staged entry (0 for 200) and whether
+// it has one.
+func (s *Store) Status(url string) (status int, ok bool) {
+	e := s.entries[url]
+	if e == nil {
+		return 0, false
+	}
+	return e.status, true
+}
+
 // Put stages body as the content of url. etag is the strong, quoted ETag of
 // body. When url already has exactly this body and meta (Boundary aside),
 // nothing is written and changed is false; Boundary is recorded only when the
@@ -198,7 +210,7 @@ func (s *Store) URLs() []string {
 func (s *Store) Put(url string, body []byte, m Meta) (etag string, changed bool, err error) {
 	h := hashOf(body)
 	e := s.entries[url]
-	if e != nil && e.v.hash == h && e.ct == m.ContentType && e.period == m.Period {
+	if e != nil && e.v.hash == h && e.ct == m.ContentType && e.period == m.Period && e.status == m.Status {
 		if !e.stale.IsZero() { // working again, with the same content
 			e.stale = time.Time{}
 			s.dirty = true
@@ -222,7 +234,7 @@ func (s *Store) Put(url string, body []byte, m Meta) (etag string, changed bool,
 		e.boundary = m.Boundary
 		e.modified = s.now()
 	}
-	e.ct, e.period = m.ContentType, m.Period
+	e.ct, e.period, e.status = m.ContentType, m.Period, m.Status
 	e.stale = time.Time{}
 	s.dirty = true
 	return v.etag, true, nil
@@ -352,6 +364,7 @@ func (s *Store) manifestJSON(gen uint64) ([]byte, error) {
 			Gzip:        e.v.gz,
 			Brotli:      e.v.br,
 			PeriodMS:    e.period.Milliseconds(),
+			Status:      e.status,
 			BoundaryMS:  e.boundary.UnixMilli(),
 			ModifiedMS:  e.modified.UnixMilli(),
 			StaleMS:     staleMS(e.stale),

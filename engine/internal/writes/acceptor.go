@@ -244,7 +244,12 @@ func (a *Acceptor) Write(w serve.Write, done serve.Done) {
 		reject(415, nil)
 		return
 	}
-	if err := checkBody(mt, w.Body); err != nil {
+	// A request with neither a body nor a Content-Type is a bodiless
+	// write (a "like" button's fetch(url, {method: "POST"})): its reducer
+	// sees body null. Any declared type is checked, so an empty JSON body
+	// is invalid JSON like any other.
+	bodiless := len(w.Body) == 0 && strings.TrimSpace(w.ContentType) == ""
+	if err := checkBody(mt, w.Body); err != nil && !bodiless {
 		var be *bodyError
 		if errors.As(err, &be) {
 			b, _ := json.Marshal(be)
@@ -255,7 +260,7 @@ func (a *Acceptor) Write(w serve.Write, done serve.Done) {
 		return
 	}
 	// Time stays zero: Append stamps it under the commit gate (see gate.go).
-	rec := journal.Record{Source: rt.Source, Method: method, ContentType: mt, Body: w.Body}
+	rec := journal.Record{Source: rt.Source, Method: method, ContentType: mt, Body: w.Body, Arrived: w.Time}
 	for _, kv := range [...][2]string{{"user-agent", w.UserAgent}, {"referer", w.Referer}, {"origin", w.Origin}} {
 		if kv[1] != "" {
 			if rec.Headers == nil {
@@ -546,44 +551,58 @@ func (a *Acceptor) commit(batch []pending) {
 	// The answers' bodies share one buffer, allocated once per group (each
 	// body is sliced to its own capacity, and the buffer is never written
 	// again): one allocation per commit instead of one per write.
-	bodies := make([]byte, 0, len(batch)*acceptedLen(len(ids[0])))
+	var longest time.Duration
+	for i := range batch {
+		longest = max(longest, batch[i].period)
+	}
+	bodies := make([]byte, 0, len(batch)*acceptedLen(len(ids[0]), longest.Milliseconds()))
 	for i, p := range batch {
 		// The engine reads for boundary B only when no commit stamped
 		// before B is in flight, so this record is applied exactly at the
 		// first boundary after its stamp.
 		vis := journal.VisibleAt(p.rec.Time, p.period)
 		n := len(bodies)
-		bodies = appendAccepted(bodies, ids[i], vis.UnixMilli())
+		bodies = appendAccepted(bodies, ids[i], vis.UnixMilli(), p.period.Milliseconds())
 		a.stats.Accepted.Add(1)
 		p.done.Answer(serve.WriteResult{Status: 202, Body: bodies[n:len(bodies):len(bodies)]})
 	}
 }
 
 // acceptedBody is the 202 body: visible_at in Unix milliseconds, as the
-// client library expects.
+// client library expects, and the source's period, how often a client
+// waiting for the event's fate polls status_url.
 type acceptedBody struct {
 	ID        string `json:"id"`
 	VisibleAt int64  `json:"visible_at"`
 	StatusURL string `json:"status_url"`
+	PeriodMs  int64  `json:"period_ms"`
 }
 
 // acceptedLen is the length of appendAccepted's JSON for an ID of idLen
-// bytes and a visible_at of 13 digits (Unix milliseconds until 2286).
-func acceptedLen(idLen int) int {
-	return len(`{"id":"","visible_at":,"status_url":"/_jawas/events/"}`) + 2*idLen + 13
+// bytes, a visible_at of 13 digits (Unix milliseconds until 2286) and a
+// period of periodMs.
+func acceptedLen(idLen int, periodMs int64) int {
+	digits := 1
+	for ; periodMs >= 10; periodMs /= 10 {
+		digits++
+	}
+	return len(`{"id":"","visible_at":,"status_url":"/_jawas/events/","period_ms":}`) + 2*idLen + 13 + digits
 }
 
 // appendAccepted appends the JSON of acceptedBody{id, visibleAt,
-// "/_jawas/events/"+id}, what json.Marshal would write, without reflection:
-// an event ID is hex digits and '-' (journal.FormatID), never escaped.
-func appendAccepted(b []byte, id string, visibleAt int64) []byte {
+// "/_jawas/events/"+id, periodMs}, what json.Marshal would write, without
+// reflection: an event ID is hex digits and '-' (journal.FormatID), never
+// escaped.
+func appendAccepted(b []byte, id string, visibleAt, periodMs int64) []byte {
 	b = append(b, `{"id":"`...)
 	b = append(b, id...)
 	b = append(b, `","visible_at":`...)
 	b = strconv.AppendInt(b, visibleAt, 10)
 	b = append(b, `,"status_url":"/_jawas/events/`...)
 	b = append(b, id...)
-	return append(b, `"}`...)
+	b = append(b, `","period_ms":`...)
+	b = strconv.AppendInt(b, periodMs, 10)
+	return append(b, '}')
 }
 
 // Events is the serve.EventsFunc: GET /_jawas/events/ID.

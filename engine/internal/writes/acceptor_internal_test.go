@@ -8,12 +8,14 @@ import (
 // TestAppendAccepted checks the hand-written 202 body against json.Marshal.
 func TestAppendAccepted(t *testing.T) {
 	id := "0123456789abcdef01234567-00000000000000ff"
-	want, _ := json.Marshal(acceptedBody{ID: id, VisibleAt: 1767225600200, StatusURL: "/_jawas/events/" + id})
-	if got := appendAccepted(nil, id, 1767225600200); string(got) != string(want) {
-		t.Fatalf("appendAccepted = %s, want %s", got, want)
-	}
-	if n := acceptedLen(len(id)); n != len(want) {
-		t.Fatalf("acceptedLen = %d, want %d (the commit sizes its answers' buffer with it)", n, len(want))
+	for _, period := range []int64{200, 1000, 60000} {
+		want, _ := json.Marshal(acceptedBody{ID: id, VisibleAt: 1767225600200, StatusURL: "/_jawas/events/" + id, PeriodMs: period})
+		if got := appendAccepted(nil, id, 1767225600200, period); string(got) != string(want) {
+			t.Fatalf("appendAccepted = %s, want %s", got, want)
+		}
+		if n := acceptedLen(len(id), period); n != len(want) {
+			t.Fatalf("acceptedLen = %d, want %d (the commit sizes its answers' buffer with it)", n, len(want))
+		}
 	}
 }
 

@@ -821,7 +821,8 @@ const echoJS = `
 export const initial = { seen: [] };
 function keep(state, event) {
   state.seen.push({ id: event.id, method: event.method, body: event.body, kind: typeof event.body,
-    isDate: event.time instanceof Date, timeMs: event.timeMs, ua: event.headers["user-agent"] || "" });
+    isDate: event.time instanceof Date, timeMs: event.timeMs, ua: event.headers["user-agent"] || "",
+    isCommittedDate: event.committed instanceof Date && event.committed.getTime() === event.committedMs, committedMs: event.committedMs });
 }
 export function post(state, event) { keep(state, event); }
 export function put(state, event) { keep(state, event); }
@@ -831,7 +832,8 @@ export default function render(state) { return { seen: state.seen }; }
 // TestBodiesAndFraming: each body type reaches the reducer as the issue
 // says (JSON as a value, a form as an object, text as a string), framed by
 // Content-Length or chunked, with Expect: 100-continue answered before the
-// body is sent; the event carries id, method, time and headers.
+// body is sent; the event carries id, method, time (arrival), committed
+// and headers.
 func TestBodiesAndFraming(t *testing.T) {
 	p := newProject(t, "", map[string]string{"echo.js": echoJS})
 	p.start()
@@ -853,6 +855,23 @@ func TestBodiesAndFraming(t *testing.T) {
 	ack(c.do(strings.Replace(post("/echo.json", "text/plain; charset=utf-8", `héllo`), "POST", "PUT", 1)))
 	ack(c.do("POST /echo.json HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" +
 		"4\r\n[1,2\r\n3\r\n,3]\r\n0\r\n\r\n"))
+	// Empty JSON is invalid JSON: 400 with the offset, Content-Length 0 or
+	// none at all.
+	for _, req := range []string{
+		post("/echo.json", "application/json", ``),
+		"POST /echo.json HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\r\n",
+	} {
+		resp, b, err := c.do(req)
+		must(t, err)
+		if resp.StatusCode != 400 || !strings.Contains(string(b), `"offset":0`) {
+			t.Errorf("empty JSON body: %d %s, want 400 with offset 0", resp.StatusCode, b)
+		}
+	}
+	// A bodiless write (no Content-Type) is body null, empty text "" and
+	// an empty form {}.
+	ack(c.do("POST /echo.json HTTP/1.1\r\nHost: x\r\n\r\n"))
+	ack(c.do(post("/echo.json", "text/plain", ``)))
+	ack(c.do(post("/echo.json", "application/x-www-form-urlencoded", ``)))
 
 	// Expect: 100-continue: the body goes only after the interim answer.
 	conn, err := net.DialTimeout("tcp", p.addr, 2*time.Second)
@@ -878,10 +897,10 @@ func TestBodiesAndFraming(t *testing.T) {
 
 	var snap struct {
 		Seen []struct {
-			ID, Method, Kind, UA string
-			Body                 any
-			IsDate               bool
-			TimeMs               int64
+			ID, Method, Kind, UA    string
+			Body                    any
+			IsDate, IsCommittedDate bool
+			TimeMs, CommittedMs     int64
 		}
 	}
 	deadline := time.Now().Add(5 * time.Second)
@@ -901,6 +920,9 @@ func TestBodiesAndFraming(t *testing.T) {
 		{"POST", "object", `{"a":"1","b":["two words","3"]}`},
 		{"PUT", "string", `"héllo"`},
 		{"POST", "object", `[1,2,3]`},
+		{"POST", "object", `null`},
+		{"POST", "string", `""`},
+		{"POST", "object", `{}`},
 		{"POST", "string", `"continued"`},
 	}
 	now := time.Now().UnixMilli()
@@ -911,6 +933,12 @@ func TestBodiesAndFraming(t *testing.T) {
 		}
 		if !e.IsDate || e.TimeMs <= 0 || e.TimeMs > now || now-e.TimeMs > 60000 {
 			t.Errorf("event %d: time %v %d, want a Date of its arrival", i, e.IsDate, e.TimeMs)
+		}
+		// Arrival is when the worker read the request; the commit stamp
+		// comes after it, by at most the commit window (10 ms) and the
+		// time to reach the committer on a loaded machine.
+		if !e.IsCommittedDate || e.CommittedMs < e.TimeMs || e.CommittedMs-e.TimeMs > 1000 {
+			t.Errorf("event %d: committed %v %d, time %d: want a Date at or shortly after the arrival", i, e.IsCommittedDate, e.CommittedMs, e.TimeMs)
 		}
 	}
 	if snap.Seen[0].UA != "e2e-test" {

@@ -105,7 +105,11 @@ func mediaType(ct string) (string, bool) {
 func checkBody(mt string, body []byte) error {
 	switch mt {
 	case typeJSON:
-		if len(body) == 0 || json.Valid(body) {
+		if len(body) == 0 {
+			at := int64(0)
+			return &bodyError{Msg: "invalid JSON: the body is empty (a write without a body sends no Content-Type)", Offset: &at}
+		}
+		if json.Valid(body) {
 			return nil
 		}
 		var v any
@@ -143,12 +147,10 @@ type bodyError struct {
 func (e *bodyError) Error() string { return e.Msg }
 
 // decodeBody turns a record's body into what a reducer sees: JSON as is, a
-// form as an object (a repeated field as an array), text as a string, an
-// empty body as null.
+// form as an object (a repeated field as an array; an empty form is {}),
+// text as a string (maybe ""), and a bodiless write (no body, no
+// Content-Type, recorded as an empty JSON body) as null.
 func decodeBody(ct string, body []byte) (any, error) {
-	if len(body) == 0 {
-		return nil, nil
-	}
 	switch ct {
 	case typeForm:
 		q, err := url.ParseQuery(string(body))
@@ -176,6 +178,9 @@ func decodeBody(ct string, body []byte) (any, error) {
 	case typeText:
 		return string(body), nil
 	default:
+		if len(body) == 0 {
+			return nil, nil
+		}
 		if !json.Valid(body) {
 			return nil, fmt.Errorf("decode JSON body: invalid JSON")
 		}
@@ -192,7 +197,11 @@ func eventOf(r *journal.Record) (jsvm.Event, error) {
 	// No headers stay nil: jsvm gives the reducer an empty headers object
 	// for nil as for empty, and an empty map per event was an allocation
 	// per write.
-	return jsvm.Event{ID: r.ID, Method: r.Method, Time: r.Time, Body: body, Headers: r.Headers}, nil
+	arrived := r.Arrived
+	if arrived.IsZero() {
+		arrived = r.Time
+	}
+	return jsvm.Event{ID: r.ID, Method: r.Method, Time: arrived, Committed: r.Time, Body: body, Headers: r.Headers}, nil
 }
 
 // markRead tells events the highest sequence read per incarnation. The

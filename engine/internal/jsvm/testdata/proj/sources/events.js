@@ -6,7 +6,7 @@ function plain(e) {
   for (const k of Object.keys(e.headers)) {
     Object.defineProperty(h, k, { value: e.headers[k], writable: true, enumerable: true, configurable: true });
   }
-  return { id: e.id, method: e.method, time: new Date(e.timeMs), timeMs: e.timeMs, body: JSON.parse(JSON.stringify(e.body)), headers: h };
+  return { id: e.id, method: e.method, time: new Date(e.timeMs), timeMs: e.timeMs, committed: new Date(e.committedMs), committedMs: e.committedMs, body: JSON.parse(JSON.stringify(e.body)), headers: h };
 }
 
 function probe(e) {
@@ -20,6 +20,7 @@ function probe(e) {
   d.has = ["id" in e, e.hasOwnProperty("body"), "nope" in e, "toString" in e];
   d.sameDate = e.time === e.time;
   d.isDate = e.time instanceof Date && e.time.getTime() === e.timeMs;
+  d.isCommittedDate = e.committed instanceof Date && e.committed.getTime() === e.committedMs;
   d.desc = Object.getOwnPropertyDescriptor(e, "id");
   d.headerNames = Object.keys(e.headers);
   d.protoHeader = Object.prototype.hasOwnProperty.call(e.headers, "__proto__");

@@ -198,14 +198,27 @@ func hasExtension(path []byte) bool {
 //
 // X-Jawas-Next is the same remaining time in milliseconds, for clients that
 // schedule their next poll.
+//
+// Each content coding of a version has its own strong ETag (RFC 9110
+// §8.8.3), so the coding is negotiated first, even for a conditional
+// request: If-None-Match is compared with the ETag of the body this
+// request would get. A client (or cache) holding the identity body and now
+// asking for gzip gets the gzip body, not a 304 that would pair its
+// identity bytes with a gzip request.
 func (l *loop) entry(c *conn, req *http1.Request, e *snapshot.Entry) {
-	etag := bytesOf(e.ETag)
-	notModified := unchanged(req, etag, e.Modified)
 	variants := e.Gzip != nil || e.Brotli != nil
-	body, enc := e.Body, http1.EncIdentity
-	if variants && !notModified {
+	body, enc, etagS := e.Body, http1.EncIdentity, e.ETag
+	if variants {
 		body, enc = negotiated(req, e.Body, e.Gzip, e.Brotli)
+		switch enc {
+		case http1.EncGzip:
+			etagS = e.ETagGzip
+		case http1.EncBrotli:
+			etagS = e.ETagBrotli
+		}
 	}
+	etag := bytesOf(etagS)
+	notModified := unchanged(req, etag, e.Modified)
 
 	b := c.out
 	h0 := len(b)
@@ -309,14 +322,18 @@ func appendContentEncoding(b []byte, enc http1.Encoding) []byte {
 }
 
 // file answers with a site file (f is referenced by the caller's lookup).
+// Like a snapshot, each coding has its own strong ETag, negotiated before
+// If-None-Match is compared. A file that may get compressed variants
+// always says Vary: Accept-Encoding, also while they are being made, so a
+// cache never takes its identity answer for every coding.
 func (l *loop) file(c *conn, req *http1.Request, f *siteFile) {
-	notModified := unchanged(req, f.etag, f.mtime)
-	body, enc := f.data, http1.EncIdentity
-	v := f.enc.Load()
-	variants := v != nil && (v.gz != nil || v.br != nil)
-	if variants && !notModified {
+	body, enc, etag := f.data, http1.EncIdentity, f.etag
+	if v := f.enc.Load(); v != nil && (v.gz != nil || v.br != nil) {
 		body, enc = negotiated(req, f.data, v.gz, v.br)
+		etag = f.etagFor(enc)
 	}
+	notModified := unchanged(req, etag, f.mtime)
+	variants := f.compressible
 	b := c.out
 	h0 := len(b)
 	if notModified {
@@ -331,7 +348,7 @@ func (l *loop) file(c *conn, req *http1.Request, f *siteFile) {
 		b = appendContentEncoding(b, enc)
 	}
 	b = append(b, "ETag: "...)
-	b = append(b, f.etag...)
+	b = append(b, etag...)
 	b = append(b, "\r\nLast-Modified: "...)
 	b = append(b, f.lastMod...)
 	b = append(b, "\r\nCache-Control: no-cache\r\n"...)

@@ -312,8 +312,24 @@ func serverOptions(cfg *config.Config, lfd int, snapDir string, log *slog.Logger
 		WriteTimeout:  s.WriteTimeout.Duration,
 		MaxConns:      s.MaxConns,
 		CORSOrigins:   s.CORSOrigins,
+		Proxies:       proxiesOf(cfg),
+		Cache:         cachePolicyOf(s.CacheControl),
 		Log:           log,
 	}
+}
+
+// proxiesOf maps serve.trusted_proxies, proxy_protocol and
+// forwarded_header (validated by config) onto the HTTP core's options.
+func proxiesOf(cfg *config.Config) serve.Proxies {
+	h, _ := serve.ParseForwardedHeader(cfg.Serve.ForwardedHeader)
+	return serve.Proxies{Trusted: cfg.TrustedProxies(), Protocol: cfg.Serve.ProxyProtocol, Header: h}
+}
+
+// cachePolicyOf maps [serve.cache_control] onto the HTTP core's options.
+func cachePolicyOf(cc config.CacheControl) serve.CachePolicy {
+	span := func(s config.Span) serve.Span { return serve.Span{Periods: s.Periods, Duration: s.Duration} }
+	return serve.CachePolicy{SMaxage: cc.SMaxage.Duration,
+		StaleWhileRevalidate: span(cc.StaleWhileRevalidate), StaleIfError: span(cc.StaleIfError)}
 }
 
 // serveSingle runs the engine and the serving loops in this one process.

@@ -25,6 +25,9 @@ func (l *loop) handle(c *conn, req *http1.Request) {
 	if !req.KeepAlive || l.s.draining.Load() {
 		c.closing = true
 	}
+	if c.ops.forwarded {
+		l.requestClient(c, req) // proxy.go
+	}
 	switch req.Method {
 	case http1.MethodGet, http1.MethodHead:
 		if e := l.view.LookupBytes(req.Path); e != nil {
@@ -250,7 +253,9 @@ func (l *loop) entry(c *conn, req *http1.Request, e *snapshot.Entry) {
 	p := int64(period)
 	cur := l.nowNS - l.nowNS%p // current boundary (epoch-aligned)
 	left := cur + p - l.nowNS  // ns to the next boundary, in (0, p]
-	if period < time.Second {
+	if l.s.opt.Cache.enabled() {
+		b = l.cachePolicy(b, period, left, cur)
+	} else if period < time.Second {
 		b = append(b, "Cache-Control: no-cache\r\n"...)
 	} else {
 		age := left / int64(time.Second)
@@ -268,8 +273,13 @@ func (l *loop) entry(c *conn, req *http1.Request, e *snapshot.Entry) {
 	b = append(b, "\r\n"...)
 	if !l.beat.IsZero() {
 		if stale := l.nowNS - l.beat.UnixNano(); stale > 3*p {
+			// The engine stopped publishing: the body is what it was at
+			// its last heartbeat. Age (RFC 9111 §5.1) tells caches how old,
+			// so none keeps it as fresh.
 			b = append(b, "X-Jawas-Stale: "...)
 			b = strconv.AppendInt(b, stale/int64(time.Millisecond), 10)
+			b = append(b, "\r\nAge: "...)
+			b = strconv.AppendInt(b, stale/int64(time.Second), 10)
 			b = append(b, "\r\n"...)
 		}
 	}
@@ -281,6 +291,44 @@ func (l *loop) entry(c *conn, req *http1.Request, e *snapshot.Entry) {
 	} else {
 		l.queue(c, h0, nil, nil)
 	}
+}
+
+// cachePolicy appends Cache-Control under Options.Cache: the default
+// contract, plus s-maxage for shared caches and the stale-* allowances,
+// in whole seconds (a span under a second is left out).
+func (l *loop) cachePolicy(b []byte, period time.Duration, left, cur int64) []byte {
+	pol := &l.s.opt.Cache
+	swr := int64(pol.StaleWhileRevalidate.of(period) / time.Second)
+	sie := int64(pol.StaleIfError.of(period) / time.Second)
+	switch {
+	case period >= time.Second:
+		age := left / int64(time.Second)
+		if l.beat.UnixNano() < cur {
+			age = 0 // this period's snapshot is not committed yet
+		}
+		b = append(b, "Cache-Control: public, max-age="...)
+		b = strconv.AppendInt(b, age, 10)
+		b = append(b, ", s-maxage="...)
+		b = strconv.AppendInt(b, age, 10)
+	case pol.SMaxage >= time.Second:
+		b = append(b, "Cache-Control: public, max-age=0, s-maxage="...)
+		b = strconv.AppendInt(b, int64(pol.SMaxage/time.Second), 10)
+	default:
+		b = append(b, "Cache-Control: no-cache"...)
+		swr = 0 // every use is revalidated: nothing to serve while revalidating
+	}
+	if swr > 0 {
+		b = append(b, ", stale-while-revalidate="...)
+		b = strconv.AppendInt(b, swr, 10)
+	}
+	if sie > 0 {
+		b = append(b, ", stale-if-error="...)
+		b = strconv.AppendInt(b, sie, 10)
+	}
+	if swr == 0 && sie == 0 && period >= time.Second {
+		b = append(b, ", must-revalidate"...)
+	}
+	return append(b, "\r\n"...)
 }
 
 // unchanged reports whether a conditional GET is answered 304: If-None-Match

@@ -68,6 +68,7 @@ type conn struct {
 	writes    uint32 // Writes handed over on this connection: names the one in flight (Done.seq)
 	more      bool   // input may hold complete requests not answered yet
 	http10    bool   // the last request handled was HTTP/1.0
+	proxyWait bool   // a PROXY protocol header must come first (proxy.go)
 
 	ops connOps // peer address, admin access (admin.go)
 }
@@ -500,6 +501,11 @@ func (l *loop) readable(c *conn) {
 		}
 		buf = l.scratch[:n]
 	}
+	if c.proxyWait {
+		if buf = l.proxyHeader(c, buf); buf == nil {
+			return
+		}
+	}
 	l.serveInput(c, buf)
 }
 
@@ -540,6 +546,7 @@ func (l *loop) answer(c *conn, buf []byte) int {
 		n, err := c.parser.Parse(b, &c.req)
 		if err != nil {
 			l.ops.kind = metrics.KindOther
+			c.ops.reqClient = c.ops.client // no request to believe a header of
 			status := 400
 			var he *http1.Error
 			if errors.As(err, &he) && he.Status != 0 {

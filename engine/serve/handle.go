@@ -421,7 +421,9 @@ func (l *loop) notFound(c *conn, req *http1.Request) {
 	b = l.head(b, 404)
 	b = append(b, "Content-Type: text/html; charset=utf-8\r\nContent-Length: "...)
 	b = strconv.AppendInt(b, int64(len(page)), 10)
-	b = append(b, "\r\nCache-Control: no-cache\r\n"...)
+	// no-store: a URL may be published at the next boundary, and a 404
+	// has no validator a cache could revalidate it with.
+	b = append(b, "\r\nCache-Control: no-store\r\n"...)
 	b = l.tail(b, c)
 	c.out = b
 	if req.Method == http1.MethodHead {

@@ -212,7 +212,7 @@ func (l *loop) entry(c *conn, req *http1.Request, e *snapshot.Entry) {
 	variants := e.Gzip != nil || e.Brotli != nil
 	body, enc, etagS := e.Body, http1.EncIdentity, e.ETag
 	if variants {
-		body, enc = negotiated(req, e.Body, e.Gzip, e.Brotli)
+		body, enc = negotiated(c, req, e.Body, e.Gzip, e.Brotli)
 		switch enc {
 		case http1.EncGzip:
 			etagS = e.ETagGzip
@@ -347,14 +347,48 @@ func unchanged(req *http1.Request, etag []byte, modified time.Time) bool {
 
 // negotiated picks the body req's Accept-Encoding asks for among identity
 // and the compressed variants gz and br (nil: none).
-func negotiated(req *http1.Request, identity, gz, br []byte) ([]byte, http1.Encoding) {
-	switch http1.Negotiate(req.AcceptEncoding, gz != nil, br != nil) {
+func negotiated(c *conn, req *http1.Request, identity, gz, br []byte) ([]byte, http1.Encoding) {
+	switch c.ae.negotiate(req.AcceptEncoding, gz != nil, br != nil) {
 	case http1.EncGzip:
 		return gz, http1.EncGzip
 	case http1.EncBrotli:
 		return br, http1.EncBrotli
 	}
 	return identity, http1.EncIdentity
+}
+
+// aeCache remembers a connection's last Accept-Encoding and what it chose
+// for each set of variants: a client sends the same value on every
+// request, and parsing it (q-values, a list) costs more than the rest of a
+// 304. Values longer than the key are parsed each time.
+type aeCache struct {
+	key   [48]byte
+	n     int8 // len of the cached value; -1 (and the zero value): none
+	valid bool
+	enc   [4]uint8 // by variants (gzip*2 + br): Encoding+1; 0 not yet chosen
+}
+
+func (a *aeCache) negotiate(ae []byte, gz, br bool) http1.Encoding {
+	if len(ae) > len(a.key) {
+		return http1.Negotiate(ae, gz, br)
+	}
+	if !a.valid || int(a.n) != len(ae) || string(a.key[:len(ae)]) != string(ae) {
+		copy(a.key[:], ae)
+		a.n, a.valid, a.enc = int8(len(ae)), true, [4]uint8{}
+	}
+	i := 0
+	if gz {
+		i = 2
+	}
+	if br {
+		i++
+	}
+	if e := a.enc[i]; e != 0 {
+		return http1.Encoding(e - 1)
+	}
+	e := http1.Negotiate(ae, gz, br)
+	a.enc[i] = uint8(e) + 1
+	return e
 }
 
 // appendContentEncoding appends the Content-Encoding field for enc (none
@@ -377,7 +411,7 @@ func appendContentEncoding(b []byte, enc http1.Encoding) []byte {
 func (l *loop) file(c *conn, req *http1.Request, f *siteFile) {
 	body, enc, etag := f.data, http1.EncIdentity, f.etag
 	if v := f.enc.Load(); v != nil && (v.gz != nil || v.br != nil) {
-		body, enc = negotiated(req, f.data, v.gz, v.br)
+		body, enc = negotiated(c, req, f.data, v.gz, v.br)
 		etag = f.etagFor(enc)
 	}
 	notModified := unchanged(req, etag, f.mtime)

@@ -60,15 +60,16 @@ type conn struct {
 	held    *snapshot.View
 
 	events    uint32
-	deadline  int64  // unix ns; 0 none
-	closing   bool   // close once the queued output is written
-	lingering bool   // write side shut, draining input until EOF
-	idleSince int64  // unix ns: accepted, or last output written with nothing pending (see drainIdleGrace)
-	waiting   bool   // a Write is in flight; later requests wait
-	writes    uint32 // Writes handed over on this connection: names the one in flight (Done.seq)
-	more      bool   // input may hold complete requests not answered yet
-	http10    bool   // the last request handled was HTTP/1.0
-	proxyWait bool   // a PROXY protocol header must come first (proxy.go)
+	deadline  int64   // unix ns; 0 none
+	closing   bool    // close once the queued output is written
+	lingering bool    // write side shut, draining input until EOF
+	idleSince int64   // unix ns: accepted, or last output written with nothing pending (see drainIdleGrace)
+	waiting   bool    // a Write is in flight; later requests wait
+	writes    uint32  // Writes handed over on this connection: names the one in flight (Done.seq)
+	more      bool    // input may hold complete requests not answered yet
+	http10    bool    // the last request handled was HTTP/1.0
+	proxyWait bool    // a PROXY protocol header must come first (proxy.go)
+	ae        aeCache // the last Accept-Encoding and its choices (handle.go)
 
 	ops connOps // peer address, admin access (admin.go)
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/jawas/jawas/engine/internal/config"
 	"github.com/jawas/jawas/engine/internal/http1"
 	"github.com/jawas/jawas/engine/internal/metrics"
 	"github.com/jawas/jawas/engine/internal/period"
@@ -140,8 +141,24 @@ func serverOptions(cfg *Config, lfd int, snapDir string, dev bool, log *slog.Log
 		WriteTimeout:  s.WriteTimeout.Duration,
 		MaxConns:      s.MaxConns,
 		CORSOrigins:   s.CORSOrigins,
+		Proxies:       proxiesOf(cfg),
+		Cache:         cachePolicyOf(s.CacheControl),
 		Log:           log,
 	}
+}
+
+// proxiesOf maps serve.trusted_proxies, proxy_protocol and
+// forwarded_header (validated by config) onto the HTTP core's options.
+func proxiesOf(cfg *Config) serve.Proxies {
+	h, _ := serve.ParseForwardedHeader(cfg.Serve.ForwardedHeader)
+	return serve.Proxies{Trusted: cfg.TrustedProxies(), Protocol: cfg.Serve.ProxyProtocol, Header: h}
+}
+
+// cachePolicyOf maps [serve.cache_control] onto the HTTP core's options.
+func cachePolicyOf(cc config.CacheControl) serve.CachePolicy {
+	span := func(s config.Span) serve.Span { return serve.Span{Periods: s.Periods, Duration: s.Duration} }
+	return serve.CachePolicy{SMaxage: cc.SMaxage.Duration,
+		StaleWhileRevalidate: span(cc.StaleWhileRevalidate), StaleIfError: span(cc.StaleIfError)}
 }
 
 // siteDir is the static files directory, or "" (serve none) when the

@@ -118,6 +118,78 @@ type Serve struct {
 	AdminToken      string   `toml:"admin_token"`       // "Authorization: Bearer TOKEN" also admits a client; "" = none
 	AccessLog       string   `toml:"access_log"`        // combined-format access log file; "" = off
 	HealthMaxMissed int      `toml:"health_max_missed"` // /_jawas/health is 503 after this many periods without a publish
+
+	TrustedProxies  []string `toml:"trusted_proxies"`  // CIDRs or addresses of proxies whose word about the client is believed
+	ProxyProtocol   bool     `toml:"proxy_protocol"`   // connections from trusted_proxies start with a PROXY protocol header (v1 or v2)
+	ForwardedHeader string   `toml:"forwarded_header"` // "x-forwarded-for" (default), "forwarded" or "none"
+
+	CacheControl CacheControl `toml:"cache_control"`
+}
+
+// CacheControl is [serve.cache_control]: what shared caches (CDNs, nginx,
+// Varnish) may do with snapshots and pages beyond the default contract
+// (never past the next boundary). Each span is a number of the URL's
+// periods (an integer) or a duration ("30s"); caches count whole seconds.
+type CacheControl struct {
+	// SMaxage lets shared caches reuse a version of a sub-second source
+	// this long (s-maxage, whole seconds) instead of revalidating every
+	// use: a chosen staleness bound. 0 (default): no-cache. Periods of 1 s
+	// and more always get s-maxage = the seconds to the next boundary.
+	SMaxage Span `toml:"s_maxage"`
+	// StaleWhileRevalidate: a shared cache may answer with the previous
+	// version this long after it expired while it fetches the new one.
+	StaleWhileRevalidate Span `toml:"stale_while_revalidate"`
+	// StaleIfError: a shared cache may answer with the last version this
+	// long after it expired while jawas cannot be reached or fails.
+	StaleIfError Span `toml:"stale_if_error"`
+}
+
+// Enabled reports whether any key of [serve.cache_control] is set.
+func (c CacheControl) Enabled() bool {
+	return c.SMaxage != (Span{}) || c.StaleWhileRevalidate != (Span{}) || c.StaleIfError != (Span{})
+}
+
+// Span is a length of time written as a number of periods (an integer:
+// derived from each URL's own period) or as a duration string.
+type Span struct {
+	Periods  int64
+	Duration time.Duration
+}
+
+// UnmarshalTOML reads an integer (periods) or a duration string.
+func (s *Span) UnmarshalTOML(v any) error {
+	switch x := v.(type) {
+	case int64:
+		if x < 0 {
+			return fmt.Errorf("expected 0 or a positive number of periods, got %d", x)
+		}
+		*s = Span{Periods: x}
+	case string:
+		d, err := time.ParseDuration(x)
+		if err != nil || d < 0 {
+			return fmt.Errorf("expected a number of periods such as 2, or a duration such as \"30s\", got %q", x)
+		}
+		*s = Span{Duration: d}
+	default:
+		return fmt.Errorf("expected a number of periods such as 2, or a duration such as \"30s\", got %v", v)
+	}
+	return nil
+}
+
+// String writes the span as it is written in the config.
+func (s Span) String() string {
+	if s.Periods > 0 {
+		return fmt.Sprintf("%d periods", s.Periods)
+	}
+	return fmt.Sprintf("%q", s.Duration.String())
+}
+
+// Of returns the span for a URL whose period is period.
+func (s Span) Of(period time.Duration) time.Duration {
+	if s.Periods > 0 {
+		return time.Duration(s.Periods) * period
+	}
+	return s.Duration
 }
 
 // Default returns the configuration used when jawas.toml is absent.
@@ -468,6 +540,34 @@ func (c *Config) validateAdmin(bad func(key, format string, args ...any)) {
 	if s.HealthMaxMissed < 1 {
 		bad("serve.health_max_missed", "expected a number of periods of at least 1, got %d", s.HealthMaxMissed)
 	}
+	for i, n := range s.TrustedProxies {
+		if _, err := parseNetwork(n); err != nil {
+			bad(fmt.Sprintf("serve.trusted_proxies[%d]", i), "expected a network such as \"10.0.0.0/8\" or an address such as \"192.0.2.7\", got %q", n)
+		}
+	}
+	if s.ProxyProtocol && len(s.TrustedProxies) == 0 {
+		bad("serve.proxy_protocol", "needs serve.trusted_proxies: the PROXY protocol header is read only from the proxies listed there")
+	}
+	if cc := s.CacheControl.SMaxage; cc.Periods > 0 || (cc.Duration > 0 && cc.Duration < time.Second) {
+		bad("serve.cache_control.s_maxage", "expected a duration of whole seconds such as \"1s\" (it applies to sub-second periods, and caches count seconds), got %s", cc)
+	}
+	switch strings.ToLower(s.ForwardedHeader) {
+	case "", "x-forwarded-for", "forwarded", "none":
+	default:
+		bad("serve.forwarded_header", "expected \"x-forwarded-for\", \"forwarded\" or \"none\", got %q", s.ForwardedHeader)
+	}
+}
+
+// TrustedProxies returns serve.trusted_proxies as prefixes (a bare address
+// is a single-host network).
+func (c *Config) TrustedProxies() []netip.Prefix {
+	var out []netip.Prefix
+	for _, n := range c.Serve.TrustedProxies {
+		if p, err := parseNetwork(n); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // AdminNetworks returns serve.admin_networks as prefixes; nil (loopback

@@ -182,3 +182,48 @@ allow = ["API_TOKEN"]
 		}
 	}
 }
+
+// TestProxyAndCacheKeys: the trusted-proxy and cache_control keys parse,
+// and each mistake names its key.
+func TestProxyAndCacheKeys(t *testing.T) {
+	c := Default()
+	err := Parse(&c, "jawas.toml", []byte(`
+[serve]
+trusted_proxies = ["10.0.0.0/8", "192.0.2.7"]
+proxy_protocol = true
+forwarded_header = "Forwarded"
+[serve.cache_control]
+s_maxage = "2s"
+stale_while_revalidate = 1
+stale_if_error = "10m"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := c.Serve.CacheControl
+	if len(c.TrustedProxies()) != 2 || !c.Serve.ProxyProtocol || !cc.Enabled() ||
+		cc.SMaxage.Of(time.Second) != 2*time.Second || cc.StaleWhileRevalidate.Of(500*time.Millisecond) != 500*time.Millisecond ||
+		cc.StaleIfError.Of(time.Second) != 10*time.Minute {
+		t.Fatalf("parsed %+v %+v", c.Serve, cc)
+	}
+	if Default().Serve.CacheControl.Enabled() {
+		t.Fatal("cache_control enabled by default")
+	}
+	for _, tc := range []struct{ toml, key string }{
+		{"[serve]\ntrusted_proxies = [\"10.0.0.0/33\"]", `"serve.trusted_proxies[0]"`},
+		{"[serve]\nproxy_protocol = true", `"serve.proxy_protocol"`},
+		{"[serve]\nforwarded_header = \"x-real-ip\"", `"serve.forwarded_header"`},
+		{"[serve.cache_control]\ns_maxage = \"500ms\"", `"serve.cache_control.s_maxage"`},
+		{"[serve.cache_control]\ns_maxage = 2", `"serve.cache_control.s_maxage"`},
+		{"[serve.cache_control]\nstale_if_error = \"soon\"", `"serve.cache_control.stale_if_error"`},
+		{"[serve.cache_control]\nstale_if_error = -1", `"serve.cache_control.stale_if_error"`},
+		{"[serve.cache_control]\nstale_while_revalidate = true", `"serve.cache_control.stale_while_revalidate"`},
+		{"[serve.cache_control]\nmax_age = 1", `"serve.cache_control.max_age"`},
+	} {
+		c := Default()
+		err := Parse(&c, "jawas.toml", []byte(tc.toml))
+		if err == nil || !strings.Contains(err.Error(), tc.key) {
+			t.Errorf("%q: error %v, want one naming %s", tc.toml, err, tc.key)
+		}
+	}
+}

@@ -152,7 +152,8 @@ func StatusText(code int) string { return statusText(code) }
 func AppendStatusLine(dst []byte, code int) []byte { return appendStatusLine(dst, code) }
 
 // AppendErrorResponse appends a whole response for code with a small
-// text/plain body naming the problem ("404 Not Found\n"). date (from a
+// text/plain body naming the problem ("404 Not Found\n"), never to be
+// stored by a cache (Cache-Control: no-store). date (from a
 // DateCache) is omitted when nil; close adds "Connection: close"; extra
 // headers (e.g. Allow) are written before the blank line.
 func AppendErrorResponse(dst []byte, code int, date []byte, close bool, extra ...Header) []byte {

@@ -106,7 +106,10 @@ func appendErrorResponse(dst []byte, code int, date []byte, close bool, extra []
 		dst = append(dst, date...)
 		dst = append(dst, "\r\n"...)
 	}
-	dst = append(dst, "Content-Type: text/plain; charset=utf-8\r\nContent-Length: "...)
+	// no-store: an error or a 202 is about this request only; a cache
+	// (Varnish stores a 404 or 414 for 2 minutes without it) must not
+	// answer the next one with it.
+	dst = append(dst, "Cache-Control: no-store\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: "...)
 	dst = strconv.AppendInt(dst, int64(3+1+len(text)+1), 10)
 	if close {
 		dst = append(dst, "\r\nConnection: close"...)

@@ -60,6 +60,8 @@ type Serve struct {
 	JournalCommits    atomic.Uint64 // group commits
 	JournalFsyncs     atomic.Uint64 // fdatasyncs
 	JournalFsyncNanos atomic.Uint64 // time spent in them
+
+	ProxyRefused atomic.Uint64 // connections closed for a malformed PROXY protocol header
 }
 
 // Count records one answer with status on route k.
@@ -167,6 +169,8 @@ type ServeTotals struct {
 	LogDropped  uint64
 	Loops       int // counters files read
 
+	ProxyRefused uint64
+
 	JournalCommits, JournalFsyncs, JournalFsyncNanos uint64
 }
 
@@ -201,6 +205,7 @@ func (t *ServeTotals) Add(s *Serve, alive bool) {
 	t.JournalCommits += s.JournalCommits.Load()
 	t.JournalFsyncs += s.JournalFsyncs.Load()
 	t.JournalFsyncNanos += s.JournalFsyncNanos.Load()
+	t.ProxyRefused += s.ProxyRefused.Load()
 	t.Loops++
 }
 

@@ -149,6 +149,7 @@ var (
 	dAccepted     = desc("http_connections_accepted_total", "Client connections accepted.")
 	dRejected     = desc("http_connections_rejected_total", "Client connections refused with 503 over serve.max_conns.")
 	dDenied       = desc("admin_denied_total", "Admin requests refused (client network not allowed and no valid token).")
+	dProxyRefused = desc("proxy_protocol_refused_total", "Connections from trusted proxies closed for a malformed or missing PROXY protocol header.")
 	dLogLines     = desc("access_log_lines_total", "Access log lines written.")
 	dLogDropped   = desc("access_log_dropped_total", "Access log lines dropped (buffer full or write error).")
 	dEval         = desc("source_evaluation_seconds", "Time to evaluate (render) a source.", "source")
@@ -178,7 +179,7 @@ type collector struct{ r *Report }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dRequests, dNotModified, dNMRatio, dBytes, dOpen, dAccepted, dRejected,
-		dDenied, dLogLines, dLogDropped, dEval, dEvals, dErrors, dSkipped, dVersions, dSize, dPeriod, dLastPublish,
+		dDenied, dProxyRefused, dLogLines, dLogDropped, dEval, dEvals, dErrors, dSkipped, dVersions, dSize, dPeriod, dLastPublish,
 		dCommits, dEngineUp, dJBacklogB, dJCommits, dJFsync, dJFsyncS, dWRestarts, dERestarts, dRecycles, dProcs,
 		dWorkerReqs, dWorkerUptime} {
 		ch <- d
@@ -217,6 +218,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(dJFsync, float64(s.JournalFsyncs))
 	counter(dJFsyncS, float64(s.JournalFsyncNanos)/1e9)
 	counter(dDenied, float64(s.AdminDenied))
+	counter(dProxyRefused, float64(s.ProxyRefused))
 	counter(dLogLines, float64(s.LogLines))
 	counter(dLogDropped, float64(s.LogDropped))
 

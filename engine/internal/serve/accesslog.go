@@ -258,8 +258,8 @@ func (l *loop) logged(c *conn, size int) {
 		return
 	}
 	b := lb.buf
-	if c.ops.peer.IsValid() {
-		b = c.ops.peer.AppendTo(b)
+	if c.ops.reqClient.IsValid() {
+		b = c.ops.reqClient.AppendTo(b)
 	} else {
 		b = append(b, '-')
 	}

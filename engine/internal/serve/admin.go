@@ -62,11 +62,14 @@ type ops struct {
 
 // connOps is a connection's operability state, set once at accept.
 type connOps struct {
-	peer   netip.Addr
-	peerS  string // peer as text, made at the connection's first write (write.go)
-	admin  bool   // the peer's network may use the admin endpoints
-	wline  []byte // access-log request line + referer and agent of a write awaiting its answer
-	wsplit int    // where the request line ends in wline
+	peer      netip.Addr // the socket's peer
+	client    netip.Addr // the connection's client: peer, or what a trusted proxy's PROXY header named (proxy.go)
+	clientS   string     // client as text, made at the connection's first write (write.go)
+	reqClient netip.Addr // the client of the request being answered (requestClient)
+	admin     bool       // client's network may use the admin endpoints
+	forwarded bool       // client is a trusted proxy: believe its forwarding header per request
+	wline     []byte     // access-log request line + referer and agent of a write awaiting its answer
+	wsplit    int        // where the request line ends in wline
 }
 
 // initOps maps loop i's counters. Called by Server.init.
@@ -99,24 +102,17 @@ func (l *loop) closeOps() {
 	}
 }
 
-// opened records a new connection and whether its peer may use the admin
-// endpoints. Loop goroutine only.
+// opened records a new connection, its client and whether it may use the
+// admin endpoints. Loop goroutine only.
 func (l *loop) opened(c *conn) {
 	l.ops.m.Accepted.Add(1)
 	l.ops.m.Open.Add(1)
 	c.ops = connOps{}
 	if ip, ok := peerIP(c.fd); ok {
 		c.ops.peer = ip
-		nets := l.s.opt.Admin.Networks
-		if nets == nil {
-			nets = loopback
-		}
-		for _, p := range nets {
-			if p.Contains(ip) {
-				c.ops.admin = true
-				break
-			}
-		}
+		l.setClient(c, ip)
+		px := &l.s.opt.Proxies
+		c.proxyWait = px.Protocol && px.trusted(ip)
 	}
 }
 
@@ -150,7 +146,11 @@ func (l *loop) admin(c *conn, req *http1.Request) bool {
 		return false
 	}
 	l.ops.kind = metrics.KindAdmin
-	if !c.ops.admin && !l.tokenOK(req) {
+	admin := c.ops.admin
+	if c.ops.forwarded {
+		admin = l.adminNet(c.ops.reqClient)
+	}
+	if !admin && !l.tokenOK(req) {
 		l.ops.m.AdminDenied.Add(1)
 		l.adminBody(c, req, 403, "text/plain; charset=utf-8",
 			[]byte("403 Forbidden: admin endpoints answer only the networks in serve.admin_networks or a request with serve.admin_token\n"))

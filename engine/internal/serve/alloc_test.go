@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -150,6 +151,21 @@ func BenchmarkHandle(b *testing.B) {
 			step(b, l, c, raw)
 		}
 	})
+	// A revalidation: If-None-Match with the ETag the same request got.
+	b.Run("jawas-304", func(b *testing.B) {
+		l, c, _ := inProcess(b)
+		hdr, _ := step(b, l, c, raw)
+		etag := headerValue(hdr, "ETag")
+		cond := []byte(strings.Replace(string(raw), "\r\n\r\n", "\r\nIf-None-Match: "+etag+"\r\n\r\n", 1))
+		if hdr, _ := step(b, l, c, cond); !bytes.HasPrefix(hdr, []byte("HTTP/1.1 304")) {
+			b.Fatalf("not a 304: %q", hdr)
+		}
+		b.ReportAllocs()
+		b.SetBytes(int64(len(cond)))
+		for b.Loop() {
+			step(b, l, c, cond)
+		}
+	})
 	b.Run("nethttp", func(b *testing.B) {
 		etag := `"0123456789abcdef0123456789abcdef"`
 		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -174,6 +190,17 @@ func BenchmarkHandle(b *testing.B) {
 			h.ServeHTTP(w, req)
 		}
 	})
+}
+
+// headerValue returns the value of the first field called name in a
+// response header block ("" when absent).
+func headerValue(hdr []byte, name string) string {
+	for _, line := range strings.Split(string(hdr), "\r\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(k, name) {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
 }
 
 type sinkWriter struct{ h http.Header }

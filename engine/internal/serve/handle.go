@@ -25,6 +25,9 @@ func (l *loop) handle(c *conn, req *http1.Request) {
 	if !req.KeepAlive || l.s.draining.Load() {
 		c.closing = true
 	}
+	if c.ops.forwarded {
+		l.requestClient(c, req) // proxy.go
+	}
 	switch req.Method {
 	case http1.MethodGet, http1.MethodHead:
 		if e := l.view.LookupBytes(req.Path); e != nil {
@@ -198,18 +201,31 @@ func hasExtension(path []byte) bool {
 //
 // X-Jawas-Next is the same remaining time in milliseconds, for clients that
 // schedule their next poll.
+//
+// Each content coding of a version has its own strong ETag (RFC 9110
+// §8.8.3), so the coding is negotiated first, even for a conditional
+// request: If-None-Match is compared with the ETag of the body this
+// request would get. A client (or cache) holding the identity body and now
+// asking for gzip gets the gzip body, not a 304 that would pair its
+// identity bytes with a gzip request.
 func (l *loop) entry(c *conn, req *http1.Request, e *snapshot.Entry) {
 	if e.Status != 0 {
 		l.unavailable(c, req, e)
 		return
 	}
-	etag := bytesOf(e.ETag)
-	notModified := unchanged(req, etag, e.Modified)
 	variants := e.Gzip != nil || e.Brotli != nil
-	body, enc := e.Body, http1.EncIdentity
-	if variants && !notModified {
-		body, enc = negotiated(req, e.Body, e.Gzip, e.Brotli)
+	body, enc, etagS := e.Body, http1.EncIdentity, e.ETag
+	if variants {
+		body, enc = negotiated(c, req, e.Body, e.Gzip, e.Brotli)
+		switch enc {
+		case http1.EncGzip:
+			etagS = e.ETagGzip
+		case http1.EncBrotli:
+			etagS = e.ETagBrotli
+		}
 	}
+	etag := bytesOf(etagS)
+	notModified := unchanged(req, etag, e.Modified)
 
 	b := c.out
 	h0 := len(b)
@@ -241,7 +257,9 @@ func (l *loop) entry(c *conn, req *http1.Request, e *snapshot.Entry) {
 	p := int64(period)
 	cur := l.nowNS - l.nowNS%p // current boundary (epoch-aligned)
 	left := cur + p - l.nowNS  // ns to the next boundary, in (0, p]
-	if period < time.Second {
+	if l.s.opt.Cache.enabled() {
+		b = l.cachePolicy(b, period, left, cur)
+	} else if period < time.Second {
 		b = append(b, "Cache-Control: no-cache\r\n"...)
 	} else {
 		age := left / int64(time.Second)
@@ -267,8 +285,13 @@ func (l *loop) entry(c *conn, req *http1.Request, e *snapshot.Entry) {
 		stale = max(stale, l.nowNS-e.StaleSince.UnixNano())
 	}
 	if stale > 0 {
+		// The engine stopped publishing, or the source is failing: the
+		// body is what it was then. Age (RFC 9111 §5.1) tells caches how
+		// old, so none keeps it as fresh.
 		b = append(b, "X-Jawas-Stale: "...)
 		b = strconv.AppendInt(b, stale/int64(time.Millisecond), 10)
+		b = append(b, "\r\nAge: "...)
+		b = strconv.AppendInt(b, stale/int64(time.Second), 10)
 		b = append(b, "\r\n"...)
 	}
 	b = l.corsHeaders(b, req, variants)
@@ -311,6 +334,44 @@ func (l *loop) unavailable(c *conn, req *http1.Request, e *snapshot.Entry) {
 	}
 }
 
+// cachePolicy appends Cache-Control under Options.Cache: the default
+// contract, plus s-maxage for shared caches and the stale-* allowances,
+// in whole seconds (a span under a second is left out).
+func (l *loop) cachePolicy(b []byte, period time.Duration, left, cur int64) []byte {
+	pol := &l.s.opt.Cache
+	swr := int64(pol.StaleWhileRevalidate.of(period) / time.Second)
+	sie := int64(pol.StaleIfError.of(period) / time.Second)
+	switch {
+	case period >= time.Second:
+		age := left / int64(time.Second)
+		if l.beat.UnixNano() < cur {
+			age = 0 // this period's snapshot is not committed yet
+		}
+		b = append(b, "Cache-Control: public, max-age="...)
+		b = strconv.AppendInt(b, age, 10)
+		b = append(b, ", s-maxage="...)
+		b = strconv.AppendInt(b, age, 10)
+	case pol.SMaxage >= time.Second:
+		b = append(b, "Cache-Control: public, max-age=0, s-maxage="...)
+		b = strconv.AppendInt(b, int64(pol.SMaxage/time.Second), 10)
+	default:
+		b = append(b, "Cache-Control: no-cache"...)
+		swr = 0 // every use is revalidated: nothing to serve while revalidating
+	}
+	if swr > 0 {
+		b = append(b, ", stale-while-revalidate="...)
+		b = strconv.AppendInt(b, swr, 10)
+	}
+	if sie > 0 {
+		b = append(b, ", stale-if-error="...)
+		b = strconv.AppendInt(b, sie, 10)
+	}
+	if swr == 0 && sie == 0 && period >= time.Second {
+		b = append(b, ", must-revalidate"...)
+	}
+	return append(b, "\r\n"...)
+}
+
 // unchanged reports whether a conditional GET is answered 304: If-None-Match
 // against etag (weak comparison, lists, "*"), else If-Modified-Since against
 // modified (RFC 9110 §13.2.2: If-Modified-Since only without If-None-Match).
@@ -327,14 +388,48 @@ func unchanged(req *http1.Request, etag []byte, modified time.Time) bool {
 
 // negotiated picks the body req's Accept-Encoding asks for among identity
 // and the compressed variants gz and br (nil: none).
-func negotiated(req *http1.Request, identity, gz, br []byte) ([]byte, http1.Encoding) {
-	switch http1.Negotiate(req.AcceptEncoding, gz != nil, br != nil) {
+func negotiated(c *conn, req *http1.Request, identity, gz, br []byte) ([]byte, http1.Encoding) {
+	switch c.ae.negotiate(req.AcceptEncoding, gz != nil, br != nil) {
 	case http1.EncGzip:
 		return gz, http1.EncGzip
 	case http1.EncBrotli:
 		return br, http1.EncBrotli
 	}
 	return identity, http1.EncIdentity
+}
+
+// aeCache remembers a connection's last Accept-Encoding and what it chose
+// for each set of variants: a client sends the same value on every
+// request, and parsing it (q-values, a list) costs more than the rest of a
+// 304. Values longer than the key are parsed each time.
+type aeCache struct {
+	key   [48]byte
+	n     int8 // len of the cached value; -1 (and the zero value): none
+	valid bool
+	enc   [4]uint8 // by variants (gzip*2 + br): Encoding+1; 0 not yet chosen
+}
+
+func (a *aeCache) negotiate(ae []byte, gz, br bool) http1.Encoding {
+	if len(ae) > len(a.key) {
+		return http1.Negotiate(ae, gz, br)
+	}
+	if !a.valid || int(a.n) != len(ae) || string(a.key[:len(ae)]) != string(ae) {
+		copy(a.key[:], ae)
+		a.n, a.valid, a.enc = int8(len(ae)), true, [4]uint8{}
+	}
+	i := 0
+	if gz {
+		i = 2
+	}
+	if br {
+		i++
+	}
+	if e := a.enc[i]; e != 0 {
+		return http1.Encoding(e - 1)
+	}
+	e := http1.Negotiate(ae, gz, br)
+	a.enc[i] = uint8(e) + 1
+	return e
 }
 
 // appendContentEncoding appends the Content-Encoding field for enc (none
@@ -350,14 +445,18 @@ func appendContentEncoding(b []byte, enc http1.Encoding) []byte {
 }
 
 // file answers with a site file (f is referenced by the caller's lookup).
+// Like a snapshot, each coding has its own strong ETag, negotiated before
+// If-None-Match is compared. A file that may get compressed variants
+// always says Vary: Accept-Encoding, also while they are being made, so a
+// cache never takes its identity answer for every coding.
 func (l *loop) file(c *conn, req *http1.Request, f *siteFile) {
-	notModified := unchanged(req, f.etag, f.mtime)
-	body, enc := f.data, http1.EncIdentity
-	v := f.enc.Load()
-	variants := v != nil && (v.gz != nil || v.br != nil)
-	if variants && !notModified {
-		body, enc = negotiated(req, f.data, v.gz, v.br)
+	body, enc, etag := f.data, http1.EncIdentity, f.etag
+	if v := f.enc.Load(); v != nil && (v.gz != nil || v.br != nil) {
+		body, enc = negotiated(c, req, f.data, v.gz, v.br)
+		etag = f.etagFor(enc)
 	}
+	notModified := unchanged(req, etag, f.mtime)
+	variants := f.compressible
 	b := c.out
 	h0 := len(b)
 	if notModified {
@@ -372,7 +471,7 @@ func (l *loop) file(c *conn, req *http1.Request, f *siteFile) {
 		b = appendContentEncoding(b, enc)
 	}
 	b = append(b, "ETag: "...)
-	b = append(b, f.etag...)
+	b = append(b, etag...)
 	b = append(b, "\r\nLast-Modified: "...)
 	b = append(b, f.lastMod...)
 	b = append(b, "\r\nCache-Control: no-cache\r\n"...)
@@ -397,7 +496,9 @@ func (l *loop) notFound(c *conn, req *http1.Request) {
 	b = l.head(b, 404)
 	b = append(b, "Content-Type: text/html; charset=utf-8\r\nContent-Length: "...)
 	b = strconv.AppendInt(b, int64(len(page)), 10)
-	b = append(b, "\r\nCache-Control: no-cache\r\n"...)
+	// no-store: a URL may be published at the next boundary, and a 404
+	// has no validator a cache could revalidate it with.
+	b = append(b, "\r\nCache-Control: no-store\r\n"...)
 	b = l.tail(b, c)
 	c.out = b
 	if req.Method == http1.MethodHead {

@@ -61,14 +61,16 @@ type conn struct {
 	held    *snapshot.View
 
 	events    uint32
-	deadline  int64  // unix ns; 0 none
-	closing   bool   // close once the queued output is written
-	lingering bool   // write side shut, draining input until EOF
-	idleSince int64  // unix ns: accepted, or last output written with nothing pending (see drainIdleGrace)
-	waiting   bool   // a Write is in flight; later requests wait
-	writes    uint32 // Writes handed over on this connection: names the one in flight (Done.seq)
-	more      bool   // input may hold complete requests not answered yet
-	http10    bool   // the last request handled was HTTP/1.0
+	deadline  int64   // unix ns; 0 none
+	closing   bool    // close once the queued output is written
+	lingering bool    // write side shut, draining input until EOF
+	idleSince int64   // unix ns: accepted, or last output written with nothing pending (see drainIdleGrace)
+	waiting   bool    // a Write is in flight; later requests wait
+	writes    uint32  // Writes handed over on this connection: names the one in flight (Done.seq)
+	more      bool    // input may hold complete requests not answered yet
+	http10    bool    // the last request handled was HTTP/1.0
+	proxyWait bool    // a PROXY protocol header must come first (proxy.go)
+	ae        aeCache // the last Accept-Encoding and its choices (handle.go)
 
 	ops connOps // peer address, admin access (admin.go)
 }
@@ -504,6 +506,11 @@ func (l *loop) readable(c *conn) {
 		}
 		buf = l.scratch[:n]
 	}
+	if c.proxyWait {
+		if buf = l.proxyHeader(c, buf); buf == nil {
+			return
+		}
+	}
 	l.serveInput(c, buf)
 }
 
@@ -544,6 +551,7 @@ func (l *loop) answer(c *conn, buf []byte) int {
 		n, err := c.parser.Parse(b, &c.req)
 		if err != nil {
 			l.ops.kind = metrics.KindOther
+			c.ops.reqClient = c.ops.client // no request to believe a header of
 			status := 400
 			var he *http1.Error
 			if errors.As(err, &he) && he.Status != 0 {

@@ -179,12 +179,52 @@ type Options struct {
 	// Admin configures /_jawas/metrics, status and health, and where the
 	// loops keep their counters (admin.go).
 	Admin Admin
+	// Proxies says which peers are proxies whose word about the client (a
+	// PROXY protocol header, X-Forwarded-For or Forwarded) is believed, for
+	// Write.RemoteAddr, the admin networks and the access log (proxy.go).
+	Proxies Proxies
+
+	// Cache is the Cache-Control policy for shared caches (handle.go);
+	// the zero value is jawas's default contract.
+	Cache CachePolicy
+
 	// AccessLog, when set, gets a combined-format line per answer, written
 	// off the loops (accesslog.go). The caller closes it after Serve.
 	AccessLog *AccessLog
 
 	Log *slog.Logger
 }
+
+// CachePolicy tells shared caches (CDNs, nginx, Varnish) what they may do
+// with snapshots and pages beyond the default contract. Each span is a
+// number of the URL's periods or a fixed duration; caches count whole
+// seconds, so a span under one second is left out.
+type CachePolicy struct {
+	// SMaxage: for sub-second periods, s-maxage instead of no-cache, so
+	// shared caches may reuse a version this long (a staleness bound the
+	// operator chose). Periods of 1 s and more always get s-maxage = the
+	// seconds to the next boundary when the policy is on.
+	SMaxage time.Duration
+	// StaleWhileRevalidate and StaleIfError: stale-while-revalidate and
+	// stale-if-error (RFC 5861). Either drops must-revalidate, which would
+	// forbid them.
+	StaleWhileRevalidate, StaleIfError Span
+}
+
+// Span is a number of periods (when Periods > 0) or a duration.
+type Span struct {
+	Periods  int64
+	Duration time.Duration
+}
+
+func (s Span) of(period time.Duration) time.Duration {
+	if s.Periods > 0 {
+		return time.Duration(s.Periods) * period
+	}
+	return s.Duration
+}
+
+func (p *CachePolicy) enabled() bool { return *p != CachePolicy{} }
 
 func (o *Options) defaults() {
 	if o.Loops <= 0 {

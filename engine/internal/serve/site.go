@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/jawas/jawas/engine/internal/http1"
+	"github.com/jawas/jawas/engine/internal/snapshot"
 	"github.com/jawas/jawas/engine/internal/watch"
 )
 
@@ -37,7 +38,9 @@ type siteFile struct {
 	size    int64
 	mtime   time.Time
 	ino     uint64
-	etag    []byte
+	etag    []byte // of the identity body; etagFor gives the compressed variants'
+	etagGz  []byte // etag with the gzip suffix (snapshot.GzipETagSuffix)
+	etagBr  []byte
 	lastMod []byte
 	ctype   string
 	checked int64  // unix ns of the last stat
@@ -46,6 +49,8 @@ type siteFile struct {
 	stale   bool   // replaced or evicted: unmap when refs reaches 0
 	dir     bool   // a directory with an index.html named without its '/': answered with a redirect, nothing mapped
 	heap    bool   // data is a heap copy (Options.SiteHTML rewrote it), not a mapping
+
+	compressible bool // startCompress makes variants: answers say Vary: Accept-Encoding
 
 	enc atomic.Pointer[siteVariants] // compressed bodies, once made (site_compress.go); nil until then
 }
@@ -197,6 +202,8 @@ func (s *siteCache) load(urlPath string, now int64) (*siteFile, error) {
 	f := &siteFile{full: full, data: data, size: st.Size(), mtime: st.ModTime(), ino: inode(st),
 		ctype: contentType(real), checked: now}
 	f.etag = fmt.Appendf(nil, `"%x-%x"`, st.Size(), st.ModTime().UnixNano())
+	f.etagGz = fmt.Appendf(nil, `"%x-%x%s"`, st.Size(), st.ModTime().UnixNano(), snapshot.GzipETagSuffix)
+	f.etagBr = fmt.Appendf(nil, `"%x-%x%s"`, st.Size(), st.ModTime().UnixNano(), snapshot.BrotliETagSuffix)
 	f.lastMod = http1.AppendHTTPDate(nil, st.ModTime())
 	if s.html != nil && strings.HasPrefix(f.ctype, "text/html") {
 		f.data, f.heap = s.html(data), true
@@ -205,6 +212,17 @@ func (s *siteCache) load(urlPath string, now int64) (*siteFile, error) {
 	}
 	startCompress(f, real)
 	return f, nil
+}
+
+// etagFor returns the strong ETag of f's body in coding enc.
+func (f *siteFile) etagFor(enc http1.Encoding) []byte {
+	switch enc {
+	case http1.EncGzip:
+		return f.etagGz
+	case http1.EncBrotli:
+		return f.etagBr
+	}
+	return f.etag
 }
 
 // drop retires a file: unmapped now if unused, else when its last queued

@@ -66,6 +66,7 @@ func startCompress(f *siteFile, path string) {
 	if f.size < minCompress || f.size > maxCompress || !compressible(f.ctype) {
 		return
 	}
+	f.compressible = true // set before f is shared: the loop reads it
 	// Compressor goroutine: reads path, writes only f.enc (atomic).
 	go func() {
 		compressSlots <- struct{}{}

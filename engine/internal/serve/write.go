@@ -31,7 +31,7 @@ func (l *loop) write(c *conn, req *http1.Request, e *snapshot.Entry) {
 		Body:          l.keepBody(req.Body),
 		ContentType:   l.text(req.ContentType),
 		Authorization: l.text(req.Authorization),
-		RemoteAddr:    peerText(c),
+		RemoteAddr:    l.clientText(c),
 		Conn:          uint64(c.fd)<<32 | uint64(c.gen),
 		UserAgent:     l.text(req.UserAgent),
 		Referer:       l.text(req.Referer),
@@ -129,11 +129,19 @@ func (l *loop) eventStatus(c *conn, req *http1.Request) bool {
 	return true
 }
 
-// peerText returns c's peer address as text ("" when not known), formatted
-// once per connection: the address was read at accept (admin.go).
-func peerText(c *conn) string {
-	if c.ops.peerS == "" && c.ops.peer.IsValid() {
-		c.ops.peerS = c.ops.peer.String()
+// clientText returns the client of the request being answered as text (""
+// when not known): the connection's client, formatted once per
+// connection, or the address a trusted proxy named for this request
+// (shared with earlier requests that named the same one).
+func (l *loop) clientText(c *conn) string {
+	if c.ops.reqClient != c.ops.client {
+		if !c.ops.reqClient.IsValid() {
+			return ""
+		}
+		return l.text(c.ops.reqClient.AppendTo(l.path[:0]))
 	}
-	return c.ops.peerS
+	if c.ops.clientS == "" && c.ops.client.IsValid() {
+		c.ops.clientS = c.ops.client.String()
+	}
+	return c.ops.clientS
 }

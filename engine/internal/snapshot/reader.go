@@ -213,9 +213,11 @@ func (r *Reader) tryLoad(g uint64) (*View, error) {
 		}
 		if e.Body, err = v.mapVersion(me.Hash, me.Size); err == nil && me.Gzip > 0 {
 			e.Gzip, err = v.mapVersion(me.Hash+".gz", me.Gzip)
+			e.ETagGzip = etagOf(me.Hash + GzipETagSuffix)
 		}
 		if err == nil && me.Brotli > 0 {
 			e.Brotli, err = v.mapVersion(me.Hash+".br", me.Brotli)
+			e.ETagBrotli = etagOf(me.Hash + BrotliETagSuffix)
 		}
 		if err != nil {
 			v.unref()

@@ -79,13 +79,19 @@ type Meta struct {
 type Entry struct {
 	URL         string
 	ContentType string
-	ETag        string // strong, quoted: "\"<hash>\""
+	ETag        string // strong, quoted: "\"<hash>\"", of the identity body
 	Size        int    // len(Body)
 	Body        []byte // identity body (slice of a read-only mapping)
 	Gzip        []byte // gzip variant, nil if none
 	Brotli      []byte // brotli variant, nil if none
 	Period      time.Duration
 	Status      int // 0: 200 (see Meta.Status)
+	// ETagGzip and ETagBrotli are the strong ETags of the compressed
+	// variants ("\"<hash>-gzip\"", "\"<hash>-br\""; "" when the variant is
+	// absent): a strong ETag names one sequence of bytes, so each content
+	// coding of a version has its own (RFC 9110 §8.8.3). ETag names the
+	// version everywhere else (status, the store's Put).
+	ETagGzip, ETagBrotli string
 	// Boundary is the logical time of the boundary at which this content was
 	// first published (it does not move while the content stays the same).
 	Boundary time.Time
@@ -158,3 +164,10 @@ type manifestEntry struct {
 const httpTimeFormat = "Mon, 02 Jan 2006 15:04:05 GMT"
 
 func etagOf(hexHash string) string { return `"` + hexHash + `"` }
+
+// Suffixes of the ETags of a version's compressed variants (Entry.ETagGzip,
+// Entry.ETagBrotli).
+const (
+	GzipETagSuffix   = "-gzip"
+	BrotliETagSuffix = "-br"
+)

@@ -283,6 +283,6 @@ fi
 # ---- ENGINE: per-period cost of a source, 100 sources' CPU share, build time (engine/internal/bench/engine)
 if [ "$MODE" = all ] || [ "$MODE" = engine ]; then
 	printf "\n"
-	(cd "$root" && go build -o "$work/bin/jawas-engine" ./cmd/jawas && go build -o "$work/bin/engine" ./engine/internal/engine/internal/bench/engine &&
+	(cd "$root" && go build -o "$work/bin/jawas-engine" ./cmd/jawas && go build -o "$work/bin/engine" ./engine/internal/bench/engine &&
 		"$work/bin/engine" -jawas "$work/bin/jawas-engine" -root "$root" -duration 5s) || log "engine/internal/bench/engine failed (see above)"
 fi

@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/dop251/goja"
+	"github.com/dop251/goja/ftoa"
 )
 
 // checkedRefSrc is the checked encoding jsvm used before the encoder
@@ -79,6 +80,13 @@ func newDiffer(t testing.TB) *differ {
 		t.Fatal(err)
 	}
 	d.checked, _ = goja.AssertFunction(ref)
+	// Strings made in Go (as ctx.source is) are of another kind in goja.
+	if err := vm.Set("fromGo", "déjà \"vu\"\n😀 ascii"); err != nil {
+		t.Fatal(err)
+	}
+	if err := vm.Set("asciiFromGo", "plain"); err != nil {
+		t.Fatal(err)
+	}
 	return d
 }
 
@@ -173,6 +181,7 @@ var edgeCases = []string{
 	`(() => { const a = {}; a.p = new Proxy(a, {}); return a; })()`, `(() => { const a = {}; a.m = new Map(); a.m.back = a; return a; })()`,
 	`JSON.rawJSON("1e1000")`, `{r: JSON.rawJSON("\"x\"")}`,
 	`(() => { let v = 0; for (let i = 0; i < 500; i++) v = [v, {i}]; return v; })()`,
+	`fromGo`, `{[fromGo]: fromGo, [asciiFromGo]: [asciiFromGo]}`, `fromGo + "\ud800"`,
 	`"x".repeat(5000)`, `Array.from({length: 300}, (_, i) => i * 1.5)`, `Array.from({length: 5000}, (_, i) => i)`,
 }
 
@@ -525,5 +534,36 @@ func BenchmarkStringify(b *testing.B) {
 				_ = []byte(s.String())
 			})
 		})
+	}
+}
+
+// TestAppendNumber compares appendNumber with goja's own number printing
+// (ftoa, what JSON.stringify writes) on a million doubles of every kind:
+// random bits, integers, decimals of every magnitude, and the boundaries
+// of the fixed and exponent forms.
+func TestAppendNumber(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	check := func(f float64) {
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return
+		}
+		want := string(ftoa.FToStr(f, ftoa.ModeStandard, 0, nil))
+		if got := string(appendNumber(nil, f)); got != want {
+			t.Fatalf("%v (bits %#x): got %s, want %s", f, math.Float64bits(f), got, want)
+		}
+	}
+	for _, f := range []float64{0, math.Copysign(0, -1), 1, -1, 0.1, 1e21, 1e-7, 1e-6, 9.999999999999999e20, 1e20, 123e-20,
+		5e-324, math.MaxFloat64, math.SmallestNonzeroFloat64, 1 << 53, 1<<53 + 2, 0.000001234, 1.5e-7, 2.5e21, 100, 1e300} {
+		check(f)
+		check(-f)
+	}
+	n := 1_000_000
+	if testing.Short() {
+		n = 100_000
+	}
+	for range n {
+		check(math.Float64frombits(r.Uint64()))
+		check(float64(r.Int64N(1<<60)) * math.Pow(10, float64(r.IntN(50)-25)))
+		check(math.Round(r.Float64()*1e6) / math.Pow(10, float64(r.IntN(12))))
 	}
 }

@@ -173,11 +173,11 @@ func (e *encoder) run() {
 // throw fails the encoding with err, reported as it is (not as a throw).
 func (e *encoder) throw(err error) {
 	e.fail = err
-	panic(e.vm.NewTypeError(err.Error()))
+	panic(e.vm.NewTypeError("%s", err.Error()))
 }
 
 // typeError throws a TypeError in JavaScript, as JSON.stringify does.
-func (e *encoder) typeError(msg string) { panic(e.vm.NewTypeError(msg)) }
+func (e *encoder) typeError(msg string) { panic(e.vm.NewTypeError("%s", msg)) } // NewTypeError formats: a key may hold a %
 
 var (
 	typeInt     = reflect.TypeOf(int64(0))

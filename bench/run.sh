@@ -18,9 +18,9 @@
 # Environment:
 #   JAWAS_URL   a running jawas server's snapshot URL (e.g. http://127.0.0.1:8080/clock.json)
 #   JAWAS_PID   its supervisor pid, for CPU figures (optional)
-#   MODE        all | wrk | capacity | dev | writes | process | engine   (default all)
+#   MODE        all | wrk | capacity | dev | writes | process | engine | idle   (default all)
 #   WRK_DURATION (10s)  CONNS ("100 1000 10000")
-#   CAP_DURATION (10s)  CAP_WARMUP (2s)  CLIENTS ("1000 5000 10000")
+#   CAP_DURATION (10s)  CAP_WARMUP (2s)  CLIENTS ("1000 5000 10000")  IDLE_DURATION (60s)
 # Bounded: every run has a fixed duration; the default total is ~5 minutes.
 set -euo pipefail
 
@@ -283,6 +283,20 @@ fi
 # ---- ENGINE: per-period cost of a source, 100 sources' CPU share, build time (engine/internal/bench/engine)
 if [ "$MODE" = all ] || [ "$MODE" = engine ]; then
 	printf "\n"
-	(cd "$root" && go build -o "$work/bin/jawas-engine" ./cmd/jawas && go build -o "$work/bin/engine" ./engine/internal/engine/internal/bench/engine &&
+	(cd "$root" && go build -o "$work/bin/jawas-engine" ./cmd/jawas && go build -o "$work/bin/engine" ./engine/internal/bench/engine &&
 		"$work/bin/engine" -jawas "$work/bin/jawas-engine" -root "$root" -duration 5s) || log "engine/internal/bench/engine failed (see above)"
+fi
+
+# ---- IDLE: what `jawas serve` costs with nothing to do (bench/idle; issue 18)
+# The real binary on a copy of the demo project, no requests: CPU of the
+# whole process tree from /proc over 60 s after 5 s to settle, per process
+# with its wake-ups/s. Twice: the demo as it is (its clock publishes a new
+# version every 200 ms: real work) and with the clock replaced by a constant
+# source (the floor of the process model). Goal < 0.5% of one core. ~2.5 min.
+if [ "$MODE" = all ] || [ "$MODE" = idle ]; then
+	printf "\n"
+	(cd "$root" && go build -o "$work/bin/jawas-idle" ./cmd/jawas && go build -o "$work/bin/idle" ./bench/idle &&
+		"$work/bin/idle" -jawas "$work/bin/jawas-idle" -root "$root" -d "${IDLE_DURATION:-60s}" &&
+		printf "\n" && "$work/bin/idle" -jawas "$work/bin/jawas-idle" -root "$root" -d "${IDLE_DURATION:-60s}" -quiet) ||
+		log "bench/idle failed (see above)"
 fi

@@ -172,7 +172,7 @@ func (m *Module) ReduceBatch(evs []Event) []error {
 // the caller must recover.
 func (m *Module) runBatch(b *batch) (int, error) {
 	rt := m.rt
-	var next string
+	var next []byte
 	n := len(b.ids)
 	// Decoding is jsvm's work, not the author's: outside the budget (it
 	// takes milliseconds for thousands of events on a busy machine).
@@ -197,17 +197,13 @@ func (m *Module) runBatch(b *batch) (int, error) {
 		}
 		rt.state = v
 		m.clock.start(int64(n))
-		js, err := rt.toJSON(goja.Undefined(), v, rt.vm.ToValue("the state after the batch"))
-		if err != nil {
-			return err
-		}
-		next = js.String()
-		return nil
+		next, err = rt.enc.encode(v, "the state after the batch", true, 0, m.opt.Timeout)
+		return err
 	})
 	if err != nil {
 		return int(m.clock.event.Load()), err
 	}
-	m.good = []byte(next)
+	m.good = next
 	return 0, nil
 }
 

@@ -114,7 +114,7 @@ type runtime struct {
 	reducers   map[string]goja.Callable
 	reducerObj *goja.Object  // the same reducers by method, for reduceAll
 	reduceAll  goja.Callable // the batch driver (driverSrc)
-	toJSON     goja.Callable // the checked stringify (helperSrc)
+	enc        *encoder      // the checked JSON encoding (stringify.go)
 	parseJSON  goja.Callable // the original JSON.parse
 	stringify  goja.Callable // the original JSON.stringify, for console
 	date       goja.Value    // the Date constructor
@@ -206,16 +206,11 @@ func (m *Module) newRuntime() (*runtime, error) {
 	rt.stringify, _ = goja.AssertFunction(json.Get("stringify"))
 	rt.parseJSON, _ = goja.AssertFunction(json.Get("parse"))
 	rt.date = vm.Get("Date")
-	factory, err := vm.RunProgram(helperPrg)
+	enc, err := newEncoder(vm, json.Get("stringify"))
 	if err != nil {
-		return nil, fmt.Errorf("jsvm: install JSON helper: %w", err)
+		return nil, fmt.Errorf("jsvm: install JSON encoder: %w", err)
 	}
-	mk, _ := goja.AssertFunction(factory)
-	toJSON, err := mk(goja.Undefined(), json.Get("stringify"))
-	if err != nil {
-		return nil, fmt.Errorf("jsvm: install JSON helper: %w", err)
-	}
-	rt.toJSON, _ = goja.AssertFunction(toJSON)
+	rt.enc = enc
 	if err := m.installDriver(rt); err != nil {
 		return nil, fmt.Errorf("jsvm: install reducer driver: %w", err)
 	}
@@ -284,15 +279,11 @@ func (m *Module) readExports() error {
 	}
 
 	if init := rt.exports.Get("initial"); init != nil && !goja.IsUndefined(init) {
-		var js goja.Value
-		err := m.guard(rt, `export "initial"`, false, func() (err error) {
-			js, err = rt.toJSON(goja.Undefined(), init, rt.vm.ToValue(`export "initial"`))
-			return err
-		})
+		js, err := rt.enc.encode(init, `export "initial"`, true, 0, m.opt.Timeout)
 		if err != nil {
 			return m.diagnose(err, `export "initial"`)
 		}
-		m.good = []byte(js.String())
+		m.good = js
 		if err := m.restore(); err != nil {
 			return err
 		}
@@ -428,16 +419,8 @@ func (m *Module) Render(ctx RenderContext) ([]byte, error) {
 		if v, err = rt.settle(v); err != nil {
 			return err
 		}
-		js, err := rt.toJSON(goja.Undefined(), v, rt.vm.ToValue("the render result"), rt.vm.ToValue("render"))
-		if err != nil {
-			return err
-		}
-		s := js.String()
-		if len(s) > m.opt.MaxOutput {
-			return resultError(fmt.Sprintf("the render result is %d bytes of JSON, over the limit of %d bytes", len(s), m.opt.MaxOutput))
-		}
-		out = []byte(s)
-		return nil
+		out, err = rt.enc.encode(v, "the render result", true, m.opt.MaxOutput, m.opt.Timeout)
+		return err
 	})
 	if err != nil {
 		m.recover(err)
@@ -460,7 +443,7 @@ func (m *Module) Reduce(ev Event) error {
 		return err
 	}
 	rt := m.rt
-	var next string
+	var next []byte
 	err := m.guard(rt, strings.ToLower(method)+" reducer", false, func() error {
 		jsEv, err := m.event(rt, ev)
 		if err != nil {
@@ -476,18 +459,14 @@ func (m *Module) Reduce(ev Event) error {
 		if !goja.IsUndefined(v) {
 			rt.state = v
 		}
-		js, err := rt.toJSON(goja.Undefined(), rt.state, rt.vm.ToValue("the state after "+strings.ToLower(method)))
-		if err != nil {
-			return err
-		}
-		next = js.String()
-		return nil
+		next, err = rt.enc.encode(rt.state, "the state after "+strings.ToLower(method), true, 0, m.opt.Timeout)
+		return err
 	})
 	if err != nil {
 		m.recover(err)
 		return m.diagnose(err, strings.ToLower(method)+" reducer")
 	}
-	m.good = []byte(next)
+	m.good = next
 	return nil
 }
 

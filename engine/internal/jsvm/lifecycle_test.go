@@ -4,7 +4,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
 )
 
 // TestModuleVariablesSurviveBudget: a call that overruns its time budget

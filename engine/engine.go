@@ -107,4 +107,9 @@ type SourceStatus struct {
 	Skipped      uint64      `json:"skipped_periods"`
 	LastError    *Diagnostic `json:"last_error,omitempty"`
 	LastErrorAt  time.Time   `json:"last_error_at,omitempty"`
+	// Quarantined, when set, says why the source is not evaluated (its
+	// memory limit hit again and again, or its migrate failed) until its
+	// file changes or a reload.
+	Quarantined string `json:"quarantined,omitempty"`
+	MemoryHits  int    `json:"memory_hits,omitempty"` // memory-limit hits in the last 10 minutes
 }

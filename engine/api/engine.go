@@ -121,6 +121,7 @@ func NewEngine(opt EngineOptions) (*Engine, error) {
 	}
 	e.sched.Hooks = append(e.sched.Hooks, writesHook)
 	if e.dev != nil {
+		e.dev.Adopt = e.app.Adopt // a reload's state lifecycle: version, migrate, initial
 		e.sched.Hooks = append(e.sched.Hooks, e.dev.Attach(e.sched))
 	}
 	if opt.MetricsDir != "" {
@@ -250,6 +251,9 @@ func (e *Engine) closeWrites(runErr error) error {
 		return runErr
 	}
 	e.app = nil
+	if app.Err() == nil && e.sched != nil {
+		app.Drain(e.sched.Current()) // what was journaled until now, by the code running now
+	}
 	ferr := app.Err()
 	if err := app.Close(); err != nil && ferr == nil {
 		e.log.Error("final checkpoint failed", "error", err)

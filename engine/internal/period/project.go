@@ -35,6 +35,7 @@ type Source struct {
 
 	mu     sync.Mutex
 	status Status
+	hits   []time.Time // memory-limit hits, recent first dropped (quarantine.go); under mu
 }
 
 // Status is what the status endpoint shows for one source.
@@ -111,6 +112,7 @@ func loadSource(cfg *config.Config, out bundle.Output, log *slog.Logger) (*Sourc
 	mod, err := jsvm.Load(out, jsvm.Options{
 		Timeout:   timeout,
 		MaxOutput: cfg.MaxSnapshot,
+		MaxMemory: cfg.SourceMaxMemory(out.Source.Name),
 		Log:       log,
 	})
 	if err != nil {
@@ -187,9 +189,19 @@ func (s *Source) Evaluate(boundary time.Time) (Result, bool) {
 		return Result{}, false
 	}
 	defer s.busy.Store(false)
+	if err := s.quarantineErr(); err != nil {
+		s.mu.Lock()
+		s.status.LastBoundary = boundary
+		s.status.LastError = toDiagnostic(s, err)
+		s.mu.Unlock()
+		return Result{Source: s, Boundary: boundary, Err: err}, true
+	}
 	start := time.Now()
 	out, err := s.mod.Render(jsvm.RenderContext{Now: boundary, Period: s.Period})
 	took := time.Since(start)
+	if jsvm.IsMemoryError(err) {
+		s.MemoryHit(err.Error())
+	}
 	s.mu.Lock()
 	s.status.Evaluations++
 	s.status.EvalMicros = took.Microseconds()
@@ -197,6 +209,10 @@ func (s *Source) Evaluate(boundary time.Time) (Result, bool) {
 	if err != nil {
 		s.status.Errors++
 		s.status.LastError = toDiagnostic(s, err)
+		if s.status.Quarantined != "" { // this call's hit quarantined it: say so
+			d := engine.Diagnostic{File: s.File, Message: s.Name + " is quarantined: " + s.status.Quarantined}
+			s.status.LastError = &d
+		}
 		s.status.LastErrorAt = time.Now()
 	} else {
 		s.status.LastError = nil

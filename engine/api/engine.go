@@ -177,6 +177,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	e.startMemoryGuard(ctx)
 	e.log.Info("engine started", "sources", e.Sources())
 	runErr := e.sched.Run(ctx)
 	stopWatch()

@@ -147,3 +147,12 @@ func memoryLimitText(n int64) string {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// ReleaseRuntime drops the runtime now, so a garbage collection can take
+// back what it held; the next call rebuilds it (as DropRuntime). The caller
+// must hold the module (no call running).
+func (m *Module) ReleaseRuntime() {
+	m.rt = nil
+	m.mem.drop.Store(false)
+	m.mem.allocated.Store(0)
+}

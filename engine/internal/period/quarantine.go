@@ -45,7 +45,7 @@ func (s *Source) quarantineErr() error {
 	if s.status.Quarantined == "" {
 		return nil
 	}
-	return *s.status.LastError
+	return engine.Diagnostic{File: s.File, Message: s.Name + " is quarantined: " + s.status.Quarantined}
 }
 
 // MemoryHit records that s hit a memory limit (what says how) and

@@ -165,6 +165,18 @@ func TestE2EState(t *testing.T) {
 
 	s = startServe(t, dir, "--listen", addr)
 	s.waitBody("/counter.json", `{"n":0}`, 10*time.Second)
+	syscall.Kill(s.pid, syscall.SIGTERM)
+	if code := s.waitExit(20 * time.Second); code != 0 {
+		t.Fatalf("serve exit %d", code)
+	}
+
+	// New code whose migrate fails is refused before it runs.
+	writeFile(t, filepath.Join(dir, "sources", "counter.js"), strings.Replace(counterJS, "version = 1;", `version = 2;
+export function migrate() { throw new Error("not ready"); }`, 1))
+	code, _, errOut = runJawas(t, dir, "serve", "--listen", "127.0.0.1:0")
+	if code != 1 || !strings.Contains(errOut, "the checkpointed state cannot be migrated") || !strings.Contains(errOut, "not ready") {
+		t.Fatalf("serve with a failing migrate: exit %d\n%s", code, errOut)
+	}
 }
 
 func lineOf(out, prefix string) string {

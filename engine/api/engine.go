@@ -149,11 +149,16 @@ func load(cfg *Config, log *slog.Logger) (*period.Project, *tmpl.Set, error) {
 }
 
 // Check loads the project's config, sources and templates without
-// publishing anything (SIGHUP runs it before replacing the running set).
-// Author errors come back as engine.Diagnostics.
+// publishing anything (SIGHUP runs it before replacing the running set),
+// and runs, in memory only, the migrations the checkpoint in the data
+// directory would need (checkMigrations in state.go). Author errors come
+// back as engine.Diagnostics.
 func Check(cfg *Config, log *slog.Logger) error {
-	_, _, err := load(cfg, log)
-	return err
+	proj, _, err := load(cfg, log)
+	if err != nil {
+		return err
+	}
+	return checkMigrations(cfg, proj)
 }
 
 // Sources is the number of sources loaded now.

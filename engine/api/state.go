@@ -11,6 +11,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jawas/jawas/engine"
 	"github.com/jawas/jawas/engine/internal/journal"
 	"github.com/jawas/jawas/engine/internal/period"
 	"github.com/jawas/jawas/engine/internal/serve"
@@ -260,4 +262,35 @@ func hasSummary(sums []writes.CheckpointSummary, name string) bool {
 		}
 	}
 	return false
+}
+
+// checkMigrations runs, on proj's freshly loaded modules and in memory
+// only, the migrations the data directory's checkpoint needs, so that new
+// code whose migrate fails is refused (SIGHUP keeps the running set; serve
+// does not start) before it replaces anything. A missing checkpoint needs
+// none.
+func checkMigrations(cfg *Config, proj *period.Project) error {
+	cp, err := journal.LoadCheckpoint(cfg.Path(cfg.Serve.DataDir))
+	if err != nil {
+		return err
+	}
+	var diags engine.Diagnostics
+	for _, s := range proj.Sources {
+		st, had := cp.States[s.Name]
+		if !had {
+			continue
+		}
+		if _, err := writes.Adopt(s.Module(), s.Name, st, had, cp.Meta[s.Name]); err != nil {
+			var d engine.Diagnostic
+			if !errors.As(err, &d) {
+				d = engine.Diagnostic{File: s.File, Message: err.Error()}
+			}
+			d.Message = "the checkpointed state cannot be migrated: " + d.Message
+			diags = append(diags, d)
+		}
+	}
+	if len(diags) > 0 {
+		return diags
+	}
+	return nil
 }

@@ -112,4 +112,9 @@ type SourceStatus struct {
 	// good snapshot stays published meanwhile.
 	FailingSince time.Time `json:"failing_since,omitempty"`
 	Failures     uint64    `json:"consecutive_failures,omitempty"`
+	// Quarantined, when set, says why the source is not evaluated (its
+	// memory limit hit again and again, or its migrate failed) until its
+	// file changes or a reload.
+	Quarantined string `json:"quarantined,omitempty"`
+	MemoryHits  int    `json:"memory_hits,omitempty"` // memory-limit hits in the last 10 minutes
 }

@@ -34,6 +34,7 @@ func commands() []command {
 		{"init", "create a new jawas project in DIR (default: current directory)", (*Main).runInit},
 		{"build", "evaluate every source once and write a static site", (*Main).runBuild},
 		{"serve", "serve the project (supervisor, engine and workers)", (*Main).runServe},
+		{"state", "list, show or reset the sources' state (running server or data dir)", (*Main).runState},
 		{"bench", "poll a URL like N clients each once per period and report what was held", (*Main).runBench},
 		{"version", "print the version", (*Main).runVersion},
 		{"help", "show help for a command", (*Main).runHelp},

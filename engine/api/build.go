@@ -32,13 +32,63 @@ type BuildRow struct {
 	Eval        time.Duration // the source's render; 0 for other files
 }
 
-// Build writes the static site for cfg. The error lists every broken source
-// and template (engine.Diagnostics) or names the failed operation.
+// BuildOptions are Build's choices beside the config.
+type BuildOptions struct {
+	// FromDataDir renders from the state in serve.data_dir (its checkpoint
+	// and the journal after it, read-only: safe while a server runs)
+	// instead of each source's initial state.
+	FromDataDir bool
+}
+
+// BuildResult is what BuildWith wrote, and from which state.
+type BuildResult struct {
+	Rows  []BuildRow
+	State string // where the sources' state came from, in words for the user
+}
+
+// Build writes the static site for cfg from each source's initial state.
+// The error lists every broken source and template (engine.Diagnostics)
+// or names the failed operation.
 func Build(cfg *Config, logw io.Writer) ([]BuildRow, error) {
-	proj, err := period.Load(cfg, slog.New(slog.NewTextHandler(logw, nil))) // console.log of sources shows
+	res, err := BuildWith(cfg, logw, BuildOptions{})
 	if err != nil {
 		return nil, err
 	}
+	return res.Rows, nil
+}
+
+// BuildWith is Build with options.
+func BuildWith(cfg *Config, logw io.Writer, opt BuildOptions) (*BuildResult, error) {
+	log := slog.New(slog.NewTextHandler(logw, nil)) // console.log of sources shows
+	var (
+		proj *period.Project
+		err  error
+		from = "each source's initial state (the journal in serve.data_dir is not read; --from-data-dir uses it)"
+	)
+	if opt.FromDataDir {
+		var rep replayed
+		proj, rep, err = replayDataDir(cfg, log)
+		if err == nil {
+			from = rep.from(cfg)
+			for name, e := range rep.Errors {
+				return nil, fmt.Errorf("build --from-data-dir: %s: %w", name, e)
+			}
+		}
+	} else {
+		proj, err = period.Load(cfg, log)
+	}
+	if err != nil {
+		return nil, err
+	}
+	rows, err := build(cfg, logw, proj)
+	if err != nil {
+		return nil, err
+	}
+	return &BuildResult{Rows: rows, State: from}, nil
+}
+
+// build evaluates proj's sources as they are and writes the site.
+func build(cfg *Config, logw io.Writer, proj *period.Project) ([]BuildRow, error) {
 	pages, err := tmpl.Load(cfg.Path(cfg.Templates), cfg.Dir)
 	if err != nil {
 		return nil, err

@@ -121,6 +121,7 @@ func NewEngine(opt EngineOptions) (*Engine, error) {
 	}
 	e.sched.Hooks = append(e.sched.Hooks, writesHook)
 	if e.dev != nil {
+		e.dev.Adopt = e.app.Adopt // a reload's state lifecycle: version, migrate, initial
 		e.sched.Hooks = append(e.sched.Hooks, e.dev.Attach(e.sched))
 	}
 	if opt.MetricsDir != "" {
@@ -148,11 +149,16 @@ func load(cfg *Config, log *slog.Logger) (*period.Project, *tmpl.Set, error) {
 }
 
 // Check loads the project's config, sources and templates without
-// publishing anything (SIGHUP runs it before replacing the running set).
-// Author errors come back as engine.Diagnostics.
+// publishing anything (SIGHUP runs it before replacing the running set),
+// and runs, in memory only, the migrations the checkpoint in the data
+// directory would need (checkMigrations in state.go). Author errors come
+// back as engine.Diagnostics.
 func Check(cfg *Config, log *slog.Logger) error {
-	_, _, err := load(cfg, log)
-	return err
+	proj, _, err := load(cfg, log)
+	if err != nil {
+		return err
+	}
+	return checkMigrations(cfg, proj)
 }
 
 // Sources is the number of sources loaded now.
@@ -176,6 +182,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	e.startMemoryGuard(ctx)
 	e.log.Info("engine started", "sources", e.Sources())
 	runErr := e.sched.Run(ctx)
 	stopWatch()
@@ -250,6 +257,9 @@ func (e *Engine) closeWrites(runErr error) error {
 		return runErr
 	}
 	e.app = nil
+	if app.Err() == nil && e.sched != nil {
+		app.Drain(e.sched.Current()) // what was journaled until now, by the code running now
+	}
 	ferr := app.Err()
 	if err := app.Close(); err != nil && ferr == nil {
 		e.log.Error("final checkpoint failed", "error", err)

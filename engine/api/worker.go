@@ -221,6 +221,7 @@ func (w *Worker) openOps() error {
 		MetricsDir:      w.opt.MetricsDir,
 		Slot:            w.opt.slot,
 		HealthMaxMissed: cfg.Serve.HealthMaxMissed,
+		State:           stateHandler(cfg.Path(cfg.Serve.DataDir)), // `jawas state` against this server
 	}
 	if c := w.opt.child; c != nil {
 		w.sopt.Admin.Processes = func() ([]metrics.Process, *metrics.Supervisor) { return processTable(c.Shared()) }

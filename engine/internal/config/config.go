@@ -75,6 +75,7 @@ type SourceConfig struct {
 	Period     Duration `toml:"period"`
 	Timeout    Duration `toml:"timeout"`
 	WriteToken string   `toml:"write_token"` // replaces the project's write_token for this source
+	MaxMemory  int64    `toml:"max_memory"`  // bytes one render or reducer call may allocate; 0 = DefaultSourceMaxMemory
 }
 
 // Fetch holds the keys of a source's fetch().
@@ -90,6 +91,9 @@ type Fetch struct {
 type Env struct {
 	Allow []string `toml:"allow"` // variables env(NAME) may return; the others are refused
 }
+
+// DefaultSourceMaxMemory is [source."NAME"] max_memory when unset: 256 MiB.
+const DefaultSourceMaxMemory = 256 << 20
 
 // Serve holds the keys of `jawas serve`.
 type Serve struct {
@@ -122,6 +126,8 @@ type Serve struct {
 	TrustedProxies  []string `toml:"trusted_proxies"`  // CIDRs or addresses of proxies whose word about the client is believed
 	ProxyProtocol   bool     `toml:"proxy_protocol"`   // connections from trusted_proxies start with a PROXY protocol header (v1 or v2)
 	ForwardedHeader string   `toml:"forwarded_header"` // "x-forwarded-for" (default), "forwarded" or "none"
+
+	MaxMemory int64 `toml:"max_memory"` // the engine process's memory limit in bytes (GOMEMLIMIT); 0 = none
 
 	CacheControl CacheControl `toml:"cache_control"`
 }
@@ -220,6 +226,7 @@ func Default() Config {
 
 			MaxPendingJournal: 256 << 20,
 			HealthMaxMissed:   10,
+			MaxMemory:         1 << 30,
 		},
 	}
 }
@@ -392,6 +399,9 @@ func (c *Config) Validate() error {
 			bad("serve.write_burst", "a burst of %d at %g writes/s takes %.0f s to refill; at most 86400 (a day): raise serve.write_rate or lower serve.write_burst", c.WriteBurstOrDefault(), s.WriteRate, span)
 		}
 	}
+	if s.MaxMemory != 0 && s.MaxMemory < 64<<20 {
+		bad("serve.max_memory", "expected 0 (no limit) or at least 67108864 bytes (64 MiB), got %d", s.MaxMemory)
+	}
 	if s.MaxPendingJournal <= 0 {
 		bad("serve.max_pending_journal", "must be a positive number of bytes, got %d", s.MaxPendingJournal)
 	}
@@ -436,6 +446,9 @@ func (c *Config) Validate() error {
 		if msg := checkToken(sc.WriteToken); msg != "" {
 			bad("source."+n+".write_token", "%s", msg)
 		}
+		if sc.MaxMemory != 0 && sc.MaxMemory < 1<<20 {
+			bad("source."+n+".max_memory", "expected at least 1048576 bytes (1 MiB), got %d", sc.MaxMemory)
+		}
 	}
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "; "))
@@ -477,6 +490,15 @@ func (c *Config) SourceTimeout(name string) time.Duration {
 		return sc.Timeout.Duration
 	}
 	return c.Timeout.Duration
+}
+
+// SourceMaxMemory is the bytes one render or reducer call of a source may
+// allocate: its [source."name"] max_memory, else DefaultSourceMaxMemory.
+func (c *Config) SourceMaxMemory(name string) int64 {
+	if sc, ok := c.Source[name]; ok && sc.MaxMemory > 0 {
+		return sc.MaxMemory
+	}
+	return DefaultSourceMaxMemory
 }
 
 // SourceWriteToken is the Bearer token writes to a source must carry: its

@@ -23,6 +23,17 @@ type Checkpoint struct {
 	// yet (a source with a long period has not reached their boundary); on
 	// start they are applied before anything read after Positions.
 	Pending []Record `json:"pending,omitempty"`
+	// Meta says, per source, which version of its code States[source] is
+	// for and which `initial` it last saw (engine/internal/writes/lifecycle.go).
+	// Saved with the state it describes, so a migration and the positions
+	// it happened at are one atomic step.
+	Meta map[string]SourceMeta `json:"meta,omitempty"`
+}
+
+// SourceMeta describes a source's checkpointed state.
+type SourceMeta struct {
+	Version int    `json:"version"`           // the source's `export const version` the state is for
+	Initial string `json:"initial,omitempty"` // hash of the `initial` it last saw ("" none)
 }
 
 const (
@@ -41,7 +52,8 @@ func (cp *Checkpoint) encode() ([]byte, error) {
 		Positions Positions                  `json:"positions"`
 		States    map[string]json.RawMessage `json:"states"`
 		Pending   []Record                   `json:"pending,omitempty"`
-	}{cp.Boundary, cp.Positions, cp.States, cp.Pending})
+		Meta      map[string]SourceMeta      `json:"meta,omitempty"`
+	}{cp.Boundary, cp.Positions, cp.States, cp.Pending, cp.Meta})
 	if err != nil {
 		return nil, err
 	}
@@ -77,6 +89,9 @@ func LoadCheckpoint(dir string) (*Checkpoint, error) {
 	}
 	if cp.Events == nil {
 		cp.Events = NewStatusTable(0)
+	}
+	if cp.Meta == nil {
+		cp.Meta = map[string]SourceMeta{}
 	}
 	return cp, nil
 }

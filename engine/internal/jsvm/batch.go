@@ -237,11 +237,13 @@ func (m *Module) guardEach(rt *runtime, f func() error) error {
 		interrupted = true
 	})
 	mu.Unlock()
+	stopMem := m.watchMemory(vm) // the batch is one call for the memory guard
 	err := f()
+	memFired := stopMem()
 	mu.Lock()
 	finished = true
 	t.Stop()
-	if interrupted {
+	if interrupted || memFired {
 		vm.ClearInterrupt()
 	}
 	mu.Unlock()

@@ -53,6 +53,7 @@ const (
 type Options struct {
 	Timeout   time.Duration // budget of one call (top level, render, reducer; in ReduceBatch, of each event); default 50ms
 	MaxOutput int           // largest render result in bytes; default 8 MiB
+	MaxMemory int64         // bytes one call may allocate before it is interrupted (memory.go); default 256 MiB, <0 off
 	Log       *slog.Logger  // console.* goes here with source=<name>; default slog.Default()
 	Host      Host          // what fetch, readFile, env and db may reach
 }
@@ -105,6 +106,8 @@ type Module struct {
 	batch batch         // ReduceBatch's buffers, reused (batch.go)
 	slab  eventSlab     // event objects not handed out yet (event.go)
 	fetch *fetch.Client // the default fetch client when Host has none
+	life  lifecycle     // version, initial, migrate (lifecycle.go)
+	mem   memStats      // the memory guard's accounting (memory.go)
 }
 
 // runtime is one goja runtime running the bundle, with the handles jsvm uses.
@@ -139,6 +142,9 @@ func Load(out bundle.Output, opt Options) (*Module, error) {
 	}
 	if opt.MaxOutput <= 0 {
 		opt.MaxOutput = DefaultMaxOutput
+	}
+	if opt.MaxMemory == 0 {
+		opt.MaxMemory = DefaultMaxMemory
 	}
 	if opt.Log == nil {
 		opt.Log = slog.Default()
@@ -288,7 +294,7 @@ func (m *Module) readExports() error {
 			return err
 		}
 	}
-	return nil
+	return m.readLifecycle()
 }
 
 // bindExports finds render and the reducers in rt's exports.
@@ -326,6 +332,7 @@ func (m *Module) bindExports(rt *runtime) error {
 
 // ensure makes sure there is a runtime, rebuilding it if a failure broke it.
 func (m *Module) ensure() error {
+	m.dropIfAsked()
 	if m.rt != nil {
 		return nil
 	}
@@ -357,13 +364,18 @@ func (m *Module) restore() error {
 	return nil
 }
 
-// recover puts the module back into a usable state after a failed call: a
-// runtime stopped by an uncatchable error (interrupt, stack overflow) is
-// dropped and rebuilt; the state goes back to the last good one.
+// recover puts the module back into a usable state after a failed call.
+// The state always goes back to the last good one. The runtime, and with it
+// the module-level variables, is kept after a throw and after running out
+// of the time budget (the variables stay as the interrupted call left
+// them: the same in dev mode and in production); it is dropped and rebuilt
+// (top level run again, module-level variables start over) only after the
+// memory guard stopped the call, whose memory must be given back, or a
+// stack overflow.
 func (m *Module) recover(err error) {
 	var ie *goja.InterruptedError
 	var so *goja.StackOverflowError
-	if errors.As(err, &ie) || errors.As(err, &so) {
+	if (errors.As(err, &ie) && ie.Value() != errBudget) || errors.As(err, &so) {
 		m.rt = nil
 		if err := m.ensure(); err != nil {
 			m.opt.Log.Error("jsvm: runtime rebuild failed", "source", m.src.Name, "err", err)
@@ -377,9 +389,11 @@ func (m *Module) recover(err error) {
 }
 
 // guard runs f as the call phase (io: whether it may do I/O and set
-// timers) with the budget: when it runs out, a timer interrupts JavaScript
-// and expires the call's loop (cancelling its host calls). On return no
-// interrupt is pending and nothing the call started is left running.
+// timers) with the budget and the memory guard: when the budget runs out,
+// a timer interrupts JavaScript and expires the call's loop (cancelling its
+// host calls); the memory watchdog interrupts it when the call allocated
+// more than MaxMemory. On return no interrupt is pending and nothing the
+// call started is left running.
 func (m *Module) guard(rt *runtime, phase string, io bool, f func() error) error {
 	vm, l := rt.vm, rt.loop
 	l.begin(phase, io)
@@ -389,9 +403,14 @@ func (m *Module) guard(rt *runtime, phase string, io bool, f func() error) error
 		l.expire()
 		close(fired)
 	})
+	stopMem := m.watchMemory(vm)
 	err := f()
-	if !t.Stop() {
+	memFired := stopMem()
+	budgetFired := !t.Stop()
+	if budgetFired {
 		<-fired
+	}
+	if budgetFired || memFired {
 		vm.ClearInterrupt()
 	}
 	l.end()
@@ -627,6 +646,10 @@ func (m *Module) format(rt *runtime, args []goja.Value) string {
 // diagnose turns a failed call into a Diagnostic located at the innermost
 // frame in the author's files, with a code frame.
 func (m *Module) diagnose(err error, op string) error {
+	var me MemoryError
+	if errors.As(err, &me) {
+		return me
+	}
 	var d engine.Diagnostic
 	if errors.As(err, &d) {
 		return d
@@ -643,6 +666,15 @@ func (m *Module) diagnose(err error, op string) error {
 		ce     callbackError
 	)
 	switch {
+	case errors.As(err, &ie) && ie.Value() == errMemory:
+		d.Message = fmt.Sprintf("%s allocated more than its max_memory (%s) in one call and was interrupted; its runtime is rebuilt (module-level variables start over), the state is the last good one", op, memoryLimitText(m.opt.MaxMemory))
+		for _, f := range ie.Stack() {
+			p := f.Position()
+			if m.locate(&d, p.Filename, p.Line, p.Column) {
+				break
+			}
+		}
+		return MemoryError{d}
 	case errors.As(err, &be):
 		d.Message = fmt.Sprintf("%s did not finish within its %v budget", op, m.opt.Timeout)
 		if be.waiting != "" {

@@ -57,6 +57,12 @@ type Dev struct {
 	// the terminal with their code frames). Watcher goroutine or caller of
 	// NewDev.
 	Report func(engine.Diagnostics)
+	// Adopt, when set, hands the state of a source's running code (old;
+	// nil for a new source) to its newly loaded code s, and may refuse (a
+	// failed migrate): then old keeps running. The engine sets it to the
+	// journal applier's (engine/internal/writes/lifecycle.go); without it
+	// the state is carried over as it is. Watcher goroutine.
+	Adopt func(old, s *Source) error
 
 	cfg     *config.Config
 	bundler *bundle.Bundler
@@ -326,7 +332,14 @@ func (d *Dev) reloadSources(all bool) bool {
 			keep()
 			continue
 		}
-		if old != nil {
+		switch {
+		case d.Adopt != nil:
+			if err := d.Adopt(old, s); err != nil { // a failed migrate: the old code keeps running
+				diags = append(diags, asDiags(err, out.Source.File)...)
+				keep()
+				continue
+			}
+		case old != nil:
 			carryState(old, s)
 		}
 		d.codes[s.Name] = out.Code

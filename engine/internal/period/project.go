@@ -37,6 +37,7 @@ type Source struct {
 
 	mu     sync.Mutex
 	status Status
+	hits   []time.Time // memory-limit hits, recent first dropped (quarantine.go); under mu
 }
 
 // Status is what the status endpoint shows for one source.
@@ -141,6 +142,7 @@ func loadSource(cfg *config.Config, out bundle.Output, log *slog.Logger, host js
 	mod, err := jsvm.Load(out, jsvm.Options{
 		Timeout:   timeout,
 		MaxOutput: cfg.MaxSnapshot,
+		MaxMemory: cfg.SourceMaxMemory(out.Source.Name),
 		Log:       log,
 		Host:      host,
 	})
@@ -246,11 +248,21 @@ func (s *Source) Evaluate(boundary time.Time) (Result, bool) {
 		return Result{}, false
 	}
 	defer s.busy.Store(false)
+	if err := s.quarantineErr(); err != nil {
+		s.mu.Lock()
+		s.status.LastBoundary = boundary
+		s.status.LastError = toDiagnostic(s, err)
+		s.mu.Unlock()
+		return Result{Source: s, Boundary: boundary, Err: err}, true
+	}
 	start := time.Now()
 	out, err := s.mod.Render(jsvm.RenderContext{Now: boundary, Period: s.Period, Previous: s.last})
 	took := time.Since(start)
 	if err == nil {
 		s.last = out
+	}
+	if jsvm.IsMemoryError(err) {
+		s.MemoryHit(err.Error())
 	}
 	s.mu.Lock()
 	s.status.Evaluations++
@@ -265,6 +277,10 @@ func (s *Source) Evaluate(boundary time.Time) (Result, bool) {
 			s.status.FailingSince = now
 		}
 		s.status.Failures++
+		if s.status.Quarantined != "" { // this call's hit quarantined it: say so
+			d := engine.Diagnostic{File: s.File, Message: s.Name + " is quarantined: " + s.status.Quarantined}
+			s.status.LastError = &d
+		}
 	} else {
 		s.status.LastError = nil
 		s.status.FailingSince = time.Time{}

@@ -34,6 +34,7 @@ type child struct {
 	stopAt  time.Time // when we sent SIGTERM; zero while we want it running
 	stuck   bool      // we SIGKILLed it for a stale heartbeat or no readiness
 	killed  bool      // we SIGKILLed it for overrunning its drain
+	oom     oomCounts // the kernel's OOM-kill counters when it started (oom_linux.go)
 }
 
 type exitEvent struct {
@@ -376,7 +377,7 @@ func (s *supervisor) start(p *position, asNext bool, now time.Time) {
 		p.restartAt = now.Add(s.crashed(p, 0, now))
 		return
 	}
-	c := &child{role: p.role, pos: p.pos, slot: slot, cmd: cmd, pid: cmd.Process.Pid, spawned: now}
+	c := &child{role: p.role, pos: p.pos, slot: slot, cmd: cmd, pid: cmd.Process.Pid, spawned: now, oom: readOOM()}
 	slot.setPID(c.pid)
 	s.used[idx] = true
 	s.children[c] = struct{}{}
@@ -437,6 +438,9 @@ func (s *supervisor) reaped(ev exitEvent) {
 	c.slot.SetState(StateFree)
 	c.slot.setPID(0)
 	why := exitReason(ev.state, ev.err)
+	if ws, ok := sysStatus(ev.state); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL && !c.stuck && !c.killed && c.stopAt.IsZero() {
+		why += ": " + oomVerdict(c.oom, readOOM())
+	}
 	lived := now.Sub(c.spawned).Round(time.Millisecond)
 
 	p := s.engine
@@ -654,4 +658,13 @@ func (s *supervisor) shutdown(why string, bySignal bool) error {
 	}
 	s.log.Info("supervisor stopped", "took", time.Since(now).Round(time.Millisecond))
 	return nil
+}
+
+// sysStatus is ps's wait status, when there is one.
+func sysStatus(ps *os.ProcessState) (syscall.WaitStatus, bool) {
+	if ps == nil {
+		return 0, false
+	}
+	ws, ok := ps.Sys().(syscall.WaitStatus)
+	return ws, ok
 }

@@ -46,6 +46,11 @@ type Admin struct {
 	// HealthMaxMissed: /_jawas/health answers 503 once no source has
 	// published for this many of its periods; default 10.
 	HealthMaxMissed int
+
+	// State answers the state endpoints (admin_state.go): method and path
+	// in, status and a JSON body out. Nil: they answer 404. Called on a
+	// loop goroutine.
+	State func(method, path string) (status int, body []byte)
 }
 
 var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
@@ -141,6 +146,9 @@ var (
 // admin answers GET/HEAD of an admin endpoint and reports whether req was
 // one. Loop goroutine only.
 func (l *loop) admin(c *conn, req *http1.Request) bool {
+	if l.adminState(c, req) {
+		return true
+	}
 	p := string(req.Path) // no allocation: compared, never kept
 	if p != pathMetrics && p != pathStatus && p != pathStatusJSON && p != pathHealth {
 		return false

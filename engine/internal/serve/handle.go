@@ -64,6 +64,9 @@ func (l *loop) handle(c *conn, req *http1.Request) {
 		}
 		l.notFound(c, req)
 	case http1.MethodPost, http1.MethodPut:
+		if l.adminState(c, req) {
+			return
+		}
 		e := l.view.LookupBytes(req.Path)
 		if e == nil {
 			l.notFound(c, req)

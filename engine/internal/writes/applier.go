@@ -49,8 +49,10 @@ type Applier struct {
 
 	mu        sync.Mutex
 	pos       journal.Positions
-	queues    map[string][]journal.Record // source name → read, not applied, in apply order
-	states    map[string]json.RawMessage  // source name → state reflecting everything applied
+	queues    map[string][]journal.Record   // source name → read, not applied, in apply order
+	states    map[string]json.RawMessage    // source name → state reflecting everything applied
+	meta      map[string]journal.SourceMeta // source name → what states[name] is for (lifecycle.go)
+	owner     map[string]*period.Source     // source name → the one *Source whose module holds its state (lifecycle.go)
 	events    *journal.StatusTable
 	boundary  time.Time // latest boundary applied
 	dirty     bool      // changed since the last checkpoint
@@ -144,28 +146,38 @@ func OpenApplier(proj *period.Project, opt ApplierOptions) (*Applier, error) {
 		pos:      cp.Positions,
 		queues:   map[string][]journal.Record{},
 		states:   cp.States,
+		meta:     cp.Meta,
+		owner:    map[string]*period.Source{},
 		events:   cp.Events,
 		boundary: cp.Boundary,
 		lastCP:   time.Now(),
 
 		published: -1,
 	}
-	for name, st := range cp.States {
-		s := proj.Source(name)
-		if s == nil {
+	for name := range cp.States {
+		if proj.Source(name) == nil {
 			opt.Log.Warn("checkpointed state of a source that is gone is kept, not applied", "source", name)
-			continue
 		}
-		if err := s.Module().SetState(st); err != nil {
-			g.close()
-			lock.Close()
-			return nil, fmt.Errorf("writes: open applier: restore the state of %s from the checkpoint: %w", name, err)
-		}
+	}
+	migrated, err := a.adoptAll(proj)
+	if err != nil {
+		g.close()
+		lock.Close()
+		return nil, fmt.Errorf("writes: open applier: %w", err)
 	}
 	for _, r := range cp.Pending {
 		a.queues[r.Source] = append(a.queues[r.Source], r)
 	}
 	opt.Log.Info("journal loaded", "checkpoint_boundary", cp.Boundary, "segments_applied", len(cp.Positions), "pending", len(cp.Pending))
+	if migrated {
+		// The migrated states and their versions are checkpointed at the
+		// positions they were migrated at before anything else is applied,
+		// so a crash replays the same migration at the same point.
+		if err := a.Checkpoint(); err != nil {
+			a.Close()
+			return nil, fmt.Errorf("writes: open applier: checkpoint the migrated states: %w", err)
+		}
+	}
 	return a, nil
 }
 
@@ -207,7 +219,15 @@ func (a *Applier) BeforeRender(s *period.Source, boundary time.Time) {
 		return // still rendering an earlier boundary: its records wait in the queue
 	}
 	defer s.Unhold()
-	todo := a.take(s.Name, boundary)
+	a.applyHeld(s, boundary)
+}
+
+// applyHeld is BeforeRender for a source the caller holds.
+func (a *Applier) applyHeld(s *period.Source, boundary time.Time) {
+	if s.Quarantined() != "" {
+		return // not evaluated: its records wait in the queue
+	}
+	todo := a.take(s, boundary)
 	if len(todo) == 0 {
 		return
 	}
@@ -221,6 +241,17 @@ func (a *Applier) BeforeRender(s *period.Source, boundary time.Time) {
 	at := b.at[:0] // evs[j] is todo[at[j]]
 	for i := range todo {
 		r := &todo[i]
+		if r.Method == journal.MethodReset {
+			// The events before it, then the reset, in journal order.
+			for j, err := range mod.ReduceBatch(evs) {
+				errs[at[j]] = err
+			}
+			noteMemory(s, errs)
+			evs, at = evs[:0], at[:0]
+			errs[i] = resetState(mod)
+			a.opt.Log.Info("state reset to initial", "source", s.Name, "id", r.ID)
+			continue
+		}
 		ev, err := eventOf(r)
 		switch {
 		case err != nil:
@@ -235,6 +266,7 @@ func (a *Applier) BeforeRender(s *period.Source, boundary time.Time) {
 	for j, err := range mod.ReduceBatch(evs) { // a failing event rolls back only itself
 		errs[at[j]] = err
 	}
+	noteMemory(s, errs)
 	statuses := b.statuses[:0]
 	for i := range todo {
 		r := &todo[i]
@@ -284,7 +316,8 @@ func (a *Applier) putBuf(b *applyBuf, n int) {
 
 // take reads what is new in the journal (up to boundary) into the queues
 // and returns source's records stamped before boundary, leaving them queued.
-func (a *Applier) take(source string, boundary time.Time) []journal.Record {
+func (a *Applier) take(s *period.Source, boundary time.Time) []journal.Record {
+	source := s.Name
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.fatal != nil || a.closed {
@@ -329,6 +362,9 @@ func (a *Applier) take(source string, boundary time.Time) []journal.Record {
 		a.changes++
 	}
 	a.pos = next
+	if o := a.owner[source]; o != nil && o != s {
+		return nil // code being replaced: the records wait for the new module (lifecycle.go)
+	}
 	q := a.queues[source]
 	n := 0
 	for n < len(q) && q[n].Time.Before(boundary) {
@@ -406,6 +442,10 @@ func (a *Applier) Checkpoint() error {
 	}
 	for k, v := range a.states {
 		cp.States[k] = v
+	}
+	cp.Meta = make(map[string]journal.SourceMeta, len(a.meta))
+	for k, v := range a.meta {
+		cp.Meta[k] = v
 	}
 	for _, q := range a.queues {
 		cp.Pending = append(cp.Pending, q...)

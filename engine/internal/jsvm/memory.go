@@ -1,0 +1,158 @@
+package jsvm
+
+// This file implements the per-call memory guard, because goja has no heap
+// limit: one render that pushes into an array without end takes the whole
+// engine (every source) down with it. A watchdog samples Go's cumulative
+// heap allocation counter (runtime/metrics /gc/heap/allocs:bytes) while a
+// call runs and interrupts the runtime once the call has allocated more
+// than Options.MaxMemory. The counter is process-wide: a call is charged
+// what every goroutine allocated while it ran, so a source evaluated beside
+// a heavy one may be charged part of that one's allocations. The limit is
+// meant to stop runaway allocation, not to account bytes exactly.
+//
+// A runtime stopped for memory is dropped and rebuilt (its memory is only
+// given back when nothing references it); one stopped for its time budget
+// is kept (see recover in jsvm.go). DropRuntime lets the engine's memory
+// pressure guard (engine/internal/period/memory.go) do the same between
+// calls.
+
+import (
+	"errors"
+	"runtime/metrics"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dop251/goja"
+)
+
+// DefaultMaxMemory is the default of Options.MaxMemory: 256 MiB.
+const DefaultMaxMemory = 256 << 20
+
+// memSample is how often the watchdog reads the allocation counter while a
+// call runs. A call shorter than that is never sampled (one timer, stopped).
+const memSample = time.Millisecond
+
+// errMemory is the value the memory watchdog interrupts a runtime with.
+var errMemory = errors.New("memory limit exceeded")
+
+// IsMemoryError reports whether err is a call stopped by the memory guard.
+func IsMemoryError(err error) bool {
+	var me MemoryError
+	return errors.As(err, &me) || errors.Is(err, errMemory)
+}
+
+// MemoryError is the Diagnostic of a call the memory guard stopped.
+type MemoryError struct{ Err error }
+
+func (e MemoryError) Error() string { return e.Err.Error() }
+func (e MemoryError) Unwrap() error { return e.Err }
+
+// memStats is a module's memory accounting.
+type memStats struct {
+	// allocated counts the bytes allocated (process-wide) during this
+	// module's calls since its runtime was built: the engine's pressure
+	// guard looks at the biggest first. Any goroutine.
+	allocated atomic.Int64
+	// drop asks the next call to rebuild the runtime first. Any goroutine.
+	drop atomic.Bool
+}
+
+var allocsSample = []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+
+// heapAllocs returns the bytes the process has allocated on the heap since
+// it started.
+func heapAllocs() uint64 {
+	s := [1]metrics.Sample{allocsSample[0]}
+	metrics.Read(s[:])
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
+}
+
+// watchMemory starts the watchdog of one call on vm. stop ends it: it
+// reports whether the watchdog interrupted vm (the caller must then clear
+// the interrupt) and adds what the call allocated to m's count.
+func (m *Module) watchMemory(vm *goja.Runtime) (stop func() (fired bool)) {
+	limit := m.opt.MaxMemory
+	start := heapAllocs()
+	var (
+		mu    sync.Mutex
+		done  bool
+		fired bool
+		t     *time.Timer
+	)
+	if limit > 0 {
+		mu.Lock()
+		t = time.AfterFunc(memSample, func() { // timer goroutine: samples until the call ends
+			mu.Lock()
+			defer mu.Unlock()
+			if done {
+				return
+			}
+			if int64(heapAllocs()-start) > limit {
+				vm.Interrupt(errMemory)
+				fired = true
+				return
+			}
+			t.Reset(memSample)
+		})
+		mu.Unlock()
+	}
+	return func() bool {
+		mu.Lock()
+		done = true
+		if t != nil {
+			t.Stop()
+		}
+		f := fired
+		mu.Unlock()
+		m.mem.allocated.Add(int64(heapAllocs() - start))
+		return f
+	}
+}
+
+// Allocated is what the module's calls allocated (counted process-wide
+// while they ran) since its runtime was last built. Any goroutine.
+func (m *Module) Allocated() int64 { return m.mem.allocated.Load() }
+
+// DropRuntime makes the next call rebuild the runtime from the bundle (the
+// top level runs again, module-level variables start over, the state is
+// restored from the last good one), so the memory the old one holds can be
+// collected. Any goroutine; takes effect at the next call.
+func (m *Module) DropRuntime() { m.mem.drop.Store(true) }
+
+// dropIfAsked drops the runtime when DropRuntime asked for it; the caller
+// then rebuilds it (ensure).
+func (m *Module) dropIfAsked() {
+	if m.mem.drop.CompareAndSwap(true, false) {
+		m.rt = nil
+		m.mem.allocated.Store(0)
+	}
+}
+
+// memoryLimitText formats a byte count for messages: "256 MiB".
+func memoryLimitText(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return itoa(n>>30) + " GiB"
+	case n >= 1<<20:
+		return itoa(n>>20) + " MiB"
+	case n >= 1<<10:
+		return itoa(n>>10) + " KiB"
+	}
+	return itoa(n) + " bytes"
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// ReleaseRuntime drops the runtime now, so a garbage collection can take
+// back what it held; the next call rebuilds it (as DropRuntime). The caller
+// must hold the module (no call running).
+func (m *Module) ReleaseRuntime() {
+	m.rt = nil
+	m.mem.drop.Store(false)
+	m.mem.allocated.Store(0)
+}

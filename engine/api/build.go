@@ -23,6 +23,7 @@ import (
 	"github.com/jawas/jawas/engine/internal/client"
 	"github.com/jawas/jawas/engine/internal/period"
 	"github.com/jawas/jawas/engine/internal/tmpl"
+	"github.com/jawas/jawas/internal/atomicfile"
 )
 
 // BuildRow is one file Build wrote.
@@ -193,11 +194,7 @@ func writeIfChanged(path string, b []byte) error {
 	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, b) {
 		return nil
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.WriteFile(path, b, 0o644, atomicfile.Options{})
 }
 
 func gzipSize(b []byte) int {

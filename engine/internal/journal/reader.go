@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/jawas/jawas/internal/atomicfile"
 )
 
 // CorruptError reports damage before the tail of a segment: a record that
@@ -417,7 +419,7 @@ func (r *Reader) Compact(cp *Checkpoint) error {
 		removed = true
 	}
 	if removed {
-		if err := syncDir(r.dir); err != nil {
+		if err := atomicfile.SyncDir(r.dir); err != nil {
 			return fmt.Errorf("compact journal: %w", err)
 		}
 	}

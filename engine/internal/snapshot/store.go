@@ -14,6 +14,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/jawas/jawas/internal/atomicfile"
 	"github.com/klauspost/compress/gzip"
 )
 
@@ -268,26 +269,7 @@ func variant(path string, body []byte, compress func([]byte) ([]byte, error)) (i
 // reader sees either no file or the whole file. No fsync: the store is a
 // runtime cache rebuilt by the engine after a crash.
 func writeFile(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), tmpPrefix+"*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
-	}
-	return nil
+	return atomicfile.WriteFile(path, data, 0o644, atomicfile.Options{TempPattern: tmpPrefix + "*"})
 }
 
 // Delete stages the removal of url. It is visible to readers at the next Commit.

@@ -10,10 +10,10 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -118,11 +118,7 @@ func Build(cfg *Config, logw io.Writer) ([]BuildRow, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build: copy site: %w", err)
 	}
-	urls := make([]string, 0, len(files))
-	for u := range files {
-		urls = append(urls, u)
-	}
-	sort.Strings(urls)
+	urls := slices.Sorted(maps.Keys(files))
 	for _, u := range urls {
 		dst := filepath.Join(outDir, filepath.FromSlash(strings.TrimPrefix(u, "/")))
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
@@ -135,7 +131,7 @@ func Build(cfg *Config, logw io.Writer) ([]BuildRow, error) {
 	if err := removeStale(outDir, urls, logw); err != nil {
 		return nil, fmt.Errorf("build: %w", err)
 	}
-	sort.Slice(rows, func(i, j int) bool { return rows[i].URL < rows[j].URL })
+	slices.SortFunc(rows, func(a, b BuildRow) int { return strings.Compare(a.URL, b.URL) })
 	return rows, nil
 }
 

@@ -10,7 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -98,7 +99,7 @@ func Load(cfg *config.Config, log *slog.Logger) (*Project, error) {
 		}
 	}
 	if len(diags) > 0 {
-		sort.SliceStable(diags, func(i, j int) bool { return diags[i].File < diags[j].File })
+		slices.SortStableFunc(diags, func(a, b engine.Diagnostic) int { return strings.Compare(a.File, b.File) })
 		return nil, diags
 	}
 	return p, nil

@@ -6,9 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -183,12 +184,7 @@ func (s *Store) Generation() uint64 { return s.gen.Load() }
 // URLs returns the URLs currently staged, sorted, so the caller can Delete
 // those it no longer publishes (for instance after a restart).
 func (s *Store) URLs() []string {
-	urls := make([]string, 0, len(s.entries))
-	for u := range s.entries {
-		urls = append(urls, u)
-	}
-	sort.Strings(urls)
-	return urls
+	return slices.Sorted(maps.Keys(s.entries))
 }
 
 // Put stages body as the content of url. etag is the strong, quoted ETag of
@@ -319,7 +315,7 @@ func (s *Store) manifestJSON(gen uint64) ([]byte, error) {
 			ModifiedMS:  e.modified.UnixMilli(),
 		})
 	}
-	sort.Slice(m.Entries, func(i, j int) bool { return m.Entries[i].URL < m.Entries[j].URL })
+	slices.SortFunc(m.Entries, func(a, b manifestEntry) int { return strings.Compare(a.URL, b.URL) })
 	return json.Marshal(&m)
 }
 

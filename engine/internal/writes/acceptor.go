@@ -411,7 +411,8 @@ const boundaryMargin = 2 * time.Millisecond
 // (a connection has one write in flight at most), so waiting would only
 // delay them. A lone client posting one write after another therefore
 // never waits, while many clients posting at their own pace share one
-// fdatasync per window instead of paying one each (~130 µs of CPU here).
+// fdatasync per window instead of paying one each (an fdatasync's CPU
+// cost: bench/README.md, "Commit window").
 // Close ends the wait.
 func (a *Acceptor) awaitGroup() {
 	if a.opt.CommitWindow <= 0 {

@@ -37,8 +37,11 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-// browser starts a headless Chromium with the flags NOTES.md lists and a
-// fresh profile; the returned context runs in its first tab.
+// browser starts a headless Chromium and a fresh profile; the returned
+// context runs in its first tab. As root it needs --no-sandbox, and
+// without the networking flags (no QUIC, no background networking,
+// component updates or sync) it floods the closed network with refused
+// connections.
 func browser(t *testing.T) context.Context {
 	t.Helper()
 	// A fresh profile, removed after the browser exited (chromium may still

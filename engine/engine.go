@@ -9,6 +9,7 @@ package engine
 import (
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 	"time"
 )
@@ -32,13 +33,7 @@ func URLFor(name string) string { return "/" + name + ".json" }
 func SourceName(rel string) (name string, ok bool) {
 	rel = path.Clean(strings.ReplaceAll(rel, "\\", "/"))
 	ext := path.Ext(rel)
-	isSource := false
-	for _, e := range SourceExts {
-		if ext == e {
-			isSource = true
-		}
-	}
-	if !isSource || strings.HasSuffix(rel, ".d.ts") {
+	if !slices.Contains(SourceExts, ext) || strings.HasSuffix(rel, ".d.ts") {
 		return "", false
 	}
 	for _, part := range strings.Split(rel, "/") {

@@ -19,7 +19,8 @@
 //
 // Needs wrk on PATH (bench/run.sh installs it). The idle-connection client
 // of figure 4 is this program re-executed (-idle-client), because one
-// process may hold only 20,000 descriptors (ulimit -n hard limit, NOTES).
+// process may hold only 20,000 descriptors (this machine's ulimit -n hard
+// limit, which cannot be raised).
 // JAWAS_BENCH_KEEP=1 leaves the temporary projects (and their logs) behind.
 package main
 

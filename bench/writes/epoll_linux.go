@@ -1,16 +1,15 @@
 //go:build linux
 
 // This file implements -client epoll, the default load client on Linux,
-// because the goroutine clients (raw) cost 15–21 µs of CPU per write on the
-// 2 cores they share with the server (Go's netpoller: an EAGAIN read before
-// each park, futex wake-ups, the scheduler), which capped what the bench
-// could show. Event loops, each locked to an OS thread, own non-blocking
-// sockets that never enter Go's netpoller and drive them with
-// level-triggered epoll and raw read/write syscalls: 11–17 µs per write
-// (median 13.9 vs raw's 17.1 over the same runs; reads alone 11.8 vs 15.2).
-// What remains is ~90 % kernel, two thirds of it the write(2) of each
-// request, which on loopback carries it through TCP into the server's
-// socket and wakes the server (perf record -a -g).
+// because the goroutine clients (raw) cost more CPU per write than the
+// server on the 2 cores they share with it (Go's netpoller: an EAGAIN read
+// before each park, futex wake-ups, the scheduler), which capped what the
+// bench could show. Event loops, each locked to an OS thread, own
+// non-blocking sockets that never enter Go's netpoller and drive them with
+// level-triggered epoll and raw read/write syscalls. What remains is mostly
+// the kernel's, chiefly the write(2) of each request, which on loopback
+// carries it through TCP into the server's socket and wakes the server
+// (perf record -a -g). Figures in bench/README.md.
 
 package main
 
@@ -213,8 +212,7 @@ func connect(fd int, sa unix.Sockaddr) error {
 //
 // The loop stays on its thread but yields to the scheduler as the server's
 // loops do (yielder.Yielder): paced at 1,000 writes/s, the writers' child
-// then used about a fifth less CPU for the same writes (39–50 → 29–41
-// ticks per 5 s, 8 pairs alternating).
+// then used less CPU for the same writes (bench/README.md, "sysmon").
 func (l *epollLoop) run(stop <-chan struct{}) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -399,8 +397,8 @@ func epollPoll(epfd int, events []unix.EpollEvent) int {
 
 // sysRead and sysWrite are read(2) and write(2) on a non-blocking socket as
 // raw syscalls: they never block, and skipping the scheduler's enter/exit
-// (unix.Read, unix.Write) saved ~90 ns per call on this box (an EAGAIN read
-// of a socket pair: 550–620 ns raw, 650–690 ns through unix.Read).
+// (unix.Read, unix.Write) saves time on every call (figures in
+// bench/README.md).
 func sysRead(fd int, p []byte) (int, syscall.Errno) {
 	n, _, errno := syscall.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
 	return int(n), errno

@@ -93,10 +93,10 @@ export default function render(state, ctx) { return { now: ctx.nowMs, n: state.n
 var (
 	clientKind = flag.String("client", defaultClient, "load client: epoll (event loops on raw sockets, Linux only), raw (a goroutine per kept-alive net.Conn) or nethttp (net/http's response reader)")
 	genThreads = flag.Int("gen-threads", 1, "event loops (one OS thread each) per load of -client epoll in the read windows (1 cost less CPU per request than 2 on 2 cores)")
-	// Flat out, one loop leaves the box 7-10 % idle (it waits for answers
+	// Flat out, one loop leaves the box partly idle (it waits for answers
 	// while the server waits for requests); two keep both cores busy, as
-	// wrk -t2 does in the serving bench: 4 of 5 back-to-back pairs gave
-	// more writes/s with two (median +4 %).
+	// wrk -t2 does in the serving bench, and gave more writes/s (figures in
+	// bench/README.md).
 	writeGenThreads = flag.Int("write-gen-threads", 2, "event loops per load of -client epoll in the flat-out write windows")
 	warmup          = flag.Duration("warmup", 500*time.Millisecond, "load before the measured window")
 	writersProcess  = flag.Bool("writers-process", true, "in the read windows, run the writers' load in a child process (as separate clients), not beside the readers' loop in this one")

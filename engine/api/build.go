@@ -10,10 +10,10 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -23,6 +23,7 @@ import (
 	"github.com/jawas/jawas/engine/internal/client"
 	"github.com/jawas/jawas/engine/internal/period"
 	"github.com/jawas/jawas/engine/internal/tmpl"
+	"github.com/jawas/jawas/internal/atomicfile"
 )
 
 // BuildRow is one file Build wrote.
@@ -167,11 +168,7 @@ func build(cfg *Config, logw io.Writer, proj *period.Project) ([]BuildRow, error
 	if err != nil {
 		return nil, fmt.Errorf("build: copy site: %w", err)
 	}
-	urls := make([]string, 0, len(files))
-	for u := range files {
-		urls = append(urls, u)
-	}
-	sort.Strings(urls)
+	urls := slices.Sorted(maps.Keys(files))
 	for _, u := range urls {
 		dst := filepath.Join(outDir, filepath.FromSlash(strings.TrimPrefix(u, "/")))
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
@@ -184,7 +181,7 @@ func build(cfg *Config, logw io.Writer, proj *period.Project) ([]BuildRow, error
 	if err := removeStale(outDir, urls, logw); err != nil {
 		return nil, fmt.Errorf("build: %w", err)
 	}
-	sort.Slice(rows, func(i, j int) bool { return rows[i].URL < rows[j].URL })
+	slices.SortFunc(rows, func(a, b BuildRow) int { return strings.Compare(a.URL, b.URL) })
 	return rows, nil
 }
 
@@ -243,11 +240,7 @@ func writeIfChanged(path string, b []byte) error {
 	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, b) {
 		return nil
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.WriteFile(path, b, 0o644, atomicfile.Options{})
 }
 
 func gzipSize(b []byte) int {

@@ -1,7 +1,7 @@
 // Package gcfloor keeps a process's heap goal at or above a floor: it
 // raises GOGC after each collection when the live heap is small, so a
 // process with a small live heap and a high allocation rate (the engine:
-// a few MB of modules and states, ~2 KB of JavaScript objects per applied
+// a few MB of modules and states, JavaScript objects for every applied
 // write) collects every floor's worth of allocation instead of every few
 // MB. The heap goal is max(live × (1 + base/100), floor), the
 // "GC tuner" shape of TiDB and others; an operator's GOMEMLIMIT still caps

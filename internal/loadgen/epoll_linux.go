@@ -2,7 +2,7 @@ package loadgen
 
 // This file implements the epoll engine, because a goroutine per client
 // cost more CPU per request than the server under test (bench/run.sh's
-// "gen µs/req" column: 36–58 µs against nginx's ~28 µs on a loaded box):
+// "gen µs/req" column; figures in bench/README.md):
 // every poll woke a goroutine on a timer, read EAGAIN once and parked on
 // the netpoller. Here a few loops (one per CPU, each on its own OS thread)
 // own raw non-blocking sockets: a poll is one write and one read, and the

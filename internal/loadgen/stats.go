@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -40,10 +41,8 @@ type stats struct {
 }
 
 func (s *stats) errIdx(kind string) int {
-	for i, k := range errKinds {
-		if k == kind {
-			return i
-		}
+	if i := slices.Index(errKinds, kind); i >= 0 {
+		return i
 	}
 	return len(errKinds) - 1
 }

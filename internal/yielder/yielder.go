@@ -18,8 +18,8 @@ const YieldEvery = 8 * time.Millisecond
 // goroutine that has not been rescheduled for 10 ms, taking its P when it
 // is inside a syscall (a blocking epoll_wait), and every such take sets
 // sysmon polling every 20 µs again. Under reads with 1,000 writes/s sysmon
-// was ~5% of the workers' CPU and a quarter of the load generator's;
-// yielding every YieldEvery, and ending blocking waits by then, stops it.
+// took a visible share of the workers' CPU and more of the load
+// generator's (figures in bench/README.md, "sysmon"); yielding every YieldEvery, and ending blocking waits by then, stops it.
 // The zero value is ready; a Yielder belongs to one loop.
 type Yielder struct {
 	last int64 // ns of the last yield

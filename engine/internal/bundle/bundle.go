@@ -9,13 +9,14 @@
 package bundle
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 
@@ -93,11 +94,8 @@ func Discover(projectDir, sourcesDir string) ([]engine.Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("discover sources in %s: %w", root, err)
 	}
-	sort.Slice(srcs, func(i, j int) bool {
-		if srcs[i].Name != srcs[j].Name {
-			return srcs[i].Name < srcs[j].Name
-		}
-		return srcs[i].File < srcs[j].File
+	slices.SortFunc(srcs, func(a, b engine.Source) int {
+		return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.File, b.File))
 	})
 
 	var dups engine.Diagnostics
@@ -115,8 +113,6 @@ func Discover(projectDir, sourcesDir string) ([]engine.Source, error) {
 	}
 	return srcs, nil
 }
-
-func sortStrings(s []string) { sort.Strings(s) }
 
 // projectRel returns p relative to projectDir as a slash path.
 func projectRel(projectDir, p string) (string, error) {

@@ -7,8 +7,10 @@ package bundle
 
 import (
 	"fmt"
+	"maps"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/evanw/esbuild/pkg/api"
@@ -79,10 +81,7 @@ func (b *Bundler) Rebuild(names ...string) ([]Output, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if len(names) == 0 {
-		for name := range b.ctxs {
-			names = append(names, name)
-		}
-		sortStrings(names)
+		names = slices.Sorted(maps.Keys(b.ctxs))
 	}
 	entries := make([]*bundlerEntry, len(names))
 	for i, name := range names {

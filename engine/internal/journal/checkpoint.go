@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/jawas/jawas/internal/atomicfile"
 )
 
 // Checkpoint is the engine's durable state: each source's state and the
@@ -98,46 +100,17 @@ func LoadCheckpoint(dir string) (*Checkpoint, error) {
 
 // writeFileAtomic writes encode's JSON as a checked file at path by temp file and
 // rename; durable also fsyncs the file and the directory.
-func writeFileAtomic(path string, encode func() ([]byte, error), durable bool) (err error) {
+func writeFileAtomic(path string, encode func() ([]byte, error), durable bool) error {
 	body, err := encode()
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", path, err)
 	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err := fmt.Fprintf(f, "%s%08x\n", fileMagic, crc32.Checksum(body, castagnoli)); err != nil {
-		return fmt.Errorf("write %s: %w", f.Name(), err)
-	}
-	if _, err := f.Write(body); err != nil {
-		return fmt.Errorf("write %s: %w", f.Name(), err)
-	}
-	if durable {
-		if err := f.Sync(); err != nil {
-			return fmt.Errorf("fsync %s: %w", f.Name(), err)
-		}
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", f.Name(), err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	if durable {
-		return syncDir(dir)
-	}
-	return nil
+	b := fmt.Appendf(nil, "%s%08x\n", fileMagic, crc32.Checksum(body, castagnoli))
+	b = append(b, body...)
+	return atomicfile.WriteFile(path, b, 0o600, atomicfile.Options{Sync: durable, SyncDir: durable})
 }
 
 // readFileChecked decodes a file written by writeFileAtomic into v. found is

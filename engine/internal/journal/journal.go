@@ -245,8 +245,8 @@ func FormatID(inc string, seq uint64) string {
 //
 // It checks and converts in one pass over a table, without strings.Cut and
 // strconv, because the engine parses every record's ID as it reads the
-// journal: a quarter of the time per ID (a microbenchmark against the
-// strconv version, median of 10 on a busy 2-core box: 123 -> 32 ns).
+// journal, and one pass takes a fraction of their time per ID (figures in
+// bench/README.md).
 func ParseID(id string) (inc string, seq uint64, ok bool) {
 	if len(id) != incDigits+1+16 || id[incDigits] != '-' {
 		return "", 0, false

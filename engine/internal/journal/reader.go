@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/jawas/jawas/internal/atomicfile"
 )
 
 // CorruptError reports damage before the tail of a segment: a record that
@@ -36,8 +38,9 @@ type Reader struct {
 	strs    interner // repeated strings of the records read
 
 	// Buffers reused from call to call, because allocating them anew was
-	// a seventh of the bytes the engine's apply path allocated per
-	// boundary (BenchmarkApply in engine/writes: 6.67 -> 5.72 MB): the
+	// a large share of the bytes the engine's apply path allocated per
+	// boundary (BenchmarkApply in engine/internal/writes; figures in
+	// bench/README.md): the
 	// bytes of a segment and the records parsed from them, before they are
 	// merged into the caller's slice. Records are cleared once merged; see
 	// trim for the bound.
@@ -201,8 +204,8 @@ const maxMergeRuns = 8
 // order) in apply order, as a stable sort of their concatenation by less
 // orders them. A segment's records are already in that order (its writer
 // stamps times in order, under one incarnation), so they are merged:
-// sort.SliceStable moving 136-byte records cost a third of
-// BenchmarkReadNew (1.60 -> 1.01 cpu-µs per record). Runs out of order
+// sort.SliceStable moving whole records was a large share of
+// BenchmarkReadNew (figures in bench/README.md). Runs out of order
 // (the wall clock stepped back) or too many are sorted as before. It
 // appends the records to dst and consumes runs (the slice, not the
 // records).
@@ -341,8 +344,8 @@ func (r *Reader) countSegment(name string, pos int64, before time.Time) (int, in
 func (r *Reader) scan(recs []Record, path, name string, data []byte, pos int64, before time.Time, live bool) ([]Record, int64, error) {
 	// The records are decoded in place, into a slice grown once by the
 	// frame headers: growing it, and parseFrame's record (on the heap, as
-	// json.Unmarshal may keep a pointer to it) copied into it, cost a third
-	// of BenchmarkReadNew (0.92 -> 0.60 cpu-µs per record).
+	// json.Unmarshal may keep a pointer to it) copied into it, was a large
+	// share of BenchmarkReadNew (figures in bench/README.md).
 	start := len(recs)
 	if len(data) > 0 {
 		recs = slices.Grow(recs, countFrames(data))
@@ -417,7 +420,7 @@ func (r *Reader) Compact(cp *Checkpoint) error {
 		removed = true
 	}
 	if removed {
-		if err := syncDir(r.dir); err != nil {
+		if err := atomicfile.SyncDir(r.dir); err != nil {
 			return fmt.Errorf("compact journal: %w", err)
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"time"
+
+	"github.com/jawas/jawas/internal/atomicfile"
 )
 
 // Durability says whether Commit waits for the disk.
@@ -147,7 +149,7 @@ func (w *Writer) openSegment() error {
 		return fmt.Errorf("create segment: %w", err)
 	}
 	if w.opt.Durability == Sync {
-		if err := syncDir(w.dir); err != nil {
+		if err := atomicfile.SyncDir(w.dir); err != nil {
 			f.Close()
 			return fmt.Errorf("create segment %s: %w", name, err)
 		}
@@ -274,18 +276,4 @@ func (w *Writer) Close() error {
 	}
 	w.f = nil
 	return err
-}
-
-// syncDir fsyncs a directory so that entries created or renamed in it are
-// durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync dir: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync dir %s: %w", dir, err)
-	}
-	return nil
 }

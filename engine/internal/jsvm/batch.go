@@ -3,8 +3,9 @@ package jsvm
 // This file implements ReduceBatch: a boundary's events for one source in
 // one call into JavaScript, because crossing from Go into goja, building an
 // event object from Go and stringifying the whole state for rollback once
-// per event cost several times the reducers themselves (the engine spent
-// about half its CPU there under write load).
+// per event cost several times the reducers themselves (under write load
+// that was the biggest share of the engine's CPU: bench/README.md,
+// "Batched reducers").
 //
 // The contract is Reduce's, event by event: the same reducers see the same
 // events in the same order, a failing event is rejected with the same
@@ -253,8 +254,8 @@ func (m *Module) guardEach(rt *runtime, f func() error) error {
 // batch is a batch of events as runBatch takes them: one slice per field,
 // the bodies as one JSON array text (decoded by appendJSONArray). A Module
 // keeps one and reuses its buffers from call to call, because growing them
-// anew for every boundary was a sixth of the bytes it allocated
-// (BenchmarkApply in engine/writes).
+// anew for every boundary was a large share of the bytes it allocated
+// (BenchmarkApply in engine/internal/writes; figures in bench/README.md).
 type batch struct {
 	ids       []string
 	methods   []string // upper case

@@ -2,9 +2,9 @@ package jsvm
 
 // This file implements a JSON decoder that builds goja values directly,
 // because goja's JSON.parse goes through encoding/json's Decoder.Token,
-// which formats an error string for every key and scalar it reads: about
-// 18 µs for a 110-byte event on the reference machine, more than the
-// reducers it feeds. decodeJSON gives what JSON.parse gives (plain objects
+// which formats an error string for every key and scalar it reads: it
+// cost more than the reducers it feeds (figures in bench/README.md,
+// "Batched reducers"). decodeJSON gives what JSON.parse gives (plain objects
 // and arrays, own data properties in text order, last duplicate wins,
 // numbers as doubles) for valid JSON, and an error for anything else; the
 // callers then fall back to JSON.parse, which words the error for authors.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jawas/jawas/engine"
+	"github.com/jawas/jawas/internal/atomicfile"
 )
 
 // EngineFile is the engine status file's name under the metrics folder.
@@ -124,11 +125,7 @@ func (r *Recorder) Record(now time.Time, sources []SourceStatus) error {
 	if err != nil {
 		return fmt.Errorf("metrics: encode engine status: %w", err)
 	}
-	tmp := filepath.Join(r.dir, "."+EngineFile+".tmp")
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return fmt.Errorf("metrics: write engine status: %w", err)
-	}
-	if err := os.Rename(tmp, filepath.Join(r.dir, EngineFile)); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(r.dir, EngineFile), b, 0o644, atomicfile.Options{}); err != nil {
 		return fmt.Errorf("metrics: publish engine status: %w", err)
 	}
 	return nil

@@ -7,10 +7,11 @@ package metrics
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"html/template"
-	"sort"
+	"slices"
 	"strconv"
 	"time"
 
@@ -320,7 +321,7 @@ func (r *Report) Status(maxMissed int) *StatusDoc {
 		}
 		d.Workers = append(d.Workers, ProcessDoc{Process: p, UptimeSeconds: r.Now.Sub(p.Started).Seconds()})
 	}
-	sort.Slice(d.Workers, func(i, j int) bool { return d.Workers[i].Position < d.Workers[j].Position })
+	slices.SortFunc(d.Workers, func(a, b ProcessDoc) int { return cmp.Compare(a.Position, b.Position) })
 	return d
 }
 

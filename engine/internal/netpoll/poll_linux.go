@@ -1,12 +1,15 @@
 //go:build linux
 
 // This file implements the epoll loop with x/sys/unix. Waiting is split in
-// two, because of where the CPU goes in a Go epoll loop (NOTES.md): while
-// events keep coming, Wait uses a raw epoll_pwait with timeout 0, which skips
-// the runtime's blocking-syscall handoff; only when nothing is ready does it
-// fall back to the ordinary unix.EpollWait, which tells the scheduler it may
-// block, so a garbage collector stop-the-world is never stalled by an idle
-// loop.
+// two, because of where the CPU goes in a Go epoll loop: the ordinary
+// unix.EpollWait goes through the runtime's blocking-syscall path, which
+// hands the processor to another thread whenever the wait blocks (about a
+// context switch per request under load), while a raw wait that blocks
+// stalls the garbage collector's stop-the-world. So while events keep
+// coming, Wait uses a raw epoll_pwait with timeout 0, which skips the
+// handoff; only when nothing is ready does it fall back to the ordinary
+// unix.EpollWait, which tells the scheduler it may block, so a garbage
+// collector stop-the-world is never stalled by an idle loop.
 
 package netpoll
 
@@ -193,7 +196,8 @@ func RaiseNoFile() (uint64, error) {
 // Listen opens a non-blocking, close-on-exec TCP listening socket on addr
 // ("127.0.0.1:0", ":8080"). With reusePort it sets SO_REUSEPORT, for
 // designs that give each process its own socket; the default design shares
-// one socket (see NOTES.md on resets when a REUSEPORT listener closes).
+// one socket, because when a SO_REUSEPORT listener closes, the connections
+// queued on it but not yet accepted are reset.
 func Listen(addr string, backlog int, reusePort bool) (int, error) {
 	host, portStr, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -311,8 +315,9 @@ func Accept(lfd int) (fd int, ok bool, err error) {
 // block, and the runtime's syscall path costs more than it saves here. With
 // it, a loop spends part of each request "in a syscall", where sysmon may
 // retake its P (a handoff) and, having retaken one, keeps polling every
-// 20 µs; measured at 10,000 connections, sysmon's thread took ~7% of a
-// worker's CPU with ~40k wakeups per run, ~2% with raw calls. A raw call
+// 20 µs; at 10,000 connections sysmon's thread took several times more of
+// a worker's CPU with the runtime's calls than with raw ones (figures in
+// bench/README.md). A raw call
 // delays a stop-the-world by at most one non-blocking read or writev.
 // fd must be non-blocking.
 func Read(fd int, p []byte) (n int, eof bool, err error) {

@@ -14,7 +14,7 @@ import (
 	"errors"
 	"log/slog"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -356,7 +356,7 @@ func (d *Dev) reloadSources(all bool) bool {
 		}
 	}
 	diags = append(diags, UnknownSourceConfigs(d.cfg, srcs)...)
-	sort.SliceStable(diags, func(i, j int) bool { return diags[i].File < diags[j].File })
+	slices.SortStableFunc(diags, func(a, b engine.Diagnostic) int { return strings.Compare(a.File, b.File) })
 	d.srcErrs = diags
 	if changed {
 		d.proj = next

@@ -10,7 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -117,7 +118,7 @@ func LoadWith(cfg *config.Config, opt Options) (*Project, error) {
 	}
 	diags = append(diags, UnknownSourceConfigs(cfg, srcs)...)
 	if len(diags) > 0 {
-		sort.SliceStable(diags, func(i, j int) bool { return diags[i].File < diags[j].File })
+		slices.SortStableFunc(diags, func(a, b engine.Diagnostic) int { return strings.Compare(a.File, b.File) })
 		return nil, diags
 	}
 	return p, nil

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/jawas/jawas/engine/internal/prefork"
+	"github.com/jawas/jawas/internal/atomicfile"
 )
 
 func TestMain(m *testing.M) {
@@ -218,12 +219,8 @@ func fakeEngine() {
 	reopen := prefork.NotifyReopen()
 	tick := time.NewTicker(50 * time.Millisecond)
 	for seq := 0; ; seq++ {
-		tmp := filepath.Join(dir, ".snap.tmp")
-		if err := os.WriteFile(tmp, fmt.Appendf(nil, `{"seq":%d,"pid":%d}`, seq, os.Getpid()), 0o644); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(dir, "snap.json"), fmt.Appendf(nil, `{"seq":%d,"pid":%d}`, seq, os.Getpid()), 0o644, atomicfile.Options{}); err != nil {
 			fail("write", err)
-		}
-		if err := os.Rename(tmp, filepath.Join(dir, "snap.json")); err != nil {
-			fail("rename", err)
 		}
 		me.Beat(time.Now())
 		if seq == 0 {

@@ -38,7 +38,9 @@
 //
 // All workers share ONE listening socket bound by the caller and inherited
 // (never SO_REUSEPORT): a worker that stops accepting leaves queued
-// connections to the others instead of resetting them (see NOTES.md).
+// connections to the others instead of resetting them (with SO_REUSEPORT
+// each worker has its own accept queue, and closing a listener resets the
+// connections queued on it).
 //
 // This package must never parse HTTP, evaluate sources or read jawas.toml:
 // what a child does is the child's business; the supervisor only starts,

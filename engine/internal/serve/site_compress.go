@@ -1,6 +1,6 @@
 // This file implements compressed variants of site files: gzip and brotli,
-// made once per file version, never per request (DESIGN.md), as snapshots'
-// are. They are made off the loop: compressing a large file with brotli
+// made once per file version, never per request (the product promises no
+// per-request compression), as snapshots' are. They are made off the loop: compressing a large file with brotli
 // takes tens of milliseconds, which would stall every connection of the
 // loop. Until its variants are ready, a file is sent as it is.
 

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/jawas/jawas/internal/atomicfile"
 	"golang.org/x/sys/unix"
 )
 
@@ -71,7 +72,7 @@ func openControl(dir string, writable bool) ([]byte, error) {
 		}
 		f, err := os.OpenFile(path, flag, 0)
 		if errors.Is(err, fs.ErrNotExist) {
-			if err := createControl(dir, path, false); err != nil {
+			if err := createControl(path, false); err != nil {
 				return nil, err
 			}
 			continue
@@ -89,7 +90,7 @@ func openControl(dir string, writable bool) ([]byte, error) {
 		}
 		// The writer replaces a damaged control file; readers attached to the
 		// old one must be restarted, which the supervisor does anyway.
-		if err := createControl(dir, path, true); err != nil {
+		if err := createControl(path, true); err != nil {
 			return nil, err
 		}
 	}
@@ -115,28 +116,11 @@ func mapControl(f *os.File, prot int) ([]byte, error) {
 	return b, nil
 }
 
-func createControl(dir, path string, replace bool) error {
-	f, err := os.CreateTemp(dir, tmpPrefix+"control-*")
-	if err != nil {
-		return fmt.Errorf("create control: %w", err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
+func createControl(path string, replace bool) error {
 	buf := make([]byte, controlSize)
 	copy(buf, controlMagic)
-	_, err = f.Write(buf)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o644)
-	}
-	if err != nil {
-		return fmt.Errorf("create control: %w", err)
-	}
-	if replace {
-		err = os.Rename(tmp, path)
-	} else if err = os.Link(tmp, path); errors.Is(err, fs.ErrExist) {
+	err := atomicfile.WriteFile(path, buf, 0o644, atomicfile.Options{TempPattern: tmpPrefix + "control-*", NoReplace: !replace})
+	if !replace && errors.Is(err, fs.ErrExist) {
 		err = nil // someone else created it first: use theirs
 	}
 	if err != nil {

@@ -6,14 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
 	"unsafe"
 
+	"github.com/jawas/jawas/internal/atomicfile"
 	"github.com/klauspost/compress/gzip"
 )
 
@@ -185,12 +187,7 @@ func (s *Store) Generation() uint64 { return s.gen.Load() }
 // URLs returns the URLs currently staged, sorted, so the caller can Delete
 // those it no longer publishes (for instance after a restart).
 func (s *Store) URLs() []string {
-	urls := make([]string, 0, len(s.entries))
-	for u := range s.entries {
-		urls = append(urls, u)
-	}
-	sort.Strings(urls)
-	return urls
+	return slices.Sorted(maps.Keys(s.entries))
 }
 
 // Status returns the status of url's staged entry (0 for 200) and whether
@@ -299,26 +296,7 @@ func variant(path string, body []byte, compress func([]byte) ([]byte, error)) (i
 // reader sees either no file or the whole file. No fsync: the store is a
 // runtime cache rebuilt by the engine after a crash.
 func writeFile(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), tmpPrefix+"*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
-	}
-	return nil
+	return atomicfile.WriteFile(path, data, 0o644, atomicfile.Options{TempPattern: tmpPrefix + "*"})
 }
 
 // Delete stages the removal of url. It is visible to readers at the next Commit.
@@ -370,7 +348,7 @@ func (s *Store) manifestJSON(gen uint64) ([]byte, error) {
 			StaleMS:     staleMS(e.stale),
 		})
 	}
-	sort.Slice(m.Entries, func(i, j int) bool { return m.Entries[i].URL < m.Entries[j].URL })
+	slices.SortFunc(m.Entries, func(a, b manifestEntry) int { return strings.Compare(a.URL, b.URL) })
 	return json.Marshal(&m)
 }
 

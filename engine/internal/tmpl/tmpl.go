@@ -56,10 +56,12 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -219,11 +221,7 @@ func (s *Set) RenderAt(snapshots map[string][]byte, now time.Time) (map[string][
 	}
 	var diags engine.Diagnostics
 	data := Data{Data: map[string]any{}, Now: now, Period: s.Period}
-	names := make([]string, 0, len(snapshots))
-	for name := range snapshots {
-		names = append(names, name)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(snapshots))
 	for _, name := range names {
 		var v any
 		if err := json.Unmarshal(snapshots[name], &v); err != nil {
@@ -258,11 +256,7 @@ func (s *Set) RenderAt(snapshots map[string][]byte, now time.Time) (map[string][
 
 // inputsKey hashes the snapshots, names included, independent of map order.
 func inputsKey(snapshots map[string][]byte) [32]byte {
-	names := make([]string, 0, len(snapshots))
-	for name := range snapshots {
-		names = append(names, name)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(snapshots))
 	h := sha256.New()
 	var n [8]byte
 	for _, name := range names {

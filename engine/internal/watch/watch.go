@@ -13,9 +13,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -237,11 +238,7 @@ func (w *Watcher) run() {
 		if len(pending) == 0 {
 			return
 		}
-		paths := make([]string, 0, len(pending))
-		for p := range pending {
-			paths = append(paths, p)
-		}
-		sort.Strings(paths)
+		paths := slices.Sorted(maps.Keys(pending))
 		clear(pending)
 		w.onChange(paths)
 	}

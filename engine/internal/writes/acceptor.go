@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -216,7 +217,7 @@ func (a *Acceptor) Write(w serve.Write, done serve.Done) {
 		reject(405, nil, hAllowRead)
 		return
 	}
-	if !contains(rt.Methods, method) {
+	if !slices.Contains(rt.Methods, method) {
 		reject(405, nil, allowHeader(rt.Methods))
 		return
 	}
@@ -331,7 +332,7 @@ func (a *Acceptor) Methods(url string) (post, put bool) {
 	if !ok {
 		return false, false
 	}
-	return contains(r.Methods, "POST"), contains(r.Methods, "PUT")
+	return slices.Contains(r.Methods, "POST"), slices.Contains(r.Methods, "PUT")
 }
 
 // route returns the route of url from the published routes document.
@@ -353,15 +354,6 @@ func (a *Acceptor) route(url string) (Route, bool) {
 	}
 	r, ok := rc.routes[url]
 	return r, ok
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // bearerOK compares the token of an Authorization header with want in
@@ -424,7 +416,8 @@ const boundaryMargin = 2 * time.Millisecond
 // (a connection has one write in flight at most), so waiting would only
 // delay them. A lone client posting one write after another therefore
 // never waits, while many clients posting at their own pace share one
-// fdatasync per window instead of paying one each (~130 µs of CPU here).
+// fdatasync per window instead of paying one each (an fdatasync's CPU
+// cost: bench/README.md, "Commit window").
 // Close ends the wait.
 func (a *Acceptor) awaitGroup() {
 	if a.opt.CommitWindow <= 0 {

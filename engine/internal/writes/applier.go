@@ -73,9 +73,8 @@ type Applier struct {
 
 // applyBuf holds what BeforeRender builds per record. It, the queues'
 // arrays and take's buffer are reused from boundary to boundary, because
-// allocating them anew was nearly a third of the bytes the apply path
-// allocated (BenchmarkApply: 5.72 -> 3.94 MB per boundary of 4,000
-// records).
+// allocating them anew was a large share of the bytes the apply path
+// allocated (BenchmarkApply; figures in bench/README.md).
 type applyBuf struct {
 	errs     []error
 	evs      []jsvm.Event

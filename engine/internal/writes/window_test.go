@@ -111,15 +111,25 @@ func TestCommitWindow(t *testing.T) {
 func warmWriters(t *testing.T, p *project, n int) []*client {
 	t.Helper()
 	conns := make([]*client, n)
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
 	for i := range conns {
 		conns[i] = &client{addr: p.addr}
 		t.Cleanup(conns[i].close)
+	}
+	postEach(t, conns, "warm")
+	return conns
+}
+
+// postEach posts one write on each of conns, concurrently, and waits for
+// all the answers.
+func postEach(t *testing.T, conns []*client, prefix string) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(conns))
+	for i := range conns {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			if _, _, err := postAck(conns[i], fmt.Sprintf("warm-%d", i)); err != nil {
+			if _, _, err := postAck(conns[i], fmt.Sprintf("%s-%d", prefix, i)); err != nil {
 				errs <- err
 			}
 		}(i)
@@ -129,7 +139,6 @@ func warmWriters(t *testing.T, p *project, n int) []*client {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	return conns
 }
 
 // postAck posts {"id":id} to /q.json on c and returns how long the 202
@@ -156,15 +165,31 @@ func postAck(c *client, id string) (time.Duration, time.Time, error) {
 // TestCommitWindowBoundary: a held group is committed just before the
 // boundary at which its writes would be visible, not after it: with a
 // window of 1 s and a period of 200 ms, a write held for others is
-// answered before the next boundary and promised that boundary.
+// answered no earlier than just before the next boundary, and promised
+// that boundary.
+//
+// What a scheduling stall cannot change is checked in every round: the
+// write is held (answered no earlier than boundaryMargin before the first
+// boundary after it was sent) and never promised an earlier boundary. The
+// committer's timer firing late by more than boundaryMargin, or the request
+// reaching the worker late, legitimately moves the promise one period on
+// (the 202 says so); so the exact promise is required of one round, not of
+// every round: rounds go on, up to 10, until one shows it. Holding the
+// group for the whole window or committing it at or after the boundary
+// fails every round.
 func TestCommitWindowBoundary(t *testing.T) {
 	const window, period = time.Second, 200 * time.Millisecond
+	const margin = 2 * time.Millisecond // writes.boundaryMargin
 	p := newProject(t, fmt.Sprintf("workers = 1\ncommit_window = %q\n", window.String()), map[string]string{"q.js": queueJS})
 	p.start()
 	// Nine connections write once each, concurrently: a write of one of
 	// them alone is then held (1 of 9 queued).
 	conns := warmWriters(t, p, 9)
-	for round := 0; round < 3; round++ {
+	exact := 0
+	for round := 0; round < 10 && (round < 3 || exact == 0); round++ {
+		if round > 0 {
+			postEach(t, conns, fmt.Sprintf("rewarm-%d", round)) // all nine still write lately
+		}
 		// Send 40 ms after a boundary: the next one is 160 ms away.
 		next := time.Now().Truncate(period).Add(period)
 		time.Sleep(time.Until(next) + 40*time.Millisecond)
@@ -172,12 +197,20 @@ func TestCommitWindowBoundary(t *testing.T) {
 		want := sent.Truncate(period).Add(period)
 		d, visible, err := postAck(conns[0], fmt.Sprintf("held-%d", round))
 		must(t, err)
-		if !visible.Equal(want) {
-			t.Errorf("round %d: held write sent at %s promised %s, want the next boundary %s", round, sent.Format("15:04:05.000"), visible.Format("15:04:05.000"), want.Format("15:04:05.000"))
+		answered := time.Now()
+		t.Logf("round %d: sent %s, answered after %v, promised %s", round, sent.Format("15:04:05.000"), d.Round(time.Millisecond), visible.Format("15:04:05.000"))
+		if answered.Before(want.Add(-margin)) {
+			t.Errorf("round %d: held write sent at %s answered at %s, before %s: it was not held until just before the boundary", round, sent.Format("15:04:05.000"), answered.Format("15:04:05.000"), want.Add(-margin).Format("15:04:05.000"))
 		}
-		if d < 80*time.Millisecond || d > 400*time.Millisecond {
-			t.Errorf("round %d: held write answered after %v: want it held until just before the boundary, ~160ms (not answered at once, not held for the %v window)", round, d.Round(time.Millisecond), window)
+		if visible.Before(want) {
+			t.Errorf("round %d: held write sent at %s promised %s, before the next boundary %s", round, sent.Format("15:04:05.000"), visible.Format("15:04:05.000"), want.Format("15:04:05.000"))
 		}
+		if visible.Equal(want) {
+			exact++
+		}
+	}
+	if exact == 0 {
+		t.Errorf("no held write was promised the boundary after it was sent: the group is held past the boundary (for the %v window, or committed at or after the boundary)", window)
 	}
 }
 

@@ -20,9 +20,10 @@ package writes
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"mime"
 	"net/url"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -157,13 +158,8 @@ func decodeBody(ct string, body []byte) (any, error) {
 		if err != nil {
 			return nil, fmt.Errorf("decode form body: %w", err)
 		}
-		keys := make([]string, 0, len(q))
-		for k := range q {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
 		obj := make(map[string]any, len(q))
-		for _, k := range keys {
+		for _, k := range slices.Sorted(maps.Keys(q)) {
 			if vs := q[k]; len(vs) == 1 {
 				obj[k] = vs[0]
 			} else {

@@ -51,6 +51,9 @@ type Config struct {
 
 	Serve Serve `toml:"serve"`
 
+	// Cluster is [cluster]: off unless cluster.enabled.
+	Cluster Cluster `toml:"cluster"`
+
 	// Source holds per-source overrides keyed by source name ("game/arena").
 	Source map[string]SourceConfig `toml:"source"`
 
@@ -124,6 +127,7 @@ func Default() Config {
 			MaxPendingJournal: 256 << 20,
 			HealthMaxMissed:   10,
 		},
+		Cluster: DefaultCluster(),
 	}
 }
 
@@ -281,6 +285,7 @@ func (c *Config) Validate() error {
 		bad("serve.max_pending_journal", "must be a positive number of bytes, got %d", s.MaxPendingJournal)
 	}
 	c.validateAdmin(bad)
+	c.validateCluster(bad)
 	if msg := checkToken(c.WriteToken); msg != "" {
 		bad("write_token", "%s", msg)
 	}

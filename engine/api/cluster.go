@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -87,7 +88,16 @@ func clusterNode(ctx context.Context, cfg *Config, opt ServeOptions, runDir stri
 	wg.Add(1)
 	go func() { defer wg.Done(); n.reportStatus(ctx) }() // until ctx ends
 
+	// A test forces a node to lead once without the lease, to check that
+	// two engines that both believe they lead still make one head chain.
+	forced := os.Getenv(envForceLead) == "1"
 	for ctx.Err() == nil {
+		if forced {
+			forced = false
+			log.Warn("cluster: leading WITHOUT the lease (" + envForceLead + "=1, for tests)")
+			n.lead(ctx, 0, false)
+			continue
+		}
 		// Follower: mirror the heads until this node wins the lease.
 		mctx, stopMirror := context.WithCancel(ctx)
 		mirrored := make(chan struct{})
@@ -103,13 +113,16 @@ func clusterNode(ctx context.Context, cfg *Config, opt ServeOptions, runDir stri
 		if ctx.Err() != nil {
 			break
 		}
-		n.lead(ctx, term)
+		n.lead(ctx, term, true)
 	}
 	if n.lease != nil {
 		n.lease.Release()
 	}
 	return nil
 }
+
+// envForceLead makes a node lead once without the lease (tests only).
+const envForceLead = "JAWAS_CLUSTER_TEST_FORCE_LEAD"
 
 // node is one cluster node's engine-process state.
 type node struct {
@@ -134,13 +147,13 @@ type node struct {
 // state the last head names, reads the stream from the sequence that
 // state reflects, and publishes until the lease is lost, the engine is
 // fenced (another engine swapped the head), or ctx ends.
-func (n *node) lead(ctx context.Context, term uint64) {
+func (n *node) lead(ctx context.Context, term uint64, leased bool) {
 	log := n.log
 	start := time.Now()
 	pub, cp, err := cluster.Takeover(ctx, n.c, term)
 	if err != nil {
 		log.Error("cluster: takeover failed; giving the lease up", "error", err)
-		n.lease.Release()
+		n.release(leased)
 		sleepCtx(ctx, n.cfg.Cluster.LeaseTTL.Duration)
 		return
 	}
@@ -151,7 +164,7 @@ func (n *node) lead(ctx context.Context, term uint64) {
 	feed, err := cluster.StartFeed(ctx, n.c, from)
 	if err != nil {
 		log.Error("cluster: cannot read the journal stream; giving the lease up", "error", err)
-		n.lease.Release()
+		n.release(leased)
 		sleepCtx(ctx, n.cfg.Cluster.LeaseTTL.Duration)
 		return
 	}
@@ -169,6 +182,9 @@ func (n *node) lead(ctx context.Context, term uint64) {
 	held := make(chan struct{})
 	go func() { // renews the lease until lctx ends or it is lost
 		defer close(held)
+		if !leased {
+			return
+		}
 		if err := n.lease.Hold(lctx); err != nil {
 			stop(err)
 		}
@@ -180,7 +196,7 @@ func (n *node) lead(ctx context.Context, term uint64) {
 	if err != nil {
 		log.Error("cluster: cannot start the engine; giving the lease up", "error", err)
 		cancel()
-		n.lease.Release()
+		n.release(leased)
 		sleepCtx(ctx, n.cfg.Cluster.LeaseTTL.Duration)
 		return
 	}
@@ -202,7 +218,15 @@ func (n *node) lead(ctx context.Context, term uint64) {
 	}
 	cancel()
 	<-held
-	n.lease.Release()
+	if leased {
+		n.lease.Release()
+	}
+}
+
+func (n *node) release(leased bool) {
+	if leased {
+		n.lease.Release()
+	}
 }
 
 func (n *node) setLeader(on bool, pub *cluster.Publisher, feed *cluster.Feed) {

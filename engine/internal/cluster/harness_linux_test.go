@@ -230,6 +230,7 @@ type node struct {
 	data    string
 	addr    string
 	cmd     *exec.Cmd
+	env     []string
 	logPath string
 	exited  chan struct{}
 }
@@ -241,12 +242,13 @@ type nodeConfig struct {
 	roles    string // TOML list; default both
 	writeAck string
 	extra    string // more [cluster] lines
+	env      []string
 }
 
 func newNode(t testing.TB, nc nodeConfig) *node {
 	t.Helper()
 	dir := t.TempDir()
-	n := &node{t: t, id: nc.id, dir: dir, data: filepath.Join(dir, "data"), addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+	n := &node{t: t, id: nc.id, dir: dir, data: filepath.Join(dir, "data"), addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), env: nc.env}
 	if nc.roles == "" {
 		nc.roles = `["serve", "engine"]`
 	}
@@ -289,6 +291,7 @@ func (n *node) start() {
 	defer lf.Close()
 	n.cmd = exec.Command(jawasBin, "serve")
 	n.cmd.Dir = n.dir
+	n.cmd.Env = append(os.Environ(), n.env...)
 	n.cmd.Stdout, n.cmd.Stderr = lf, lf
 	n.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	must(n.t, n.cmd.Start())

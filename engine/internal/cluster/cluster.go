@@ -114,7 +114,7 @@ func Connect(ctx context.Context, cfg config.Cluster, log *slog.Logger) (*Conn, 
 		if err == nil {
 			return c, nil
 		}
-		if attempt%20 == 0 {
+		if attempt%8 == 0 {
 			log.Warn("cluster: JetStream not ready; retrying", "error", err)
 		}
 		select {
@@ -131,51 +131,76 @@ func (c *Conn) Close() {
 	c.NC.Close()
 }
 
-// setup creates or updates every JetStream object (idempotent).
+// setup finds every JetStream object, creating those missing. Lookups
+// come first: nodes starting together would otherwise all create at
+// once, and concurrent creations of one stream were seen here to leave a
+// request unanswered for seconds.
 func (c *Conn) setup(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	// Short attempts: a request lost while the servers elect their
+	// JetStream leaders is retried rather than waited for.
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	r := c.Cfg.Replicas
-	_, err := c.JS.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        c.Names.Stream,
-		Description: "jawas journal: every node's accepted writes",
-		Subjects:    []string{c.Names.Subject + ".>"},
-		Storage:     jetstream.FileStorage,
-		Replicas:    r,
-		Retention:   jetstream.LimitsPolicy,
-		MaxAge:      7 * 24 * time.Hour,
-		Duplicates:  10 * time.Minute,
-		Discard:     jetstream.DiscardOld,
-	})
-	if err != nil {
+	if _, err := c.JS.Stream(ctx, c.Names.Stream); errors.Is(err, jetstream.ErrStreamNotFound) {
+		_, err = c.JS.CreateStream(ctx, jetstream.StreamConfig{
+			Name:        c.Names.Stream,
+			Description: "jawas journal: every node's accepted writes",
+			Subjects:    []string{c.Names.Subject + ".>"},
+			Storage:     jetstream.FileStorage,
+			Replicas:    r,
+			Retention:   jetstream.LimitsPolicy,
+			MaxAge:      7 * 24 * time.Hour,
+			Duplicates:  10 * time.Minute,
+			Discard:     jetstream.DiscardOld,
+		})
+		if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return fmt.Errorf("journal stream %s: %w", c.Names.Stream, err)
+		}
+	} else if err != nil {
 		return fmt.Errorf("journal stream %s: %w", c.Names.Stream, err)
 	}
-	ttl := c.Cfg.LeaseTTL.Duration
-	if c.Lease, err = c.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: c.Names.Lease, Description: "jawas engine lease", History: 1, TTL: ttl,
+	var err error
+	if c.Lease, err = c.kv(ctx, jetstream.KeyValueConfig{
+		Bucket: c.Names.Lease, Description: "jawas engine lease", History: 1, TTL: c.Cfg.LeaseTTL.Duration,
 		Storage: jetstream.FileStorage, Replicas: r, LimitMarkerTTL: time.Second,
 	}); err != nil {
 		return fmt.Errorf("lease bucket %s: %w", c.Names.Lease, err)
 	}
-	if c.Snap, err = c.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	if c.Snap, err = c.kv(ctx, jetstream.KeyValueConfig{
 		Bucket: c.Names.Snap, Description: "jawas head, snapshot bodies, checkpoints", History: 1,
 		Storage: jetstream.FileStorage, Replicas: r, MaxValueSize: 1 << 20,
 	}); err != nil {
 		return fmt.Errorf("snapshot bucket %s: %w", c.Names.Snap, err)
 	}
-	if c.Nodes, err = c.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	if c.Nodes, err = c.kv(ctx, jetstream.KeyValueConfig{
 		Bucket: c.Names.Nodes, Description: "jawas nodes' status", History: 1, TTL: time.Minute,
 		Storage: jetstream.FileStorage, Replicas: r,
 	}); err != nil {
 		return fmt.Errorf("nodes bucket %s: %w", c.Names.Nodes, err)
 	}
-	if c.Blobs, err = c.JS.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
-		Bucket: c.Names.Blobs, Description: "jawas large snapshot bodies and checkpoints",
-		Storage: jetstream.FileStorage, Replicas: r,
-	}); err != nil {
+	c.Blobs, err = c.JS.ObjectStore(ctx, c.Names.Blobs)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		c.Blobs, err = c.JS.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
+			Bucket: c.Names.Blobs, Description: "jawas large snapshot bodies and checkpoints",
+			Storage: jetstream.FileStorage, Replicas: r,
+		})
+	}
+	if err != nil {
 		return fmt.Errorf("object store %s: %w", c.Names.Blobs, err)
 	}
 	return nil
+}
+
+// kv finds the bucket cfg names, creating it when missing.
+func (c *Conn) kv(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	kv, err := c.JS.KeyValue(ctx, cfg.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = c.JS.CreateKeyValue(ctx, cfg)
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = c.JS.KeyValue(ctx, cfg.Bucket)
+		}
+	}
+	return kv, err
 }
 
 // nodeSubject is the journal subject node publishes to.

@@ -57,7 +57,7 @@ func (s natsSpec) options() *server.Options {
 	return &server.Options{
 		ServerName: s.Name, Host: "127.0.0.1", Port: s.Port,
 		JetStream: true, StoreDir: s.Dir, SyncAlways: true, NoSigs: true, NoLog: true,
-		Cluster: server.ClusterOpts{Name: "jawastest", Host: "127.0.0.1", Port: s.RoutePort},
+		Cluster: server.ClusterOpts{Name: "jawastest", Host: "127.0.0.1", Port: s.RoutePort, NoAdvertise: true},
 		Routes:  server.RoutesFromStr(strings.Join(s.Routes, ",")),
 	}
 }

@@ -257,6 +257,10 @@ func (l *loop) entry(c *conn, req *http1.Request, e *snapshot.Entry) {
 		if stale := l.nowNS - l.beat.UnixNano(); stale > 3*p {
 			b = append(b, "X-Jawas-Stale: "...)
 			b = strconv.AppendInt(b, stale/int64(time.Millisecond), 10)
+			// Age (RFC 9111 §5.1): how long ago this was last known
+			// current, in seconds, for caches and clients.
+			b = append(b, "\r\nAge: "...)
+			b = strconv.AppendInt(b, stale/int64(time.Second), 10)
 			b = append(b, "\r\n"...)
 		}
 	}

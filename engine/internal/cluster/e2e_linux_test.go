@@ -2,6 +2,8 @@ package cluster_test
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -100,6 +102,56 @@ func TestThreeNodesSameBoundary(t *testing.T) {
 	for _, n := range nodes {
 		if strings.Contains(n.logs(), "panic") {
 			t.Fatalf("%s panicked:\n%s", n.id, n.logs())
+		}
+	}
+}
+
+// newSingle starts one jawas without cluster mode on the same project.
+func newSingle(t *testing.T) *node {
+	t.Helper()
+	dir := t.TempDir()
+	n := &node{t: t, id: "single", dir: dir, addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+	toml := fmt.Sprintf("period = \"200ms\"\n[serve]\nlisten = %q\nworkers = 1\ndata_dir = \"data\"\n", n.addr)
+	must(t, os.WriteFile(filepath.Join(dir, "jawas.toml"), []byte(toml), 0o644))
+	must(t, os.MkdirAll(filepath.Join(dir, "sources"), 0o755))
+	must(t, os.WriteFile(filepath.Join(dir, "sources", "log.js"), []byte(logJS), 0o644))
+	n.start()
+	t.Cleanup(n.kill)
+	waitFor(t, 20*time.Second, "the single node serving", func() bool { _, _, err := n.read(); return err == nil })
+	return n
+}
+
+// TestClusterEqualsSingleNode posts one sequence of writes to the cluster
+// (round-robin over its nodes) and to a single node: the state every
+// cluster node serves equals the single node's.
+func TestClusterEqualsSingleNode(t *testing.T) {
+	nc := startNATS(t, 3, false)
+	nodes := startNodes(t, nc.urls(), 3)
+	single := newSingle(t)
+	const n = 60
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("d%03d", i)
+		if _, err := nodes[i%3].post(id); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := single.post(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var want logDoc
+	waitFor(t, 10*time.Second, "the single node applying every write", func() bool {
+		var err error
+		want, _, err = single.read()
+		return err == nil && len(want.IDs) == n
+	})
+	for _, nd := range nodes {
+		waitFor(t, 10*time.Second, nd.id+" applying every write", func() bool {
+			got, _, err := nd.read()
+			return err == nil && len(got.IDs) == n
+		})
+		got, _, _ := nd.read()
+		if !slices.Equal(got.IDs, want.IDs) {
+			t.Fatalf("%s serves %v\nthe single node %v", nd.id, got.IDs, want.IDs)
 		}
 	}
 }

@@ -255,6 +255,10 @@ func newNode(t testing.TB, nc nodeConfig) *node {
 	if nc.writeAck == "" {
 		nc.writeAck = "replicated"
 	}
+	natsLine := ""
+	if nc.natsURL != "" {
+		natsLine = fmt.Sprintf("nats_url = %q", nc.natsURL)
+	}
 	toml := fmt.Sprintf(`period = "200ms"
 [serve]
 listen = %q
@@ -264,11 +268,11 @@ data_dir = "data"
 enabled = true
 node_id = %q
 roles = %s
-nats_url = %q
+%s
 lease_ttl = "1s"
 write_ack = %q
 %s
-`, n.addr, nc.id, nc.roles, nc.natsURL, nc.writeAck, nc.extra)
+`, n.addr, nc.id, nc.roles, natsLine, nc.writeAck, nc.extra)
 	must(t, os.WriteFile(filepath.Join(dir, "jawas.toml"), []byte(toml), 0o644))
 	must(t, os.MkdirAll(filepath.Join(dir, "sources"), 0o755))
 	must(t, os.WriteFile(filepath.Join(dir, "sources", "log.js"), []byte(logJS), 0o644))

@@ -107,7 +107,7 @@ func TestThreeNodesSameBoundary(t *testing.T) {
 }
 
 // newSingle starts one jawas without cluster mode on the same project.
-func newSingle(t *testing.T) *node {
+func newSingle(t testing.TB) *node {
 	t.Helper()
 	dir := t.TempDir()
 	n := &node{t: t, id: "single", dir: dir, addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}

@@ -243,6 +243,7 @@ type nodeConfig struct {
 	writeAck string
 	extra    string // more [cluster] lines
 	env      []string
+	source   string // sources/log.js; default logJS
 }
 
 func newNode(t testing.TB, nc nodeConfig) *node {
@@ -275,7 +276,11 @@ write_ack = %q
 `, n.addr, nc.id, nc.roles, natsLine, nc.writeAck, nc.extra)
 	must(t, os.WriteFile(filepath.Join(dir, "jawas.toml"), []byte(toml), 0o644))
 	must(t, os.MkdirAll(filepath.Join(dir, "sources"), 0o755))
-	must(t, os.WriteFile(filepath.Join(dir, "sources", "log.js"), []byte(logJS), 0o644))
+	src := logJS
+	if nc.source != "" {
+		src = nc.source
+	}
+	must(t, os.WriteFile(filepath.Join(dir, "sources", "log.js"), []byte(src), 0o644))
 	n.start()
 	t.Cleanup(n.kill)
 	return n

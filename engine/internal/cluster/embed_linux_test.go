@@ -42,7 +42,6 @@ func TestEmbeddedThreeNodes(t *testing.T) {
 	if first[0] != first[1] || first[1] != first[2] {
 		t.Fatalf("visible at different boundaries: %v", first)
 	}
-	if leaderOf(nodes) == "" {
-		t.Fatal("no node leads")
-	}
+	// The status page is refreshed every 500 ms.
+	waitFor(t, 5*time.Second, "a node's status naming it the leader", func() bool { return leaderOf(nodes) != "" })
 }

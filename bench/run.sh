@@ -18,7 +18,7 @@
 # Environment:
 #   JAWAS_URL   a running jawas server's snapshot URL (e.g. http://127.0.0.1:8080/clock.json)
 #   JAWAS_PID   its supervisor pid, for CPU figures (optional)
-#   MODE        all | wrk | capacity | dev | writes | process | engine | idle   (default all)
+#   MODE        all | wrk | capacity | dev | writes | process | engine | idle | cluster   (default all)
 #   WRK_DURATION (10s)  CONNS ("100 1000 10000")
 #   CAP_DURATION (10s)  CAP_WARMUP (2s)  CLIENTS ("1000 5000 10000")  IDLE_DURATION (60s)
 # Bounded: every run has a fixed duration; the default total is ~5 minutes.
@@ -299,4 +299,16 @@ if [ "$MODE" = all ] || [ "$MODE" = idle ]; then
 		"$work/bin/idle" -jawas "$work/bin/jawas-idle" -root "$root" -d "${IDLE_DURATION:-60s}" &&
 		printf "\n" && "$work/bin/idle" -jawas "$work/bin/jawas-idle" -root "$root" -d "${IDLE_DURATION:-60s}" -quiet) ||
 		log "bench/idle failed (see above)"
+fi
+
+# ---- CLUSTER: three nodes on embedded NATS (fsync before every ack): replicated
+# writes/s and write-to-visible on another node, the same client against one
+# node as the baseline, and the fault tests (failover time is logged by
+# TestKillLeaderUnderWrites). engine/internal/cluster; about two minutes.
+if [ "$MODE" = all ] || [ "$MODE" = cluster ]; then
+	printf "\n## Cluster (NATS JetStream, three nodes on this machine)\n\n"
+	(cd "$root" && go test -count=1 -run '^$' -bench 'Benchmark(Cluster|Single)Writes' -benchtime 1x ./engine/internal/cluster/ |
+		grep -E '^Benchmark|^(ok|FAIL)') || log "cluster benchmarks failed (see above)"
+	(cd "$root" && go test -count=1 -run 'TestKillLeaderUnderWrites|TestKillStreamLeaderUnderWrites' -v ./engine/internal/cluster/ |
+		grep -E -- '--- (PASS|FAIL)|killed|acknowledged writes, all|^(ok|FAIL)') || log "cluster fault tests failed (see above)"
 fi

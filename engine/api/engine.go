@@ -41,6 +41,21 @@ type EngineOptions struct {
 	// printed to Diagnostics (default os.Stderr) and shown in the page.
 	Dev         bool
 	Diagnostics io.Writer
+
+	// cluster, when set, makes this the leader engine of a cluster node
+	// (cluster.go): the node's store, the stream's records, the state
+	// and checkpoints in the cluster, and a head swap before each commit.
+	cluster *engineCluster
+}
+
+// engineCluster is what a cluster node gives the engine it leads with.
+type engineCluster struct {
+	store   *snapshot.Store // the node's; shared with its mirror, not closed by the engine
+	feed    writes.Feed
+	initial *journal.Checkpoint
+	save    func(*journal.Checkpoint) error
+	fence   func(*snapshot.Store, time.Time) error
+	every   time.Duration // checkpoint interval
 }
 
 // devDebounce is the quiet time before a batch of changes is handled: long
@@ -95,7 +110,9 @@ func NewEngine(opt EngineOptions) (*Engine, error) {
 	} else if e.proj, pages, err = load(e.cfg, e.log); err != nil {
 		return nil, err
 	}
-	if e.store, err = snapshot.Create(opt.SnapshotDir); err != nil {
+	if opt.cluster != nil {
+		e.store = opt.cluster.store
+	} else if e.store, err = snapshot.Create(opt.SnapshotDir); err != nil {
 		e.closeDev()
 		return nil, err
 	}
@@ -131,6 +148,9 @@ func NewEngine(opt EngineOptions) (*Engine, error) {
 			return nil, err
 		}
 		e.sched.Hooks = append(e.sched.Hooks, statusHook)
+	}
+	if c := opt.cluster; c != nil {
+		e.sched.Hooks = append(e.sched.Hooks, period.Hook{Name: "cluster", Fence: c.fence})
 	}
 	return e, nil
 }
@@ -195,7 +215,7 @@ func (e *Engine) Close() {
 		if e.app != nil {
 			e.closeWrites(nil)
 		}
-		if e.store != nil {
+		if e.store != nil && e.opt.cluster == nil {
 			e.store.Close()
 		}
 		e.closeDev()
@@ -214,11 +234,15 @@ func (e *Engine) closeDev() {
 // project changes (dev mode swaps sources in: new sources accept writes,
 // removed ones stop), and checkpoints after publishing.
 func (e *Engine) openWrites() (period.Hook, error) {
-	app, err := writes.OpenApplier(e.proj, writes.ApplierOptions{
+	aopt := writes.ApplierOptions{
 		DataDir: e.cfg.Path(e.cfg.Serve.DataDir),
 		OnFatal: func(error) { e.fatalOnce.Do(func() { close(e.fatal) }) },
 		Log:     e.log,
-	})
+	}
+	if c := e.opt.cluster; c != nil {
+		aopt.Feed, aopt.Initial, aopt.Save, aopt.CheckpointEvery = c.feed, c.initial, c.save, c.every
+	}
+	app, err := writes.OpenApplier(e.proj, aopt)
 	if err != nil {
 		return period.Hook{}, err
 	}

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jawas/jawas/engine/internal/cluster"
 	"github.com/jawas/jawas/engine/internal/netpoll"
 	"github.com/jawas/jawas/engine/internal/period"
 	"github.com/jawas/jawas/engine/internal/prefork"
@@ -62,6 +63,20 @@ func Supervise(ctx context.Context, cfg *Config, opt ServeOptions) error {
 	hint := os.NewFile(uintptr(hfd), "accept-hint")
 	defer hint.Close()
 	addr, _ := netpoll.Addr(lfd)
+	if cfg.Cluster.Enabled && cfg.Cluster.Embed {
+		dir := cfg.Cluster.EmbedDir
+		if dir == "" {
+			dir = filepath.Join(dataDir, "nats")
+		} else {
+			dir = cfg.Path(dir)
+		}
+		ns, err := cluster.StartEmbedded(cfg.Cluster, dir)
+		if err != nil {
+			return err
+		}
+		defer ns.Shutdown()
+		log.Info("embedded NATS server started", "clients", cfg.Cluster.EmbedListen, "routes", cfg.Cluster.EmbedCluster)
+	}
 	pidFile := ""
 	if cfg.Serve.PidFile != "" {
 		pidFile = cfg.Path(cfg.Serve.PidFile)
@@ -132,6 +147,14 @@ func engineProcess(cfg *Config, opt ServeOptions) error {
 		return err
 	}
 	defer child.Close()
+	if cfg.Cluster.Enabled {
+		child.Slot().SetState(prefork.StateReady)
+		err := child.Run(func(ctx context.Context) error {
+			return clusterNode(ctx, cfg, opt, prefork.RunDir())
+		}, func(time.Time) bool { return true })
+		opt.Log.Info("cluster node stopped")
+		return err
+	}
 	eng, err := NewEngine(EngineOptions{
 		Config:      cfg,
 		Log:         opt.Log,

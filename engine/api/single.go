@@ -16,6 +16,9 @@ import (
 // engine.
 func ServeSingle(ctx context.Context, cfg *Config, opt ServeOptions) error {
 	log := opt.Log
+	if cfg.Cluster.Enabled {
+		return fmt.Errorf("cluster.enabled: a cluster node runs under `jawas serve` (a supervisor with engine and worker processes), not in one process")
+	}
 	period.TuneGC() // this process is also the engine
 	if _, err := netpoll.RaiseNoFile(); err != nil {
 		log.Warn("cannot raise the open-file limit", "error", err)

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/jawas/jawas/engine/internal/cluster"
 	"github.com/jawas/jawas/engine/internal/config"
 	"github.com/jawas/jawas/engine/internal/http1"
 	"github.com/jawas/jawas/engine/internal/metrics"
@@ -49,6 +50,7 @@ type Worker struct {
 	sopt    serve.Options
 	acc     *writes.Acceptor
 	store   *snapshot.Reader
+	link    *cluster.WorkerLink // cluster mode: the node's forwarder
 	timeout time.Duration
 }
 
@@ -126,6 +128,9 @@ func serverOptions(cfg *Config, lfd int, snapDir string, dev bool, log *slog.Log
 	if dev {
 		siteHTML = period.InjectDevTag
 	}
+	if cfg.Cluster.Enabled && s.MaxBody > cluster.MaxBody {
+		s.MaxBody = cluster.MaxBody // a record must fit in one stream message
+	}
 	return serve.Options{
 		SiteHTML:    siteHTML,
 		ListenFD:    lfd,
@@ -181,6 +186,18 @@ func (w *Worker) openWrites() error {
 		return err
 	}
 	w.store, w.sopt.Store = store, store
+	var replica writes.Replica
+	var replicaWait time.Duration
+	if cfg.Cluster.Enabled && w.opt.child != nil {
+		link, err := cluster.OpenWorkerLink(prefork.RunDir(), w.opt.slot)
+		if err != nil {
+			return err
+		}
+		w.link, replica = link, link
+		if cfg.Cluster.WriteAck == "replicated" {
+			replicaWait = cfg.Cluster.WriteTimeout.Duration
+		}
+	}
 	acc, err := writes.NewAcceptor(writes.AcceptorOptions{
 		DataDir:    cfg.Path(cfg.Serve.DataDir),
 		Slot:       max(w.opt.slot, 0),
@@ -194,6 +211,8 @@ func (w *Worker) openWrites() error {
 		Log:        log,
 
 		CommitWindow: cfg.Serve.CommitWindow.Duration,
+		Replica:      replica,
+		ReplicaWait:  replicaWait,
 	})
 	if err != nil {
 		return err
@@ -267,6 +286,10 @@ func (w *Worker) close() {
 	if w.store != nil {
 		w.store.Close()
 		w.store = nil
+	}
+	if w.link != nil {
+		w.link.Close()
+		w.link = nil
 	}
 	if w.sopt.AccessLog != nil {
 		w.sopt.AccessLog.Close()

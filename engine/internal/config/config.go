@@ -55,6 +55,9 @@ type Config struct {
 	Fetch Fetch `toml:"fetch"`
 	Env   Env   `toml:"env"`
 
+	// Cluster is [cluster]: off unless cluster.enabled.
+	Cluster Cluster `toml:"cluster"`
+
 	// Source holds per-source overrides keyed by source name ("game/arena").
 	Source map[string]SourceConfig `toml:"source"`
 
@@ -228,6 +231,7 @@ func Default() Config {
 			HealthMaxMissed:   10,
 			MaxMemory:         1 << 30,
 		},
+		Cluster: DefaultCluster(),
 	}
 }
 
@@ -422,6 +426,7 @@ func (c *Config) Validate() error {
 			bad(fmt.Sprintf("env.allow[%d]", i), "expected an environment variable name such as \"API_TOKEN\", got %q", n)
 		}
 	}
+	c.validateCluster(bad)
 	if msg := checkToken(c.WriteToken); msg != "" {
 		bad("write_token", "%s", msg)
 	}

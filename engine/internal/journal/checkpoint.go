@@ -149,3 +149,26 @@ func readChecked(path string) (body []byte, found bool, err error) {
 	}
 	return body, true, nil
 }
+
+// EncodeCheckpoint returns cp's JSON, as SaveCheckpoint writes it (without
+// the file's checksum line): the cluster ships checkpoints this way.
+func EncodeCheckpoint(cp *Checkpoint) ([]byte, error) { return cp.encode() }
+
+// DecodeCheckpoint decodes EncodeCheckpoint's JSON, with the empty
+// defaults LoadCheckpoint gives.
+func DecodeCheckpoint(b []byte) (*Checkpoint, error) {
+	cp := &Checkpoint{}
+	if err := json.Unmarshal(b, cp); err != nil {
+		return nil, fmt.Errorf("decode checkpoint: %w", err)
+	}
+	if cp.Positions == nil {
+		cp.Positions = Positions{}
+	}
+	if cp.States == nil {
+		cp.States = map[string]json.RawMessage{}
+	}
+	if cp.Events == nil {
+		cp.Events = NewStatusTable(0)
+	}
+	return cp, nil
+}

@@ -11,6 +11,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"time"
@@ -46,7 +48,14 @@ type Report struct {
 	Engine     *EngineStatus `json:"-"`
 	Processes  []Process     `json:"-"`
 	Supervisor *Supervisor   `json:"-"`
+	// Cluster is the node's cluster status (cluster mode), as its node
+	// process wrote it to ClusterFile.
+	Cluster json.RawMessage `json:"-"`
 }
+
+// ClusterFile is the cluster status file's name under the metrics folder
+// (engine/internal/cluster writes it).
+const ClusterFile = "cluster.json"
 
 // Gather reads the counters files and the engine status under dir (the
 // metrics folder) and adds the process table from procs (may be nil, e.g.
@@ -59,6 +68,9 @@ func Gather(dir string, now time.Time, procs func() ([]Process, *Supervisor)) (*
 	}
 	if r.Engine, err = ReadEngine(dir); err != nil {
 		return nil, err
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, ClusterFile)); err == nil && json.Valid(b) {
+		r.Cluster = b
 	}
 	if procs != nil {
 		r.Processes, r.Supervisor = procs()
@@ -286,6 +298,9 @@ type StatusDoc struct {
 	Supervisor *Supervisor    `json:"supervisor,omitempty"`
 	Requests   uint64         `json:"requests"`
 	Open       int64          `json:"open_connections"`
+	// Cluster is the cluster section (cluster mode only): this node, the
+	// leader, the lease's age, the newest head, every node's lag.
+	Cluster json.RawMessage `json:"cluster,omitempty"`
 }
 
 // EngineSummary is the engine part of StatusDoc.
@@ -307,7 +322,7 @@ type ProcessDoc struct {
 // Status builds the status document (maxMissed as for Health).
 func (r *Report) Status(maxMissed int) *StatusDoc {
 	d := &StatusDoc{Now: r.Now, Supervisor: r.Supervisor, Requests: r.Serve.Total(), Open: r.Serve.Open,
-		Sources: []SourceStatus{}, Workers: []ProcessDoc{}}
+		Sources: []SourceStatus{}, Workers: []ProcessDoc{}, Cluster: r.Cluster}
 	d.Healthy, d.Health = r.Health(maxMissed)
 	_, engRestarts := r.restarts()
 	if e := r.Engine; e != nil {
@@ -371,5 +386,7 @@ td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:to
 <table><tr><th>worker</th><th>pid</th><th>state</th><th>uptime</th><th>requests</th><th>restarts</th><th>last beat</th></tr>
 {{range .Workers}}<tr><td>{{.Position}}</td><td>{{.PID}}</td><td>{{.State}}</td><td>{{dur .UptimeSeconds}}</td><td>{{.Requests}}</td><td>{{.Restarts}}</td><td>{{ago $.Now .LastBeat}}</td></tr>
 {{end}}</table>
+{{with .Cluster}}<h2>Cluster</h2>
+<pre>{{printf "%s" .}}</pre>{{end}}
 {{with .Supervisor}}<p>supervisor pid {{.PID}}, {{.Recycles}} recycles.</p>{{end}}
 `))

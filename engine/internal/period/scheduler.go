@@ -401,6 +401,14 @@ func (sc *Scheduler) publish(t tick) {
 			h.BeforeCommit(sc.Store)
 		}
 	}
+	for _, h := range sc.Hooks {
+		if h.Fence != nil {
+			if err := h.Fence(sc.Store, t.at); err != nil {
+				sc.Log.Warn("boundary not published", "hook", h.Name, "error", err)
+				return
+			}
+		}
+	}
 	sc.Store.Heartbeat(time.Now())
 	if err := sc.Store.Commit(); err != nil {
 		sc.Log.Error("commit of the snapshot manifest failed", "error", err)

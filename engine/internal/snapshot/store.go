@@ -397,3 +397,53 @@ func staleMS(t time.Time) int64 {
 	}
 	return t.UnixMilli()
 }
+
+// EntryInfo describes one staged entry: what the next Commit publishes
+// for its URL (cluster mode ships these to the other nodes).
+type EntryInfo struct {
+	URL         string
+	Hash        string // hex; names the version (see Version)
+	ContentType string
+	Period      time.Duration
+	Boundary    time.Time
+	Size        int
+}
+
+// Entries lists the staged entries, sorted by URL.
+func (s *Store) Entries() []EntryInfo {
+	out := make([]EntryInfo, 0, len(s.entries))
+	for _, u := range s.URLs() {
+		e := s.entries[u]
+		out = append(out, EntryInfo{URL: u, Hash: e.v.hex, ContentType: e.ct, Period: e.period, Boundary: e.boundary, Size: e.v.size})
+	}
+	return out
+}
+
+// Hash returns the hash of url's staged content, "" when it has none.
+func (s *Store) Hash(url string) string {
+	if e := s.entries[url]; e != nil {
+		return e.v.hex
+	}
+	return ""
+}
+
+// Version returns the body of the version named hash (hex), as Put was
+// given it.
+func (s *Store) Version(hash string) ([]byte, error) {
+	if _, ok := parseHash(hash); !ok {
+		return nil, fmt.Errorf("version %q: not a version hash", hash)
+	}
+	return os.ReadFile(filepath.Join(s.dir, versionDir, hash))
+}
+
+// HashOf returns the hash (hex) Put names body's version by.
+func HashOf(body []byte) string { return hashOf(body).String() }
+
+// Lookup returns url's staged entry.
+func (s *Store) Lookup(url string) (EntryInfo, bool) {
+	e := s.entries[url]
+	if e == nil {
+		return EntryInfo{}, false
+	}
+	return EntryInfo{URL: url, Hash: e.v.hex, ContentType: e.ct, Period: e.period, Boundary: e.boundary, Size: e.v.size}, true
+}

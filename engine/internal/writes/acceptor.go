@@ -55,8 +55,47 @@ type AcceptorOptions struct {
 	// soon as the loop iteration that read it ends.
 	CommitWindow time.Duration
 
+	// Replica, when set, is told of every commit (cluster mode: this
+	// node's forwarder ships the journal to the cluster's stream), and
+	// with ReplicaWait > 0 a write is answered only once the stream holds
+	// it, or after ReplicaWait with "X-Jawas-Replicated: pending" (it is
+	// on this node's disk and ships later).
+	Replica     Replica
+	ReplicaWait time.Duration
+
 	Log *slog.Logger
 }
+
+// Replica is this node's link to the cluster's journal stream.
+type Replica interface {
+	// Committed says records were committed to the journal (the
+	// forwarder ships them soon). It must not block.
+	Committed()
+	// Wait blocks until record seq of incarnation inc is in the stream
+	// (true), or until deadline or the stream is known unreachable
+	// (false).
+	Wait(inc string, seq uint64, deadline time.Time) bool
+}
+
+// replicaGroup is a committed group waiting for the stream.
+type replicaGroup struct {
+	batch []waiting
+	ids   []string
+	inc   string
+	last  uint64
+	at    time.Time
+}
+
+// waiting is a write answered once replicated: what the answer needs.
+type waiting struct {
+	period time.Duration
+	done   serve.Done
+}
+
+var (
+	hReplicated = http1.Header{Name: []byte("X-Jawas-Replicated"), Value: []byte("yes")}
+	hPending    = http1.Header{Name: []byte("X-Jawas-Replicated"), Value: []byte("pending")}
+)
 
 // Acceptor accepts writes for one worker process.
 //
@@ -86,6 +125,9 @@ type Acceptor struct {
 	pending atomic.Int64 // last measured unapplied journal bytes
 	checked atomic.Int64 // unix ns of that measurement
 	busy    atomic.Bool  // a pending-bytes measurement is running
+
+	repl     chan replicaGroup // committed groups to the replica waiter; nil without ReplicaWait
+	replDone chan struct{}
 
 	stateMu sync.Mutex
 	w       *journal.Writer // under stateMu
@@ -164,6 +206,10 @@ func NewAcceptor(opt AcceptorOptions) (*Acceptor, error) {
 		w:      w,
 		limit:  limit,
 	}
+	if opt.Replica != nil && opt.ReplicaWait > 0 {
+		a.repl, a.replDone = make(chan replicaGroup, 4096), make(chan struct{})
+		go a.replicaLoop() // ends when Close closes repl
+	}
 	go a.commitLoop() // committer: ends when Close closes quit
 	return a, nil
 }
@@ -184,6 +230,10 @@ func (a *Acceptor) Close() error {
 	<-a.closed
 	a.stateMu.Lock()
 	defer a.stateMu.Unlock()
+	if a.repl != nil && first {
+		close(a.repl)
+		<-a.replDone
+	}
 	a.gate.close()
 	a.limit.close()
 	if err := a.w.Close(); err != nil {
@@ -541,6 +591,18 @@ func (a *Acceptor) commit(batch []pending) {
 		return
 	}
 	a.stats.Commits.Add(1)
+	if r := a.opt.Replica; r != nil {
+		r.Committed()
+		if a.repl != nil {
+			_, last, _ := journal.ParseID(ids[len(ids)-1])
+			ws := make([]waiting, len(batch))
+			for i, p := range batch {
+				ws[i] = waiting{period: p.period, done: p.done}
+			}
+			a.repl <- replicaGroup{batch: ws, ids: slices.Clone(ids), inc: a.w.Incarnation(), last: last, at: time.Now()}
+			return
+		}
+	}
 	// The answers' bodies share one buffer, allocated once per group (each
 	// body is sliced to its own capacity, and the buffer is never written
 	// again): one allocation per commit instead of one per write.
@@ -558,6 +620,34 @@ func (a *Acceptor) commit(batch []pending) {
 		bodies = appendAccepted(bodies, ids[i], vis.UnixMilli(), p.period.Milliseconds())
 		a.stats.Accepted.Add(1)
 		p.done.Answer(serve.WriteResult{Status: 202, Body: bodies[n:len(bodies):len(bodies)]})
+	}
+}
+
+// replicaLoop answers each committed group once the cluster's stream holds
+// it, or after ReplicaWait saying it is pending; groups are answered in
+// commit order (the stream receives them in that order).
+func (a *Acceptor) replicaLoop() {
+	defer close(a.replDone)
+	for g := range a.repl {
+		h := hReplicated
+		if !a.opt.Replica.Wait(g.inc, g.last, g.at.Add(a.opt.ReplicaWait)) {
+			h = hPending
+		}
+		// Visible at the first boundary after the stream had it (the
+		// leader takes everything the stream holds at its boundary).
+		now := time.Now()
+		var longest time.Duration
+		for _, p := range g.batch {
+			longest = max(longest, p.period)
+		}
+		bodies := make([]byte, 0, len(g.batch)*acceptedLen(len(g.ids[0]), longest.Milliseconds()))
+		for i, p := range g.batch {
+			vis := journal.VisibleAt(now, p.period)
+			n := len(bodies)
+			bodies = appendAccepted(bodies, g.ids[i], vis.UnixMilli(), p.period.Milliseconds())
+			a.stats.Accepted.Add(1)
+			p.done.Answer(serve.WriteResult{Status: 202, Body: bodies[n:len(bodies):len(bodies)], Header: []http1.Header{h}})
+		}
 	}
 }
 

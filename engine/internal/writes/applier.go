@@ -31,6 +31,24 @@ type ApplierOptions struct {
 	// engine must stop (Err says why). Called from an evaluating goroutine.
 	OnFatal func(err error)
 	Log     *slog.Logger
+
+	// Feed, when set, is where records come from instead of the local
+	// journal (cluster mode: the leader reads the cluster's stream), and
+	// the positions are the feed's. Then no engine lock or gate is taken,
+	// the state starts from Initial (not the local checkpoint file),
+	// checkpoints go to Save, and the event status is not published to
+	// the journal directory (the cluster node does that).
+	Feed    Feed
+	Initial *journal.Checkpoint
+	Save    func(*journal.Checkpoint) error
+}
+
+// Feed is a source of journal records other than the local segments.
+type Feed interface {
+	// Read appends to dst the records that follow from and are due by
+	// boundary, in apply order, and returns the positions just past
+	// them. An error stops the engine: return one only for damage.
+	Read(dst []journal.Record, from journal.Positions, boundary time.Time) ([]journal.Record, journal.Positions, error)
 }
 
 // Applier applies journal records to sources. Its BeforeRender and
@@ -117,6 +135,9 @@ func OpenApplier(proj *period.Project, opt ApplierOptions) (*Applier, error) {
 	if opt.LockWait <= 0 {
 		opt.LockWait = 15 * time.Second
 	}
+	if opt.Feed != nil {
+		return openFed(proj, opt)
+	}
 	reader, err := journal.OpenReader(opt.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("writes: open applier: %w", err)
@@ -140,32 +161,12 @@ func OpenApplier(proj *period.Project, opt ApplierOptions) (*Applier, error) {
 		lock.Close()
 		return nil, fmt.Errorf("writes: open applier: %w", err)
 	}
-	a := &Applier{
-		opt: opt, reader: reader, compact: compact, lock: lock, gate: g,
-		pos:      cp.Positions,
-		queues:   map[string][]journal.Record{},
-		states:   cp.States,
-		meta:     cp.Meta,
-		owner:    map[string]*period.Source{},
-		events:   cp.Events,
-		boundary: cp.Boundary,
-		lastCP:   time.Now(),
-
-		published: -1,
-	}
-	for name := range cp.States {
-		if proj.Source(name) == nil {
-			opt.Log.Warn("checkpointed state of a source that is gone is kept, not applied", "source", name)
-		}
-	}
-	migrated, err := a.adoptAll(proj)
+	a := &Applier{opt: opt, reader: reader, compact: compact, lock: lock, gate: g}
+	migrated, err := a.restore(proj, cp)
 	if err != nil {
 		g.close()
 		lock.Close()
-		return nil, fmt.Errorf("writes: open applier: %w", err)
-	}
-	for _, r := range cp.Pending {
-		a.queues[r.Source] = append(a.queues[r.Source], r)
+		return nil, err
 	}
 	opt.Log.Info("journal loaded", "checkpoint_boundary", cp.Boundary, "segments_applied", len(cp.Positions), "pending", len(cp.Pending))
 	if migrated {
@@ -178,6 +179,53 @@ func OpenApplier(proj *period.Project, opt ApplierOptions) (*Applier, error) {
 		}
 	}
 	return a, nil
+}
+
+// openFed opens an Applier on opt.Feed, starting from opt.Initial.
+func openFed(proj *period.Project, opt ApplierOptions) (*Applier, error) {
+	cp := opt.Initial
+	if cp == nil {
+		cp = &journal.Checkpoint{}
+	}
+	if cp.Positions == nil {
+		cp.Positions = journal.Positions{}
+	}
+	if cp.States == nil {
+		cp.States = map[string]json.RawMessage{}
+	}
+	if cp.Events == nil {
+		cp.Events = journal.NewStatusTable(0)
+	}
+	a := &Applier{opt: opt}
+	if _, err := a.restore(proj, cp); err != nil {
+		return nil, err
+	}
+	opt.Log.Info("state loaded from the cluster", "checkpoint_boundary", cp.Boundary, "pending", len(cp.Pending))
+	return a, nil
+}
+
+// restore takes cp as the applier's state and gives each source the state
+// it starts from (Adopt: the checkpointed one, migrated when its version
+// changed, or its initial); migrated reports whether any was migrated.
+func (a *Applier) restore(proj *period.Project, cp *journal.Checkpoint) (migrated bool, err error) {
+	a.pos, a.states, a.events, a.boundary = cp.Positions, cp.States, cp.Events, cp.Boundary
+	a.meta = cp.Meta
+	a.owner = map[string]*period.Source{}
+	a.queues = map[string][]journal.Record{}
+	a.lastCP = time.Now()
+	a.published = -1
+	for name := range cp.States {
+		if proj.Source(name) == nil {
+			a.opt.Log.Warn("checkpointed state of a source that is gone is kept, not applied", "source", name)
+		}
+	}
+	if migrated, err = a.adoptAll(proj); err != nil {
+		return false, fmt.Errorf("writes: open applier: %w", err)
+	}
+	for _, r := range cp.Pending {
+		a.queues[r.Source] = append(a.queues[r.Source], r)
+	}
+	return migrated, nil
 }
 
 // lockEngine takes an exclusive flock on path, waiting up to wait for an
@@ -322,13 +370,16 @@ func (a *Applier) take(s *period.Source, boundary time.Time) []journal.Record {
 	if a.fatal != nil || a.closed {
 		return nil
 	}
-	// No commit stamped before boundary may be in flight while we read.
-	// The gate is held while the reader sizes the segments, not while it
-	// reads them: everything up to those sizes was committed.
-	err := a.gate.enter(true)
 	recs := a.read[:0]
 	var next journal.Positions
-	if err == nil {
+	var err error
+	if a.opt.Feed != nil {
+		recs, next, err = a.opt.Feed.Read(recs, a.pos, boundary)
+	} else if err = a.gate.enter(true); err == nil {
+		// No commit stamped before boundary may be in flight while we
+		// read. The gate is held while the reader sizes the segments,
+		// not while it reads them: everything up to those sizes was
+		// committed.
 		recs, next, err = a.reader.ReadNewGated(recs, a.pos, boundary, func() { a.gate.leave(true) })
 	}
 	defer func() {
@@ -402,7 +453,7 @@ func (a *Applier) AfterPublish(time.Time) {
 	}
 	var pub *journal.Published
 	seq := a.changes
-	if seq != a.published {
+	if seq != a.published && a.opt.Feed == nil {
 		pub = &journal.Published{Boundary: a.boundary, Positions: a.pos.Clone(), Events: a.events}
 	}
 	due := a.dirty && time.Since(a.lastCP) >= a.opt.CheckpointEvery
@@ -454,11 +505,18 @@ func (a *Applier) Checkpoint() error {
 	a.dirty = false
 	a.lastCP = time.Now()
 	a.mu.Unlock()
-	if err := journal.SaveCheckpoint(a.opt.DataDir, cp); err != nil {
+	save := func(cp *journal.Checkpoint) error { return journal.SaveCheckpoint(a.opt.DataDir, cp) }
+	if a.opt.Save != nil {
+		save = a.opt.Save
+	}
+	if err := save(cp); err != nil {
 		a.mu.Lock()
 		a.dirty = true
 		a.mu.Unlock()
 		return fmt.Errorf("writes: %w", err)
+	}
+	if a.opt.Feed != nil {
+		return nil // the feed's records are not local segments
 	}
 	if err := a.compact.Compact(cp); err != nil {
 		return fmt.Errorf("writes: %w", err)
@@ -476,6 +534,9 @@ func (a *Applier) Close() error {
 	a.mu.Lock()
 	a.closed = true
 	a.mu.Unlock()
+	if a.opt.Feed != nil {
+		return err
+	}
 	a.gate.close()
 	if cerr := a.lock.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("writes: close applier: %w", cerr)

@@ -1,0 +1,312 @@
+package api
+
+// This file assembles a cluster node (cluster.enabled): in the engine
+// process, instead of an Engine on its own, a node that forwards the local
+// journal to the cluster's stream, mirrors the cluster's heads into the
+// local snapshot store, and, when it wins the engine lease, runs an Engine
+// on the stream's records whose every commit is a head swap. The workers
+// are unchanged but for the write acknowledgement (worker.go).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/jawas/jawas/engine"
+	"github.com/jawas/jawas/engine/internal/cluster"
+	"github.com/jawas/jawas/engine/internal/metrics"
+	"github.com/jawas/jawas/engine/internal/snapshot"
+	"github.com/jawas/jawas/engine/internal/writes"
+)
+
+// clusterNode runs a cluster node's engine process until ctx ends.
+func clusterNode(ctx context.Context, cfg *Config, opt ServeOptions, runDir string) error {
+	log := opt.Log.With("node", cfg.Cluster.NodeID)
+	snapDir := filepath.Join(runDir, "snapshots")
+	mdir := metricsDir(runDir)
+	dataDir := cfg.Path(cfg.Serve.DataDir)
+
+	// The node serves its project's static files (client library, write
+	// routes) from the start, before any head arrives.
+	store, err := snapshot.Create(snapDir)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	proj, _, err := load(cfg, log)
+	if err != nil {
+		return err
+	}
+	if err := publishStatic(store, writes.RoutesOf(proj)); err != nil {
+		return err
+	}
+	if err := store.Commit(); err != nil {
+		return err
+	}
+
+	c, err := cluster.Connect(ctx, cfg.Cluster, log)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	defer c.Close()
+	log.Info("cluster: connected", "roles", cfg.Cluster.Roles, "write_ack", cfg.Cluster.WriteAck)
+
+	fwd, err := cluster.NewForwarder(c, dataDir, runDir)
+	if err != nil {
+		return err
+	}
+	defer fwd.Close()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(1)
+	go func() { defer wg.Done(); fwd.Run(ctx) }() // until ctx ends
+
+	n := &node{cfg: cfg, log: log, c: c, store: store, fwd: fwd, mdir: mdir, opt: opt, snapDir: snapDir}
+	n.mirror = cluster.NewMirror(c, store)
+	rec, err := metrics.NewRecorder(mdir)
+	if err != nil {
+		return err
+	}
+	n.mirror.OnHead = func(h *cluster.Head) { // the status page's sources, as the leader last published them
+		st := make([]metrics.SourceStatus, len(h.Sources))
+		for i, s := range h.Sources {
+			st[i] = metrics.SourceStatus{SourceStatus: s}
+		}
+		rec.Record(time.Now(), st)
+	}
+	if cfg.Cluster.HasRole("engine") {
+		n.lease = cluster.NewLease(c)
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); n.reportStatus(ctx) }() // until ctx ends
+
+	// A test forces a node to lead once without the lease, to check that
+	// two engines that both believe they lead still make one head chain.
+	forced := os.Getenv(envForceLead) == "1"
+	for ctx.Err() == nil {
+		if forced {
+			forced = false
+			log.Warn("cluster: leading WITHOUT the lease (" + envForceLead + "=1, for tests)")
+			n.lead(ctx, 0, false)
+			continue
+		}
+		// Follower: mirror the heads until this node wins the lease.
+		mctx, stopMirror := context.WithCancel(ctx)
+		mirrored := make(chan struct{})
+		go func() { defer close(mirrored); n.mirror.Run(mctx) }() // until stopMirror
+		var term uint64
+		if n.lease != nil {
+			term, err = n.lease.Campaign(ctx)
+		} else {
+			<-ctx.Done()
+		}
+		stopMirror()
+		<-mirrored
+		if ctx.Err() != nil {
+			break
+		}
+		n.lead(ctx, term, true)
+	}
+	if n.lease != nil {
+		n.lease.Release()
+	}
+	return nil
+}
+
+// envForceLead makes a node lead once without the lease (tests only).
+const envForceLead = "JAWAS_CLUSTER_TEST_FORCE_LEAD"
+
+// node is one cluster node's engine-process state.
+type node struct {
+	cfg     *Config
+	opt     ServeOptions
+	log     *slog.Logger
+	c       *cluster.Conn
+	store   *snapshot.Store
+	fwd     *cluster.Forwarder
+	mirror  *cluster.Mirror
+	lease   *cluster.Lease
+	mdir    string
+	snapDir string
+
+	mu     sync.Mutex
+	leader bool
+	pub    *cluster.Publisher
+	feed   *cluster.Feed
+}
+
+// lead runs the engine while this node holds the lease: it loads the
+// state the last head names, reads the stream from the sequence that
+// state reflects, and publishes until the lease is lost, the engine is
+// fenced (another engine swapped the head), or ctx ends.
+func (n *node) lead(ctx context.Context, term uint64, leased bool) {
+	log := n.log
+	start := time.Now()
+	pub, cp, err := cluster.Takeover(ctx, n.c, term)
+	if err != nil {
+		log.Error("cluster: takeover failed; giving the lease up", "error", err)
+		n.release(leased)
+		sleepCtx(ctx, n.cfg.Cluster.LeaseTTL.Duration)
+		return
+	}
+	var from uint64
+	if cp != nil {
+		from = uint64(cp.Positions[cluster.PosStream])
+	}
+	feed, err := cluster.StartFeed(ctx, n.c, from)
+	if err != nil {
+		log.Error("cluster: cannot read the journal stream; giving the lease up", "error", err)
+		n.release(leased)
+		sleepCtx(ctx, n.cfg.Cluster.LeaseTTL.Duration)
+		return
+	}
+	defer feed.Stop()
+	pub.SetFeed(feed)
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var why error
+	var whyOnce sync.Once
+	stop := func(err error) {
+		whyOnce.Do(func() { why = err })
+		cancel()
+	}
+	pub.OnFenced = func(err error) { stop(err) }
+	held := make(chan struct{})
+	go func() { // renews the lease until lctx ends or it is lost
+		defer close(held)
+		if !leased {
+			return
+		}
+		if err := n.lease.Hold(lctx); err != nil {
+			stop(err)
+		}
+	}()
+	defer func() { <-held }()
+	eng, err := NewEngine(EngineOptions{Config: n.cfg, Log: log, SnapshotDir: n.snapDir, MetricsDir: n.mdir,
+		cluster: &engineCluster{store: n.store, feed: feed, initial: cp, save: pub.Save, fence: pub.Fence,
+			every: n.cfg.Cluster.CheckpointEvery.Duration}})
+	if err != nil {
+		log.Error("cluster: cannot start the engine; giving the lease up", "error", err)
+		cancel()
+		n.release(leased)
+		sleepCtx(ctx, n.cfg.Cluster.LeaseTTL.Duration)
+		return
+	}
+	pub.Statuses = func() []engine.SourceStatus { return eng.sched.Current().Statuses() }
+	prev := pub.Prev()
+	log.Info("cluster: leading the engine", "term", term, "after_head", prev.Seq, "previous_leader", prev.Leader,
+		"stream_from", from, "takeover", time.Since(start).Round(time.Millisecond))
+	n.setLeader(true, pub, feed)
+	err = eng.Run(lctx)
+	n.setLeader(false, nil, nil)
+	n.mirror.SetApplied(pub.Prev())
+	switch {
+	case errors.Is(why, cluster.ErrFenced):
+		log.Error("cluster: engine fenced: another engine published the head; demoting to follower", "error", why)
+	case why != nil:
+		log.Warn("cluster: engine lease lost; demoting to follower", "error", why)
+	case err != nil:
+		log.Error("cluster: engine stopped", "error", err)
+	}
+	cancel()
+	<-held
+	if leased {
+		n.lease.Release()
+	}
+}
+
+func (n *node) release(leased bool) {
+	if leased {
+		n.lease.Release()
+	}
+}
+
+func (n *node) setLeader(on bool, pub *cluster.Publisher, feed *cluster.Feed) {
+	n.mu.Lock()
+	n.leader, n.pub, n.feed = on, pub, feed
+	n.mu.Unlock()
+}
+
+// reportStatus writes the cluster section of /_jawas/status and this
+// node's entry in the nodes bucket, every cluster.StatusEvery.
+func (n *node) reportStatus(ctx context.Context) {
+	t := time.NewTicker(cluster.StatusEvery())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n.mu.Lock()
+		leader, pub, feed := n.leader, n.pub, n.feed
+		n.mu.Unlock()
+		me := cluster.NodeStatus{Node: n.cfg.Cluster.NodeID, Roles: n.cfg.Cluster.Roles, Leader: leader,
+			Forwarder: n.fwd.Stats(), Updated: time.Now()}
+		head, _, _ := n.mirror.Applied()
+		if pub != nil {
+			head = pub.Prev()
+		}
+		me.HeadSeq, me.HeadAt = head.Seq, time.UnixMilli(head.At)
+		if feed != nil {
+			me.Duplicates = feed.Duplicates()
+			me.StreamLag = feed.Lag()
+		}
+		n.c.PublishNode(ctx, me)
+		st := &cluster.Status{Node: me.Node, Role: "follower", LeaseAgeMS: -1, Connected: n.c.NC.IsConnected(),
+			Nodes: n.c.ReadNodes(ctx)}
+		if leader {
+			st.Role = "leader"
+		} else if n.lease == nil {
+			st.Role = "serve-only"
+		}
+		if n.lease != nil {
+			h := n.lease.Holder()
+			st.Leader = h.Node
+			if !h.Renew.IsZero() {
+				st.LeaseAgeMS = time.Since(h.Renew).Milliseconds()
+			}
+		}
+		if head.Seq > 0 {
+			st.Head = &cluster.HeadSummary{Seq: head.Seq, Leader: head.Leader, Period: time.UnixMilli(head.At), Applied: head.Applied}
+			if st.Leader == "" {
+				st.Leader = head.Leader
+			}
+		}
+		if err := cluster.WriteStatus(n.mdir, st); err != nil {
+			n.log.Warn("cluster: cannot write the status", "error", err)
+		}
+	}
+}
+
+// publishStatic puts the files every node serves before any head: the
+// client library and the write routes.
+func publishStatic(st *snapshot.Store, routes []byte) error {
+	for _, f := range []struct {
+		url, typ string
+		body     []byte
+	}{
+		{"/_jawas/client.js", "text/javascript; charset=utf-8", clientJS()},
+		{writes.RoutesURL, "application/json", routes},
+	} {
+		if _, _, err := st.Put(f.url, f.body, snapshot.Meta{ContentType: f.typ}); err != nil {
+			return fmt.Errorf("publish %s: %w", f.url, err)
+		}
+	}
+	return nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}

@@ -1,0 +1,219 @@
+// Package cluster runs jawas on several nodes that share one journal and
+// one engine through NATS JetStream (README "Cluster mode"). It owns the
+// JetStream objects and every conversation with them; it knows nothing of
+// HTTP or JavaScript.
+//
+// The pieces, one file each:
+//   - Forwarder (forward.go): every node ships its local journal, as it is
+//     committed, to the replicated journal stream, one message at a time,
+//     deduplicated by message ID, resuming after a crash from a persisted
+//     position; the workers learn what the stream holds from a shared
+//     table (acks_linux.go) to answer write_ack = "replicated".
+//   - Lease (lease.go): engine-eligible nodes campaign for one key of a
+//     KV bucket with a TTL; create and update are compare-and-swap.
+//   - Feed (feed.go): the leader's engine reads the stream in stream
+//     order; a boundary takes everything the stream held when it began.
+//   - Publisher (publish.go): the leader's period ends with a
+//     compare-and-swap of the head key, which lists every URL's content
+//     hash; a deposed leader's swap fails and it steps down (the head
+//     chain never forks). Bodies and checkpoints go to the KV bucket (or
+//     the object store when large) under their content hash first.
+//   - Mirror (mirror.go): every other node applies each new head to its
+//     local snapshot store, which its workers read as on one node.
+//
+// Exactly once: a record reaches the stream at least once (the forwarder
+// retries until acknowledged, and re-sends after a crash), and the engine
+// applies, per journal incarnation, only sequence numbers above the
+// highest it has applied; that high-water mark is part of the checkpointed
+// positions, so it is exactly as durable as the state it describes.
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jawas/jawas/engine/internal/config"
+)
+
+// Names of the JetStream objects of a cluster called name.
+type Names struct {
+	Stream  string // the journal stream
+	Subject string // its subjects' prefix; a node publishes to Subject + "." + node
+	Lease   string // KV bucket: the engine lease
+	Snap    string // KV bucket: head, bodies, checkpoints
+	Blobs   string // object store: bodies and checkpoints over inline_max
+	Nodes   string // KV bucket: each node's status
+}
+
+// NamesOf returns the names for the cluster called name.
+func NamesOf(name string) Names {
+	return Names{
+		Stream:  name + "_journal",
+		Subject: name + ".j",
+		Lease:   name + "_lease",
+		Snap:    name + "_snap",
+		Blobs:   name + "_blobs",
+		Nodes:   name + "_nodes",
+	}
+}
+
+// Conn is a node's connection to the cluster and its JetStream objects.
+type Conn struct {
+	NC    *nats.Conn
+	JS    jetstream.JetStream
+	Names Names
+	Cfg   config.Cluster
+	Log   *slog.Logger
+
+	Lease jetstream.KeyValue
+	Snap  jetstream.KeyValue
+	Nodes jetstream.KeyValue
+	Blobs jetstream.ObjectStore
+}
+
+// Connect connects to the cluster's NATS servers (reconnecting for ever)
+// and creates or updates the stream and buckets, retrying until ctx ends:
+// a node may start before the servers do.
+func Connect(ctx context.Context, cfg config.Cluster, log *slog.Logger) (*Conn, error) {
+	opts := []nats.Option{
+		nats.Name("jawas " + cfg.NodeID),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(100 * time.Millisecond),
+		nats.RetryOnFailedConnect(true),
+		nats.PingInterval(time.Second),
+		nats.MaxPingsOutstanding(3),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			log.Warn("cluster: disconnected from NATS", "error", err)
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info("cluster: reconnected to NATS", "url", nc.ConnectedUrlRedacted())
+		}),
+	}
+	if cfg.Creds != "" {
+		opts = append(opts, nats.UserCredentials(cfg.Creds))
+	}
+	nc, err := nats.Connect(cfg.URLs(), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: connect to %s (cluster.nats_url): %w", cfg.URLs(), err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	c := &Conn{NC: nc, JS: js, Names: NamesOf(cfg.Name), Cfg: cfg, Log: log}
+	for attempt := 0; ; attempt++ {
+		err = c.setup(ctx)
+		if err == nil {
+			return c, nil
+		}
+		if attempt%8 == 0 {
+			log.Warn("cluster: JetStream not ready; retrying", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			nc.Close()
+			return nil, fmt.Errorf("cluster: set up the stream and buckets: %w", err)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// Close closes the connection (after flushing what was published).
+func (c *Conn) Close() {
+	c.NC.Close()
+}
+
+// setup finds every JetStream object, creating those missing. Lookups
+// come first: nodes starting together would otherwise all create at
+// once, and concurrent creations of one stream were seen here to leave a
+// request unanswered for seconds.
+func (c *Conn) setup(ctx context.Context) error {
+	// Short attempts: a request lost while the servers elect their
+	// JetStream leaders is retried rather than waited for.
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	r := c.Cfg.Replicas
+	if _, err := c.JS.Stream(ctx, c.Names.Stream); errors.Is(err, jetstream.ErrStreamNotFound) {
+		_, err = c.JS.CreateStream(ctx, jetstream.StreamConfig{
+			Name:        c.Names.Stream,
+			Description: "jawas journal: every node's accepted writes",
+			Subjects:    []string{c.Names.Subject + ".>"},
+			Storage:     jetstream.FileStorage,
+			Replicas:    r,
+			Retention:   jetstream.LimitsPolicy,
+			MaxAge:      7 * 24 * time.Hour,
+			Duplicates:  10 * time.Minute,
+			Discard:     jetstream.DiscardOld,
+		})
+		if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return fmt.Errorf("journal stream %s: %w", c.Names.Stream, err)
+		}
+	} else if err != nil {
+		return fmt.Errorf("journal stream %s: %w", c.Names.Stream, err)
+	}
+	var err error
+	if c.Lease, err = c.kv(ctx, jetstream.KeyValueConfig{
+		Bucket: c.Names.Lease, Description: "jawas engine lease", History: 1, TTL: c.Cfg.LeaseTTL.Duration,
+		Storage: jetstream.FileStorage, Replicas: r, LimitMarkerTTL: time.Second,
+	}); err != nil {
+		return fmt.Errorf("lease bucket %s: %w", c.Names.Lease, err)
+	}
+	if c.Snap, err = c.kv(ctx, jetstream.KeyValueConfig{
+		Bucket: c.Names.Snap, Description: "jawas head, snapshot bodies, checkpoints", History: 1,
+		Storage: jetstream.FileStorage, Replicas: r, MaxValueSize: 1 << 20,
+	}); err != nil {
+		return fmt.Errorf("snapshot bucket %s: %w", c.Names.Snap, err)
+	}
+	if c.Nodes, err = c.kv(ctx, jetstream.KeyValueConfig{
+		Bucket: c.Names.Nodes, Description: "jawas nodes' status", History: 1, TTL: time.Minute,
+		Storage: jetstream.FileStorage, Replicas: r,
+	}); err != nil {
+		return fmt.Errorf("nodes bucket %s: %w", c.Names.Nodes, err)
+	}
+	c.Blobs, err = c.JS.ObjectStore(ctx, c.Names.Blobs)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		c.Blobs, err = c.JS.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
+			Bucket: c.Names.Blobs, Description: "jawas large snapshot bodies and checkpoints",
+			Storage: jetstream.FileStorage, Replicas: r,
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("object store %s: %w", c.Names.Blobs, err)
+	}
+	return nil
+}
+
+// kv finds the bucket cfg names, creating it when missing.
+func (c *Conn) kv(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	kv, err := c.JS.KeyValue(ctx, cfg.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = c.JS.CreateKeyValue(ctx, cfg)
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = c.JS.KeyValue(ctx, cfg.Bucket)
+		}
+	}
+	return kv, err
+}
+
+// nodeSubject is the journal subject node publishes to.
+func (c *Conn) nodeSubject(node string) string { return c.Names.Subject + "." + node }
+
+// isMismatch reports whether err is a failed compare-and-swap.
+func isMismatch(err error) bool {
+	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
+		return true
+	}
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
+		return true
+	}
+	return strings.Contains(err.Error(), "wrong last sequence")
+}

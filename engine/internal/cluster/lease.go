@@ -1,0 +1,177 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// leaseKey is the engine lease's key in the lease bucket.
+const leaseKey = "engine"
+
+// Lease is a node's campaign for the engine lease: a key in a KV bucket
+// whose TTL is lease_ttl. Create wins it (only when nobody holds it),
+// Update on the held revision renews it every ttl/4; a failed renewal, or
+// none for ttl less a quarter, loses it. The bucket's TTL ages out a dead
+// holder's key, and the delete marker it leaves lets the next Create win.
+type Lease struct {
+	c    *Conn
+	node string
+	ttl  time.Duration
+
+	mu        sync.Mutex
+	rev       uint64    // held revision; 0 when not held
+	term      uint64    // the revision at which it was won
+	won       time.Time // when
+	lastRenew time.Time
+	holder    LeaseInfo // last seen holder (any node)
+}
+
+// LeaseInfo is the lease key's value.
+type LeaseInfo struct {
+	Node  string    `json:"node"`
+	Since time.Time `json:"since"`
+	Renew time.Time `json:"renew,omitzero"`
+}
+
+// NewLease makes node's lease campaign.
+func NewLease(c *Conn) *Lease {
+	return &Lease{c: c, node: c.Cfg.NodeID, ttl: c.Cfg.LeaseTTL.Duration}
+}
+
+// Campaign blocks until this node holds the lease (then it returns the
+// term, the lease revision it was won at) or ctx ends.
+func (l *Lease) Campaign(ctx context.Context) (uint64, error) {
+	for {
+		now := time.Now()
+		v, _ := json.Marshal(LeaseInfo{Node: l.node, Since: now, Renew: now})
+		cctx, cancel := context.WithTimeout(ctx, l.ttl/2)
+		rev, err := l.c.Lease.Create(cctx, leaseKey, v)
+		cancel()
+		if err == nil {
+			l.mu.Lock()
+			l.rev, l.term, l.won, l.lastRenew = rev, rev, now, now
+			l.holder = LeaseInfo{Node: l.node, Since: now, Renew: now}
+			l.mu.Unlock()
+			return rev, nil
+		}
+		if !isMismatch(err) && !errors.Is(err, context.DeadlineExceeded) {
+			l.c.Log.Debug("cluster: lease campaign", "error", err)
+		}
+		l.look(ctx)
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(l.ttl / 8):
+		}
+	}
+}
+
+// look records who holds the lease now.
+func (l *Lease) look(ctx context.Context) {
+	gctx, cancel := context.WithTimeout(ctx, l.ttl/4)
+	defer cancel()
+	e, err := l.c.Lease.Get(gctx, leaseKey)
+	var h LeaseInfo
+	if err == nil {
+		json.Unmarshal(e.Value(), &h)
+	} else if !errors.Is(err, jetstream.ErrKeyNotFound) && !errors.Is(err, jetstream.ErrKeyDeleted) {
+		return
+	}
+	l.mu.Lock()
+	l.holder = h
+	l.mu.Unlock()
+}
+
+// ErrLeaseLost says the lease was taken by another node or could not be
+// renewed in time.
+var ErrLeaseLost = errors.New("engine lease lost")
+
+// Hold renews the held lease every ttl/4 until ctx ends (nil) or the
+// lease is lost (ErrLeaseLost, wrapped with why).
+func (l *Lease) Hold(ctx context.Context) error {
+	t := time.NewTicker(l.ttl / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if err := l.renew(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+func (l *Lease) renew(ctx context.Context) error {
+	l.mu.Lock()
+	rev, since, last := l.rev, l.won, l.lastRenew
+	l.mu.Unlock()
+	if rev == 0 {
+		return ErrLeaseLost
+	}
+	now := time.Now()
+	v, _ := json.Marshal(LeaseInfo{Node: l.node, Since: since, Renew: now})
+	rctx, cancel := context.WithTimeout(ctx, l.ttl/4)
+	nrev, err := l.c.Lease.Update(rctx, leaseKey, v, rev)
+	cancel()
+	switch {
+	case err == nil:
+		l.mu.Lock()
+		l.rev, l.lastRenew = nrev, now
+		l.holder = LeaseInfo{Node: l.node, Since: since, Renew: now}
+		l.mu.Unlock()
+		return nil
+	case isMismatch(err):
+		l.drop()
+		return fmt.Errorf("%w: another node took it", ErrLeaseLost)
+	case time.Since(last) > l.ttl-l.ttl/4:
+		// Not renewed for most of the TTL: the key may expire any
+		// moment and another node win it. Stop before that.
+		l.drop()
+		return fmt.Errorf("%w: not renewed for %v (%v)", ErrLeaseLost, time.Since(last).Round(time.Millisecond), err)
+	}
+	return nil // retried at the next tick
+}
+
+func (l *Lease) drop() {
+	l.mu.Lock()
+	l.rev = 0
+	l.mu.Unlock()
+}
+
+// Release gives the lease up (a clean stop), so another node need not
+// wait for the TTL.
+func (l *Lease) Release() {
+	l.mu.Lock()
+	rev := l.rev
+	l.rev = 0
+	l.mu.Unlock()
+	if rev == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	l.c.Lease.Delete(ctx, leaseKey, jetstream.LastRevision(rev))
+}
+
+// Held reports whether this node holds the lease, and since when it was
+// last renewed.
+func (l *Lease) Held() (bool, time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.rev != 0, l.lastRenew
+}
+
+// Holder is the last seen holder of the lease.
+func (l *Lease) Holder() LeaseInfo {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.holder
+}

@@ -1,0 +1,243 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jawas/jawas/engine"
+	"github.com/jawas/jawas/engine/internal/journal"
+	"github.com/jawas/jawas/engine/internal/snapshot"
+)
+
+// headKey is the key of the head in the snapshot bucket.
+const headKey = "head"
+
+// Head is the head key's value: one published period of the cluster.
+// Each head is a compare-and-swap on the previous one's revision, so the
+// heads form one chain (Seq increases by one along it).
+type Head struct {
+	Seq        uint64                `json:"seq"`
+	Leader     string                `json:"leader"`
+	Term       uint64                `json:"term"`       // the leader's lease revision when won
+	At         int64                 `json:"at"`         // unix ms: when the boundary's evaluations began
+	Applied    uint64                `json:"applied"`    // journal stream sequence applied
+	Checkpoint string                `json:"checkpoint"` // key of the last checkpoint ("" none yet)
+	Entries    []HeadEntry           `json:"entries"`
+	Sources    []engine.SourceStatus `json:"sources,omitempty"` // the leader's, for the status page
+}
+
+// HeadEntry is one published URL.
+type HeadEntry struct {
+	URL        string `json:"u"`
+	Hash       string `json:"h"`
+	Type       string `json:"t"`
+	PeriodMS   int64  `json:"p,omitempty"`
+	BoundaryMS int64  `json:"b,omitempty"`
+}
+
+// ErrFenced says another engine published a head this one did not
+// expect: this engine has been deposed and must stop.
+var ErrFenced = errors.New("fenced: another engine published the head")
+
+// Publisher is the leader engine's side of publishing: its Fence method
+// is the period.Hook that ships a boundary's snapshots and swaps the head,
+// its Save the writes.Applier's checkpoint sink.
+type Publisher struct {
+	c    *Conn
+	feed *Feed
+	term uint64
+	// Statuses returns the sources' statuses for the head (optional).
+	Statuses func() []engine.SourceStatus
+	// OnFenced is called once when a head swap fails because another
+	// engine published (publisher goroutine).
+	OnFenced func(error)
+
+	mu         sync.Mutex
+	rev        uint64 // the head revision the next swap expects
+	prev       Head
+	checkpoint string // newest checkpoint key, referenced by the next head
+	shipped    map[string]bool
+	refs       map[string]time.Time // blob key → last time a head referenced it
+	lastGC     time.Time
+	fenced     bool
+}
+
+// Takeover reads the head and the checkpoint it names: where a new
+// leader starts. cp is nil when the cluster has no checkpoint yet.
+func Takeover(ctx context.Context, c *Conn, term uint64) (*Publisher, *journal.Checkpoint, error) {
+	p := &Publisher{c: c, term: term, shipped: map[string]bool{}, refs: map[string]time.Time{}, lastGC: time.Now()}
+	gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	e, err := c.Snap.Get(gctx, headKey)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+	case err != nil:
+		return nil, nil, fmt.Errorf("cluster: takeover: read the head: %w", err)
+	default:
+		if err := json.Unmarshal(e.Value(), &p.prev); err != nil {
+			return nil, nil, fmt.Errorf("cluster: takeover: the head does not decode: %w", err)
+		}
+		p.rev = e.Revision()
+	}
+	for _, en := range p.prev.Entries {
+		p.shipped[en.Hash] = true
+	}
+	p.checkpoint = p.prev.Checkpoint
+	// Every key there now is referenced "now": what the head does not
+	// reference (a deposed leader's last bodies) is collected later.
+	if keys, err := c.Snap.ListKeys(gctx); err == nil {
+		now := time.Now()
+		for k := range keys.Keys() {
+			if k != headKey {
+				p.refs[k] = now
+			}
+		}
+	}
+	var cp *journal.Checkpoint
+	if p.prev.Checkpoint != "" {
+		hash := p.prev.Checkpoint[len("c."):]
+		b, err := c.getBlob(ctx, p.prev.Checkpoint, hash, nil)
+		if err != nil {
+			return nil, nil, fmt.Errorf("cluster: takeover: %w", err)
+		}
+		if cp, err = journal.DecodeCheckpoint(b); err != nil {
+			return nil, nil, fmt.Errorf("cluster: takeover: checkpoint %s: %w", p.prev.Checkpoint, err)
+		}
+	}
+	return p, cp, nil
+}
+
+// SetFeed names the feed whose progress the heads report.
+func (p *Publisher) SetFeed(f *Feed) { p.feed = f }
+
+// Prev returns the last head this publisher knows of.
+func (p *Publisher) Prev() Head {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.prev
+}
+
+// Fence ships the staged entries' bodies the cluster does not have yet,
+// then swaps the head: the period.Hook's Fence (publisher goroutine). An
+// error skips the local commit; ErrFenced also calls OnFenced.
+func (p *Publisher) Fence(st *snapshot.Store, at time.Time) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fenced {
+		return ErrFenced
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	infos := st.Entries()
+	entries := make([]HeadEntry, 0, len(infos))
+	for _, e := range infos {
+		if !p.shipped[e.Hash] {
+			body, err := st.Version(e.Hash)
+			if err != nil {
+				return fmt.Errorf("cluster: read %s for shipping: %w", e.URL, err)
+			}
+			if err := p.c.putBlob(ctx, bodyKey(e.Hash), body); err != nil {
+				return err
+			}
+			p.shipped[e.Hash] = true
+		}
+		he := HeadEntry{URL: e.URL, Hash: e.Hash, Type: e.ContentType, PeriodMS: e.Period.Milliseconds()}
+		if !e.Boundary.IsZero() {
+			he.BoundaryMS = e.Boundary.UnixMilli()
+		}
+		entries = append(entries, he)
+	}
+	h := Head{Seq: p.prev.Seq + 1, Leader: p.c.Cfg.NodeID, Term: p.term, At: max(at.UnixMilli(), p.prev.At+1),
+		Checkpoint: p.checkpoint, Entries: entries}
+	if p.feed != nil {
+		h.Applied = p.feed.Applied()
+	}
+	if p.Statuses != nil {
+		h.Sources = p.Statuses()
+	}
+	b, err := json.Marshal(&h)
+	if err != nil {
+		return err
+	}
+	rev, err := p.c.Snap.Update(ctx, headKey, b, p.rev)
+	if err != nil && !isMismatch(err) {
+		// The outcome is unknown (a lost acknowledgement): look.
+		if e, gerr := p.c.Snap.Get(ctx, headKey); gerr == nil {
+			var now Head
+			if json.Unmarshal(e.Value(), &now) == nil && now.Seq == h.Seq && now.Leader == h.Leader && now.Term == h.Term && now.At == h.At {
+				rev, err = e.Revision(), nil
+			} else if e.Revision() != p.rev {
+				err = fmt.Errorf("%w (head seq %d by %s)", jetstream.ErrKeyRevisionMismatch, now.Seq, now.Leader)
+			}
+		}
+	}
+	if err != nil {
+		if isMismatch(err) {
+			p.fenced = true
+			ferr := fmt.Errorf("%w (expected head revision %d, seq %d): %v", ErrFenced, p.rev, p.prev.Seq, err)
+			if p.OnFenced != nil {
+				go p.OnFenced(ferr)
+			}
+			return ferr
+		}
+		return fmt.Errorf("cluster: swap the head: %w", err)
+	}
+	p.rev, p.prev = rev, h
+	p.collect(ctx, &h)
+	return nil
+}
+
+// Save stores a checkpoint under its hash; the next head names it (the
+// writes.Applier's Save). A checkpoint no head names is never loaded.
+func (p *Publisher) Save(cp *journal.Checkpoint) error {
+	b, err := journal.EncodeCheckpoint(cp)
+	if err != nil {
+		return err
+	}
+	hash := snapshot.HashOf(b)
+	key := checkpointKey(hash)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.c.putBlob(ctx, key, b); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.checkpoint = key
+	p.mu.Unlock()
+	return nil
+}
+
+// blobGrace is how long a body or checkpoint stays after the last head
+// that referenced it: long enough for a lagging node to fetch it.
+const blobGrace = 2 * time.Minute
+
+// collect deletes the blobs no head has referenced for blobGrace, at most
+// every 30 s. Under mu.
+func (p *Publisher) collect(ctx context.Context, h *Head) {
+	now := time.Now()
+	for _, e := range h.Entries {
+		p.refs[bodyKey(e.Hash)] = now
+	}
+	if h.Checkpoint != "" {
+		p.refs[h.Checkpoint] = now
+	}
+	if now.Sub(p.lastGC) < 30*time.Second {
+		return
+	}
+	p.lastGC = now
+	for k, t := range p.refs {
+		if now.Sub(t) > blobGrace {
+			p.c.deleteBlob(ctx, k)
+			delete(p.refs, k)
+			if len(k) > 2 && k[:2] == "v." {
+				delete(p.shipped, k[2:])
+			}
+		}
+	}
+}

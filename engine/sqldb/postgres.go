@@ -6,7 +6,8 @@
 // server). Writes get a pool of their own, opened only when first used.
 // statement_timeout is set on the server, which cancels the statement
 // itself; a cancelled context sends the server a cancel request, so a
-// query the caller gave up on stops running there too.
+// query the caller gave up on stops running there too, and the connection
+// stays in the pool.
 package sqldb
 
 import (
@@ -81,8 +82,10 @@ func (p *pgDB) pool(access Access) (*pgxpool.Pool, error) {
 	if access == ReadOnly {
 		cc.RuntimeParams["default_transaction_read_only"] = "on"
 	}
-	// The default handler only breaks the connection when ctx ends, which
-	// leaves the server running the query; a cancel request stops it.
+	// When ctx ends, ask the server to cancel the statement and keep the
+	// connection; pgx's default breaks the connection first (cancelling
+	// afterwards), so every render cut at its budget would cost a
+	// reconnect.
 	cc.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
 		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: 2 * time.Second}
 	}

@@ -96,7 +96,7 @@ func TestPostgresMissingTable(t *testing.T) {
 
 func TestPostgresStatementTimeout(t *testing.T) {
 	p, _ := newPostgres(t, 100*time.Millisecond)
-	_, err := p.Query(context.Background(), "main", "SELECT pg_sleep(3600)", nil, ReadOnly)
+	err := queryBounded(t, p, "SELECT pg_sleep(3600)")
 	if !errors.Is(err, ErrStatementTimeout) || !strings.Contains(err.Error(), `db "main": statement timeout: the query ran longer than 100ms ([db.main] statement_timeout)`) {
 		t.Fatalf("endless query: %v", err)
 	}
@@ -127,25 +127,34 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func TestPostgresCancelStopsTheServerQuery(t *testing.T) {
-	p, _ := newPostgres(t, 0)
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() {
-		_, err := p.Query(ctx, "main", "SELECT pg_sleep(3600)", nil, ReadOnly)
-		errc <- err
-	}()
-	waitFor(t, "the query to run on the server", func() bool { return activeSleeps(t, p) == 1 })
-	cancel()
-	select {
-	case err := <-errc:
-		if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), `db "main": query cancelled`) {
-			t.Fatalf("cancelled query: %v", err)
+	p, srv := newPostgres(t, 0)
+	for range 3 {
+		ctx, cancel := context.WithCancel(context.Background())
+		errc := make(chan error, 1)
+		go func() {
+			_, err := p.Query(ctx, "main", "SELECT pg_sleep(3600)", nil, ReadOnly)
+			errc <- err
+		}()
+		waitFor(t, "the query to run on the server", func() bool { return activeSleeps(t, p) == 1 })
+		cancel()
+		select {
+		case err := <-errc:
+			if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), `db "main": query cancelled`) {
+				t.Fatalf("cancelled query: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			srv.Stop() // or Close would wait for the query
+			t.Fatal("the query kept running after its context was cancelled")
 		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the query kept running after its context was cancelled")
+		// The server stopped running it too, not just the client waiting.
+		waitFor(t, "the server to stop the cancelled query", func() bool { return activeSleeps(t, p) == 0 })
 	}
-	// The server stopped running it too, not just the client waiting.
-	waitFor(t, "the server to stop the cancelled query", func() bool { return activeSleeps(t, p) == 0 })
+	// A cancelled query keeps its connection: two were ever opened, the
+	// sleeping query's and the one asking pg_stat_activity.
+	b, _, _ := p.backend("main")
+	if n := b.(*pgDB).ro.Stat().NewConnsCount(); n > 2 {
+		t.Fatalf("%d connections opened for 3 cancelled queries and their probes: cancelling broke connections", n)
+	}
 }
 
 func TestPostgresServerStopAndRecovery(t *testing.T) {

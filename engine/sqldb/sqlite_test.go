@@ -198,9 +198,27 @@ func TestNewRejectsBadURL(t *testing.T) {
 // infiniteSQLite never ends by itself: only an interrupt stops it.
 const infiniteSQLite = "WITH RECURSIVE c(x) AS (SELECT jawas_test_started() UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
 
+// queryBounded runs a query that must end by itself (a statement timeout)
+// and fails the test, rather than hanging it, when it does not.
+func queryBounded(t *testing.T, p *Pools, text string) error {
+	t.Helper()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := p.Query(context.Background(), "main", text, nil, ReadOnly)
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatal("the statement timeout did not end the query")
+		return nil
+	}
+}
+
 func TestSQLiteStatementTimeout(t *testing.T) {
 	p, _ := newSQLite(t, 100*time.Millisecond)
-	_, err := p.Query(context.Background(), "main", infiniteSQLite, nil, ReadOnly)
+	err := queryBounded(t, p, infiniteSQLite)
 	if !errors.Is(err, ErrStatementTimeout) || !strings.Contains(err.Error(), `db "main": statement timeout: the query ran longer than 100ms ([db.main] statement_timeout)`) {
 		t.Fatalf("endless query: %v", err)
 	}

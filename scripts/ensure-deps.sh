@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Installs what the tests need from Debian's packages when it is missing:
-# chromium for the browser tests. Go modules come from the module proxy.
+# chromium for the browser tests, postgresql for the SQL tests (a real
+# server each test starts: internal/pgtest). Go modules come from the
+# module proxy.
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
+# Debian puts the server binaries outside PATH, one directory per version.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "ensure-deps: missing ${need[*]}; install them (apt-get install ${need[*]}) or run as root" >&2

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/jawas/jawas/internal/pgtest"
 )
 
@@ -189,4 +192,40 @@ func BenchmarkQueryPostgres(b *testing.B) {
 	p, srv := newPostgres(b, 0)
 	srv.Exec("CREATE TABLE scores (id serial PRIMARY KEY, name text, score int); INSERT INTO scores (name, score) SELECT 'player' || i, i * 7 FROM generate_series(1, 100) i")
 	benchSmallQuery(b, p)
+}
+
+// BenchmarkQueryPostgresBeginReadOnly is the baseline the read-only pool
+// replaced: the same query in BEGIN READ ONLY … COMMIT, three round trips.
+func BenchmarkQueryPostgresBeginReadOnly(b *testing.B) {
+	srv := pgtest.Start(b)
+	srv.Exec("CREATE TABLE scores (id serial PRIMARY KEY, name text, score int); INSERT INTO scores (name, score) SELECT 'player' || i, i * 7 FROM generate_series(1, 100) i")
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, srv.URL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pool.Close()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		tx, err := pool.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
+		if err != nil {
+			b.Fatal(err)
+		}
+		rows, _ := tx.Query(ctx, "SELECT id, name, score FROM scores WHERE id = $1", int64(i%100+1))
+		n := 0
+		for rows.Next() {
+			if _, err := rows.Values(); err != nil {
+				break
+			}
+			n++
+		}
+		if err := rows.Err(); err != nil || n != 1 {
+			tx.Rollback(ctx) // or pool.Close would wait for the connection
+			b.Fatal(err, n)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

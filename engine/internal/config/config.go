@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -61,6 +62,10 @@ type Config struct {
 	// Source holds per-source overrides keyed by source name ("game/arena").
 	Source map[string]SourceConfig `toml:"source"`
 
+	// DB holds the SQL databases sources may query, keyed by the name a
+	// source passes to db("NAME").
+	DB map[string]DBConfig `toml:"db"`
+
 	// Dir is the project directory (where jawas.toml is or would be); File
 	// is the config file's path, empty when the defaults are used.
 	Dir  string `toml:"-"`
@@ -97,6 +102,26 @@ type Env struct {
 
 // DefaultSourceMaxMemory is [source."NAME"] max_memory when unset: 256 MiB.
 const DefaultSourceMaxMemory = 256 << 20
+
+// DBConfig declares one database ([db.NAME]).
+type DBConfig struct {
+	// URL is "sqlite:PATH" (PATH relative to the project unless absolute)
+	// or "postgres://…" / "postgresql://…" (libpq URL syntax).
+	URL              string   `toml:"url"`
+	Pool             int      `toml:"pool"`              // most connections at once; 0 = DefaultDBPool
+	StatementTimeout Duration `toml:"statement_timeout"` // longest query; 0 = only the caller's deadline
+}
+
+// DefaultDBPool is the connection pool size of a database without `pool`.
+const DefaultDBPool = 4
+
+// DBPool is [db.NAME] pool, or DefaultDBPool when unset.
+func (d DBConfig) DBPool() int {
+	if d.Pool > 0 {
+		return d.Pool
+	}
+	return DefaultDBPool
+}
 
 // Serve holds the keys of `jawas serve`.
 type Serve struct {
@@ -455,6 +480,7 @@ func (c *Config) Validate() error {
 			bad("source."+n+".max_memory", "expected at least 1048576 bytes (1 MiB), got %d", sc.MaxMemory)
 		}
 	}
+	c.validateDB(bad)
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "; "))
 	}
@@ -623,4 +649,57 @@ func parseNetwork(s string) (netip.Prefix, error) {
 	}
 	a = a.Unmap()
 	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// dbName is what a [db.NAME] table may be called: a name a source can write
+// in db("NAME") without quoting surprises.
+var dbName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
+
+// validateDB checks the [db.NAME] tables: a known URL scheme, a sane pool
+// and a non-negative statement timeout. It does not connect.
+func (c *Config) validateDB(bad func(key, format string, args ...any)) {
+	names := make([]string, 0, len(c.DB))
+	for n := range c.DB {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		d := c.DB[n]
+		key := "db." + n
+		if !dbName.MatchString(n) {
+			bad(key, "a database name must be letters, digits, '_' or '-' and start with a letter or '_', got %q", n)
+		}
+		switch u := d.URL; {
+		case u == "":
+			bad(key+".url", "missing: expected \"sqlite:data/app.db\" or \"postgres://user@host:5432/dbname\"")
+		case strings.HasPrefix(u, "sqlite:"):
+			if p := strings.TrimPrefix(u, "sqlite:"); strings.TrimSpace(p) == "" || strings.HasPrefix(p, "//") || p == ":memory:" {
+				bad(key+".url", "expected a file path after \"sqlite:\" (relative to the project, or absolute), such as \"sqlite:data/app.db\", got %q", u)
+			}
+		case strings.HasPrefix(u, "postgres://"), strings.HasPrefix(u, "postgresql://"):
+			if _, err := url.Parse(u); err != nil {
+				bad(key+".url", "not a valid postgres:// URL: %v", redactURLError(err))
+			}
+		case !strings.Contains(u, ":"):
+			bad(key+".url", "no scheme in %q (expected sqlite: or postgres://, such as \"sqlite:%s\")", u, u)
+		default:
+			bad(key+".url", "unknown scheme %q (expected sqlite: or postgres://)", u[:strings.Index(u, ":")])
+		}
+		if d.Pool < 0 || d.Pool > 1000 {
+			bad(key+".pool", "expected 0 (the default, %d) to 1000 connections, got %d", DefaultDBPool, d.Pool)
+		}
+		if d.StatementTimeout.Duration < 0 {
+			bad(key+".statement_timeout", "expected 0 (none) or a positive duration, got %s", d.StatementTimeout.Duration)
+		}
+	}
+}
+
+// redactURLError keeps a password out of a URL parse error: url.Error
+// quotes the whole URL.
+func redactURLError(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	return err.Error()
 }

@@ -230,3 +230,48 @@ stale_if_error = "10m"
 		}
 	}
 }
+
+func TestDatabases(t *testing.T) {
+	dir := write(t, `
+[db.main]
+url = "sqlite:data/app.db"
+[db.pg]
+url = "postgres://app@127.0.0.1:5432/app?sslmode=disable"
+pool = 8
+statement_timeout = "2s"
+`)
+	c, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := c.DB["main"]; d.URL != "sqlite:data/app.db" || d.DBPool() != DefaultDBPool || d.StatementTimeout.Duration != 0 {
+		t.Fatalf("db.main = %+v", d)
+	}
+	if d := c.DB["pg"]; d.DBPool() != 8 || d.StatementTimeout.Duration != 2*time.Second {
+		t.Fatalf("db.pg = %+v", d)
+	}
+}
+
+func TestDatabaseErrorsNameTheKey(t *testing.T) {
+	for _, tc := range []struct{ body, want string }{
+		{"[db.main]\nurl = \"mysql://x@h/db\"", `key "db.main.url": unknown scheme "mysql" (expected sqlite: or postgres://)`},
+		{"[db.main]\nurl = \"data/app.db\"", `key "db.main.url": no scheme in "data/app.db" (expected sqlite: or postgres://, such as "sqlite:data/app.db")`},
+		{"[db.main]\npool = 2", `key "db.main.url": missing`},
+		{"[db.main]\nurl = \"sqlite:\"", `key "db.main.url": expected a file path after "sqlite:"`},
+		{"[db.main]\nurl = \"sqlite::memory:\"", `key "db.main.url": expected a file path`},
+		{"[db.main]\nurl = \"postgres://u:secret@h:99999999999/x%zz\"", `key "db.main.url": not a valid postgres:// URL`},
+		{"[db.main]\nurl = \"sqlite:a.db\"\npool = -1", `key "db.main.pool": expected 0 (the default, 4) to 1000 connections, got -1`},
+		{"[db.main]\nurl = \"sqlite:a.db\"\nstatement_timeout = \"-1s\"", `key "db.main.statement_timeout": expected 0 (none) or a positive duration`},
+		{"[db.main]\nurl = \"sqlite:a.db\"\nstatement_timeout = \"soon\"", `key "db.main.statement_timeout": expected a duration`},
+		{"[db.main]\nurl = \"sqlite:a.db\"\nsize = 3", `unknown key "db.main.size"`},
+		{"[db.\"a b\"]\nurl = \"sqlite:a.db\"", `key "db.a b": a database name must be`},
+	} {
+		_, err := Load(write(t, tc.body))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: got %v, want it to contain %q", tc.body, err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "secret") {
+			t.Errorf("%q: the error shows the password: %v", tc.body, err)
+		}
+	}
+}

@@ -111,7 +111,7 @@ func newSingle(t testing.TB) *node {
 	t.Helper()
 	dir := t.TempDir()
 	n := &node{t: t, id: "single", dir: dir, addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
-	toml := fmt.Sprintf("period = \"200ms\"\n[serve]\nlisten = %q\nworkers = 1\ndata_dir = \"data\"\n", n.addr)
+	toml := fmt.Sprintf("period = \"200ms\"\ntimeout = \"2s\"\n[serve]\nlisten = %q\nworkers = 1\ndata_dir = \"data\"\n", n.addr)
 	must(t, os.WriteFile(filepath.Join(dir, "jawas.toml"), []byte(toml), 0o644))
 	must(t, os.MkdirAll(filepath.Join(dir, "sources"), 0o755))
 	must(t, os.WriteFile(filepath.Join(dir, "sources", "log.js"), []byte(logJS), 0o644))

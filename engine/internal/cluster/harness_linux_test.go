@@ -261,6 +261,7 @@ func newNode(t testing.TB, nc nodeConfig) *node {
 		natsLine = fmt.Sprintf("nats_url = %q", nc.natsURL)
 	}
 	toml := fmt.Sprintf(`period = "200ms"
+timeout = "2s" # generous: the test machine is shared and loaded
 [serve]
 listen = %q
 workers = 1

@@ -210,6 +210,9 @@ func openFed(proj *period.Project, opt ApplierOptions) (*Applier, error) {
 func (a *Applier) restore(proj *period.Project, cp *journal.Checkpoint) (migrated bool, err error) {
 	a.pos, a.states, a.events, a.boundary = cp.Positions, cp.States, cp.Events, cp.Boundary
 	a.meta = cp.Meta
+	if a.meta == nil { // a cluster's initial checkpoint may predate the state lifecycle, or be none
+		a.meta = map[string]journal.SourceMeta{}
+	}
 	a.owner = map[string]*period.Source{}
 	a.queues = map[string][]journal.Record{}
 	a.lastCP = time.Now()

@@ -189,7 +189,7 @@ func (n *node) lead(ctx context.Context, term uint64, leased bool) {
 			stop(err)
 		}
 	}()
-	defer func() { <-held }()
+	defer func() { cancel(); <-held }() // cancel first: a panic must not wait for the lease holder for ever
 	eng, err := NewEngine(EngineOptions{Config: n.cfg, Log: log, SnapshotDir: n.snapDir, MetricsDir: n.mdir,
 		cluster: &engineCluster{store: n.store, feed: feed, initial: cp, save: pub.Save, fence: pub.Fence,
 			every: n.cfg.Cluster.CheckpointEvery.Duration}})

@@ -116,6 +116,7 @@ func NewEngine(opt EngineOptions) (*Engine, error) {
 		e.closeDev()
 		return nil, err
 	}
+	e.store.SetDeltas(e.cfg.Serve.Deltas)
 	// The client library is published like a snapshot: hashed,
 	// precompressed once, mmapped by every worker.
 	for _, f := range []struct {

@@ -13,6 +13,8 @@ export interface Env {
   document?: { hidden: boolean; addEventListener?: Function; removeEventListener?: Function } | null;
   /** Returns a number in [0,1); default Math.random. */
   random?: () => number;
+  /** SHA-256 of bytes; default crypto.subtle.digest (secure contexts only: without it no patches are asked for). */
+  digest?: (bytes: Uint8Array) => Promise<ArrayBuffer>;
 }
 
 export interface WatchOptions extends Env {
@@ -28,6 +30,8 @@ export interface WatchOptions extends Env {
   delay?: number;
   /** Data to show at once (e.g. server-rendered into the page) before the first fetch. */
   initial?: unknown;
+  /** Ask for patches from the version held (A-IM: splice, answered 226) instead of the full body; default true. */
+  deltas?: boolean;
   /** Called on each failed fetch, with the consecutive failure count and the backoff delay chosen. */
   onError?: (err: Error & { status?: number }, retry: { failures: number; delay: number }) => void;
 }
@@ -49,11 +53,15 @@ export interface SnapshotInfo {
 
 export interface WatchStats {
   requests: number;
-  /** 200 responses with a new body. */
+  /** 200 and 226 responses with a new version. */
   fresh: number;
   /** 304 responses (ETag matched). */
   notModified: number;
   errors: number;
+  /** 226 responses: patches applied and checked against the ETag. */
+  patched: number;
+  /** Patches that did not rebuild the version the ETag names: dropped, the snapshot refetched in full. */
+  patchFailures: number;
 }
 
 export interface Watcher<T = any> {
@@ -86,6 +94,9 @@ export function watch<T = any>(
 export function interpolate<T>(a: unknown, b: T, t: number): T;
 
 /** Call cb on every animation frame; returns a function that stops it. */
+/** Applies a patch in the "splice" format (IM: splice) to the bytes a. Throws on a malformed patch. */
+export function splice(a: Uint8Array, patch: Uint8Array): Uint8Array;
+
 export function frame(cb: (t: number) => void, opts?: Env): () => void;
 
 /** Call render(blended, alpha) every animation frame once w has data; returns a stop function. */

@@ -21,11 +21,33 @@ function env(o) {
     cancelAnimationFrame: (id) => (G.cancelAnimationFrame || G.clearTimeout)(id),
     document: G.document,
     random: Math.random,
+    digest: G.crypto && G.crypto.subtle && ((b) => G.crypto.subtle.digest("SHA-256", b)),
     ...o,
   };
 }
 
 const clamp01 = (x) => (x < 0 ? 0 : x > 1 ? 1 : x);
+
+// splice applies a patch in the "splice" format (IM: splice) to the bytes
+// a: a JSON line [copy, delete, insert, ...] then the inserted bytes.
+export function splice(a, p) {
+  const nl = p.indexOf(10), ops = JSON.parse(new TextDecoder().decode(p.subarray(0, nl)));
+  let n = a.length, o = 0, pos = 0, ins = nl + 1;
+  for (let k = 0; k < ops.length; k += 3) n += ops[k + 2] - ops[k + 1];
+  const out = new Uint8Array(n);
+  for (let k = 0; k < ops.length; k += 3) {
+    const c = ops[k], m = ops[k + 2];
+    out.set(a.subarray(pos, pos + c), o);
+    out.set(p.subarray(ins, ins + m), o + c);
+    o += c + m, pos += c + ops[k + 1], ins += m;
+  }
+  out.set(a.subarray(pos), o);
+  if (ins != p.length || o + a.length - pos != n) throw new Error("bad patch");
+  return out;
+}
+
+// hex of the first 16 bytes of SHA-256: the hash a jawas ETag names.
+const hash16 = async (e, b) => [...new Uint8Array(await e.digest(b)).slice(0, 16)].map((x) => (x + 256).toString(16).slice(1)).join("");
 
 // watch polls url once per period and calls onData(data, info) on an
 // animation frame with the newest snapshot only. See client.d.ts.
@@ -42,7 +64,12 @@ export function watch(url, onData, opts = {}) {
   let etag = null, lastMod = null, timer = null, frameId = null, pending = null, ctl = null;
   let failures = 0, stopped = false, lastStart = -Infinity;
   let prev, next, at = 0, latest, info;
-  const stats = { requests: 0, fresh: 0, notModified: 0, errors: 0 };
+  // raw: the exact bytes of the version held, to apply patches to; only
+  // kept when patches are asked for (opts.deltas, default on, needs
+  // SHA-256 to check them: secure contexts)
+  let raw = null;
+  const deltas = opts.deltas !== false && !!e.digest;
+  const stats = { requests: 0, fresh: 0, notModified: 0, errors: 0, patched: 0, patchFailures: 0 };
 
   const schedule = (ms) => {
     e.clearTimeout(timer);
@@ -68,6 +95,7 @@ export function watch(url, onData, opts = {}) {
     try {
       const headers = {};
       if (etag) headers["If-None-Match"] = etag;
+      if (etag && raw) headers["A-IM"] = "splice";
       else if (lastMod) headers["If-Modified-Since"] = lastMod; // a static host without ETags
       // no-store: we revalidate ourselves, the browser cache must not answer.
       const res = await e.fetch(url, { headers, cache: "no-store", signal: ctl.signal });
@@ -78,7 +106,23 @@ export function watch(url, onData, opts = {}) {
       if (n != null && n !== "") ref = now + +n;
       if (res.status == 304) stats.notModified++;
       else if (res.ok) {
-        const data = await res.json();
+        let data, bytes = deltas && new Uint8Array(await res.arrayBuffer());
+        if (res.status == 226) {
+          // a patch from the version held: rebuild the new version's exact
+          // bytes and check them against its ETag (a hash of them); any
+          // mismatch drops what we hold and fetches in full at once.
+          try {
+            bytes = splice(raw, bytes);
+            if (await hash16(e, bytes) != h.get("ETag").replace(/^(W\/)?"|(-gzip|-br)?"$/g, "")) throw 0;
+            stats.patched++;
+          } catch {
+            stats.patchFailures++;
+            etag = raw = null;
+            return schedule(0);
+          }
+        }
+        data = bytes ? JSON.parse(new TextDecoder().decode(bytes)) : await res.json();
+        raw = bytes || null;
         etag = h.get("ETag");
         lastMod = h.get("Last-Modified");
         stats.fresh++;

@@ -2,7 +2,8 @@
 // Time, timers, rAF, fetch and document are fakes injected through opts.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { watch, interpolate, animate, post, put, connectDev } from "./client.js";
+import { watch, interpolate, animate, post, put, connectDev, splice } from "./client.js";
+import { createHash } from "node:crypto";
 
 // fakeHost is virtual time with timers, animation frames, a document and a
 // scripted fetch. handler(url, init, host) returns a Response or throws.
@@ -530,4 +531,106 @@ test("post without wait resolves at the 202, before any status poll", async () =
   assert.equal(r.status, 202);
   assert.equal(r.applied, undefined);
   assert.equal(h.calls.length, 1);
+});
+
+// tagOf is a jawas ETag: the first 16 bytes of the body's SHA-256, in hex.
+const tagOf = (s, suffix = "") => `"${createHash("sha256").update(s).digest("hex").slice(0, 32)}${suffix}"`;
+
+test("splice: copies, deletes and inserts bytes; rejects a patch that does not add up", () => {
+  const enc = (s) => new TextEncoder().encode(s), dec = (b) => new TextDecoder().decode(b);
+  const a = enc('{"tick":1,"e":[{"id":1,"x":2},{"id":2,"x":3}]}');
+  // tick 1→2; x of id 2: 3→3.5 and id 3 appended, in one splice (they are close)
+  const p = enc('[8,1,1,33,2,19]\n23.5},{"id":3,"x":0}');
+  assert.equal(dec(splice(a, p)), '{"tick":2,"e":[{"id":1,"x":2},{"id":2,"x":3.5},{"id":3,"x":0}]}');
+  assert.equal(dec(splice(a, enc("[]\n"))), dec(a));
+  assert.throws(() => splice(a, enc("[8,1,5]\n2")));
+  assert.throws(() => splice(a, enc("[8,1,1]\n22")));
+});
+
+// until waits (real time: SubtleCrypto answers on another thread) for cond,
+// firing the fake host's due timers meanwhile.
+async function until(h, cond) {
+  for (let i = 0; i < 200 && !cond(); i++) {
+    await new Promise((r) => setTimeout(r, 5));
+    await h.advance(0);
+  }
+  assert.ok(cond(), "condition not met in time");
+}
+
+// deltaServer answers like jawas with patches: versions are documents
+// listed in docs; a client holding version k-1 that sends A-IM gets a 226
+// with the splice patch to version k (made by patch(k)), unless broken.
+function deltaServer(docs, { patch, suffix = "" }) {
+  let k = 0;
+  const r = {
+    bump: () => k++,
+    handler: (url, init) => {
+      const headers = { ETag: tagOf(docs[k], suffix), "X-Jawas-Period": "200", "X-Jawas-Next": "100" };
+      const inm = init.headers["If-None-Match"];
+      if (inm === headers.ETag) return new Response(null, { status: 304, headers });
+      if (k > 0 && inm === tagOf(docs[k - 1], suffix) && init.headers["A-IM"] === "splice")
+        return new Response(patch(k), { status: 226, headers: { ...headers, IM: "splice", "Delta-Base": inm } });
+      return new Response(docs[k], { status: 200, headers });
+    },
+  };
+  return r;
+}
+
+test("watch applies patches (226) and checks them against the ETag", async () => {
+  const docs = ['{"n":1,"list":[1,2,3]}', '{"n":2,"list":[1,2,3]}', '{"n":3,"list":[1,2,3,4]}'];
+  const patches = [null, "[5,1,1]\n2", "[5,1,1,14,0,2]\n3,4"]; // as the store makes them
+  const srv = deltaServer(docs, { patch: (k) => patches[k], suffix: "-gzip" });
+  const h = fakeHost(srv.handler);
+  const got = [];
+  const w = watch("/g.json", (d) => got.push(d), { ...h.opts, phase: 0.5, digest: (b) => crypto.subtle.digest("SHA-256", b) });
+  await h.advance(0);
+  h.frame();
+  assert.equal(h.calls[0].init.headers["A-IM"], undefined, "no A-IM without a version held");
+  for (const k of [1, 2]) {
+    srv.bump();
+    await h.advance(200);
+    await until(h, () => w.stats.patched == k);
+    h.frame();
+    const c = h.calls.at(-1);
+    assert.equal(c.init.headers["A-IM"], "splice");
+    assert.equal(c.init.headers["If-None-Match"], tagOf(docs[k - 1], "-gzip"));
+    assert.deepEqual(got.at(-1), JSON.parse(docs[k]));
+  }
+  assert.equal(w.stats.patched, 2);
+  assert.equal(w.stats.patchFailures, 0);
+  w.stop();
+});
+
+test("a patch that does not rebuild the version is dropped and the snapshot fetched in full at once", async () => {
+  const docs = ['{"n":1}', '{"n":2}'];
+  const srv = deltaServer(docs, { patch: () => "[4,1,1]\n9" }); // rebuilds {"n":9}: the hash differs
+  const h = fakeHost(srv.handler);
+  const got = [];
+  const w = watch("/g.json", (d) => got.push(d), { ...h.opts, phase: 0.5, digest: (b) => crypto.subtle.digest("SHA-256", b) });
+  await h.advance(0);
+  srv.bump();
+  await h.advance(200);
+  await until(h, () => h.calls.length == 3 && w.stats.fresh == 2);
+  h.frame();
+  const last = h.calls.slice(-2);
+  assert.equal(last[0].init.headers["A-IM"], "splice");
+  assert.equal(last[1].init.headers["If-None-Match"], undefined, "the refetch asks for the full body");
+  assert.deepEqual(got.at(-1), { n: 2 });
+  assert.equal(w.stats.patchFailures, 1);
+  assert.equal(w.stats.patched, 0);
+  w.stop();
+});
+
+test("without SHA-256 (an insecure context) or with deltas: false, no patches are asked for", async () => {
+  for (const o of [{ digest: undefined }, { deltas: false }]) {
+    const docs = ['{"n":1}', '{"n":2}'];
+    const srv = deltaServer(docs, { patch: () => "[4,1,1]\n2" });
+    const h = fakeHost(srv.handler);
+    const w = watch("/g.json", () => {}, { ...h.opts, phase: 0.5, digest: (b) => crypto.subtle.digest("SHA-256", b), ...o });
+    await h.advance(0);
+    srv.bump();
+    await h.advance(200);
+    assert.equal(h.calls.at(-1).init.headers["A-IM"], undefined);
+    w.stop();
+  }
 });

@@ -157,6 +157,11 @@ type Serve struct {
 
 	MaxMemory int64 `toml:"max_memory"` // the engine process's memory limit in bytes (GOMEMLIMIT); 0 = none
 
+	// Deltas: each new version of a JSON snapshot of at least 4 KB gets a
+	// patch from each of its previous Deltas versions (226 IM Used to
+	// clients that ask with A-IM); 0 = none.
+	Deltas int `toml:"deltas"`
+
 	CacheControl CacheControl `toml:"cache_control"`
 }
 
@@ -255,6 +260,7 @@ func Default() Config {
 			MaxPendingJournal: 256 << 20,
 			HealthMaxMissed:   10,
 			MaxMemory:         1 << 30,
+			Deltas:            4,
 		},
 		Cluster: DefaultCluster(),
 	}
@@ -430,6 +436,9 @@ func (c *Config) Validate() error {
 	}
 	if s.MaxMemory != 0 && s.MaxMemory < 64<<20 {
 		bad("serve.max_memory", "expected 0 (no limit) or at least 67108864 bytes (64 MiB), got %d", s.MaxMemory)
+	}
+	if s.Deltas < 0 || s.Deltas > 32 {
+		bad("serve.deltas", "expected 0 (no patches) to 32 versions back, got %d", s.Deltas)
 	}
 	if s.MaxPendingJournal <= 0 {
 		bad("serve.max_pending_journal", "must be a positive number of bytes, got %d", s.MaxPendingJournal)

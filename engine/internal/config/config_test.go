@@ -120,6 +120,7 @@ func TestBadInput(t *testing.T) {
 		{"negative burst", "[serve]\nwrite_burst = -1\n", []string{`"serve.write_burst"`}},
 		{"burst longer than a day", "[serve]\nwrite_rate = 0.001\nwrite_burst = 100\n", []string{`"serve.write_burst"`, "86400"}},
 		{"zero pending cap", "[serve]\nmax_pending_journal = 0\n", []string{`"serve.max_pending_journal"`}},
+		{"deltas out of range", "[serve]\ndeltas = 33\n", []string{`"serve.deltas"`, "0 (no patches) to 32"}},
 		{"tiny engine memory", "[serve]\nmax_memory = 1000\n", []string{`"serve.max_memory"`, "at least 67108864"}},
 		{"tiny source memory", "[source.\"game/arena\"]\nmax_memory = 10\n", []string{`"source.game/arena.max_memory"`, "at least 1048576"}},
 		{"memory as a string", "[serve]\nmax_memory = \"1GB\"\n", []string{`jawas.toml:2: key "serve.max_memory": expected an integer, got a string`}},

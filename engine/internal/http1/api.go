@@ -78,6 +78,9 @@ type Request struct {
 	// Headers the server needs, pre-extracted (nil when absent). Repeated
 	// list headers are joined with ", ".
 	IfNoneMatch, IfModifiedSince, AcceptEncoding, Origin, ContentType, Authorization, ACRequestMethod, ACRequestHeaders, UserAgent, Referer []byte
+	// AIM is A-IM (RFC 3229 §10.5.3): the instance manipulations (delta
+	// formats) the client accepts.
+	AIM []byte
 
 	Headers []Header // every header field in order (trailers are checked, not kept)
 	Body    []byte   // complete body (de-chunked), nil when none
@@ -147,6 +150,11 @@ func ParseHTTPDate(b []byte) (t time.Time, ok bool) { return parseHTTPDate(b) }
 // StatusText returns the reason phrase for code ("Not Found"), or "Status"
 // for codes it does not know.
 func StatusText(code int) string { return statusText(code) }
+
+// HasToken reports whether the comma-separated list (a header value)
+// names token, case-insensitively, with or without parameters
+// ("splice;q=0.5"); a zero q-value does not count.
+func HasToken(list []byte, token string) bool { return hasToken(list, token) }
 
 // AppendStatusLine appends "HTTP/1.1 200 OK\r\n".
 func AppendStatusLine(dst []byte, code int) []byte { return appendStatusLine(dst, code) }

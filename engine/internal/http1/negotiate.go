@@ -139,3 +139,20 @@ func qvalue(params []byte) (int, bool) {
 	}
 	return q, true
 }
+
+func hasToken(list []byte, token string) bool {
+	for e, rest := nextElem(list); e != nil; e, rest = nextElem(rest) {
+		name, q := e, 1000
+		if semi := bytes.IndexByte(e, ';'); semi >= 0 {
+			name = trimOWS(e[:semi])
+			var ok bool
+			if q, ok = qvalue(e[semi+1:]); !ok {
+				continue
+			}
+		}
+		if q > 0 && equalFold(name, token) {
+			return true
+		}
+	}
+	return false
+}

@@ -441,6 +441,7 @@ const (
 	hACRequestHeaders
 	hUserAgent
 	hReferer
+	hAIM
 )
 
 func headerOf(name []byte) hdr {
@@ -448,6 +449,9 @@ func headerOf(name []byte) hdr {
 	case 4:
 		if equalFold(name, "host") {
 			return hHost
+		}
+		if equalFold(name, "a-im") {
+			return hAIM
 		}
 	case 6:
 		if equalFold(name, "expect") {
@@ -641,6 +645,8 @@ func (p *Parser) fill(buf []byte, req *Request, lim Limits) *Error {
 			slot = &req.UserAgent
 		case hReferer:
 			slot = &req.Referer
+		case hAIM:
+			slot = &req.AIM
 		}
 		if slot != nil {
 			if *slot == nil {
@@ -671,7 +677,7 @@ func (p *Parser) fill(buf []byte, req *Request, lim Limits) *Error {
 	} else {
 		req.KeepAlive = keepAlive && !close
 	}
-	if repeated&(1<<hIfNoneMatch|1<<hAcceptEncoding|1<<hACRequestHeaders) != 0 {
+	if repeated&(1<<hIfNoneMatch|1<<hAcceptEncoding|1<<hACRequestHeaders|1<<hAIM) != 0 {
 		p.joinRepeated(req, repeated)
 	}
 	return nil
@@ -682,8 +688,8 @@ func (p *Parser) fill(buf []byte, req *Request, lim Limits) *Error {
 func (p *Parser) joinRepeated(req *Request, repeated uint32) {
 	s := &p.st
 	s.join = s.join[:0]
-	var spans [3][2]int
-	for k, h := range [3]hdr{hIfNoneMatch, hAcceptEncoding, hACRequestHeaders} {
+	var spans [4][2]int
+	for k, h := range [4]hdr{hIfNoneMatch, hAcceptEncoding, hACRequestHeaders, hAIM} {
 		if repeated&(1<<h) == 0 {
 			continue
 		}
@@ -698,7 +704,7 @@ func (p *Parser) joinRepeated(req *Request, repeated uint32) {
 		}
 		spans[k] = [2]int{start, len(s.join)}
 	}
-	for k, slot := range [3]*[]byte{&req.IfNoneMatch, &req.AcceptEncoding, &req.ACRequestHeaders} {
+	for k, slot := range [4]*[]byte{&req.IfNoneMatch, &req.AcceptEncoding, &req.ACRequestHeaders, &req.AIM} {
 		if sp := spans[k]; sp[1] > sp[0] {
 			*slot = s.join[sp[0]:sp[1]:sp[1]]
 		}

@@ -18,6 +18,8 @@ func statusText(code int) string {
 		return "No Content"
 	case 206:
 		return "Partial Content"
+	case 226:
+		return "IM Used"
 	case 301:
 		return "Moved Permanently"
 	case 302:

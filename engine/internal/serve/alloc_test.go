@@ -81,8 +81,14 @@ func step(t testing.TB, l *loop, c *conn, raw []byte) (hdr, body []byte) {
 }
 
 func TestHandleAllocs(t *testing.T) {
-	l, c, _ := inProcess(t)
+	l, c, store := inProcess(t)
 	etag := l.view.Lookup("/clock.json").ETag
+	store.SetDeltas(1)
+	publish(t, store, "/game.json", gameState(1), "application/json", 200*time.Millisecond)
+	l.tick()
+	gameBase := l.view.Lookup("/game.json").ETag
+	publish(t, store, "/game.json", gameState(2), "application/json", 200*time.Millisecond)
+	l.tick()
 	cases := []struct {
 		name   string
 		raw    string
@@ -94,6 +100,7 @@ func TestHandleAllocs(t *testing.T) {
 		{"304", "GET /clock.json HTTP/1.1\r\nHost: x\r\nIf-None-Match: " + etag + "\r\n\r\n", "304"},
 		{"head cors", "HEAD /clock.json HTTP/1.1\r\nHost: x\r\nOrigin: https://ok.example\r\n\r\n", "200"},
 		{"404", "GET /nope.json HTTP/1.1\r\nHost: x\r\n\r\n", "404"},
+		{"226 gzip", "GET /game.json HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip, br\r\nA-IM: splice\r\nIf-None-Match: " + gameBase + "\r\n\r\n", "226"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

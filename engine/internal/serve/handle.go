@@ -229,12 +229,19 @@ func (l *loop) entry(c *conn, req *http1.Request, e *snapshot.Entry) {
 	}
 	etag := bytesOf(etagS)
 	notModified := unchanged(req, etag, e.Modified)
+	var base []byte // Delta-Base: the client's tag of the version body patches
+	if !notModified && req.AIM != nil && len(e.Deltas) > 0 {
+		body, enc, base = l.delta(c, req, e, body, enc)
+	}
 
 	b := c.out
 	h0 := len(b)
 	status := 200
-	if notModified {
+	switch {
+	case notModified:
 		status = 304
+	case base != nil:
+		status = 226
 	}
 	b = l.head(b, status)
 	if !notModified {
@@ -244,6 +251,11 @@ func (l *loop) entry(c *conn, req *http1.Request, e *snapshot.Entry) {
 		b = strconv.AppendInt(b, int64(len(body)), 10)
 		b = append(b, "\r\n"...)
 		b = appendContentEncoding(b, enc)
+	}
+	if base != nil {
+		b = append(b, "IM: "+snapshot.DeltaFormat+"\r\nDelta-Base: "...)
+		b = append(b, base...)
+		b = append(b, "\r\n"...)
 	}
 	b = append(b, "ETag: "...)
 	b = append(b, etag...)
@@ -260,7 +272,11 @@ func (l *loop) entry(c *conn, req *http1.Request, e *snapshot.Entry) {
 	p := int64(period)
 	cur := l.nowNS - l.nowNS%p // current boundary (epoch-aligned)
 	left := cur + p - l.nowNS  // ns to the next boundary, in (0, p]
-	if l.s.opt.Cache.enabled() {
+	if base != nil {
+		// A patch is for the one client holding its base: a shared cache
+		// that does not know 226 must not store it, nor serve it to others.
+		b = append(b, "Cache-Control: no-store\r\n"...)
+	} else if l.s.opt.Cache.enabled() {
 		b = l.cachePolicy(b, period, left, cur)
 	} else if period < time.Second {
 		b = append(b, "Cache-Control: no-cache\r\n"...)
@@ -297,10 +313,10 @@ func (l *loop) entry(c *conn, req *http1.Request, e *snapshot.Entry) {
 		b = strconv.AppendInt(b, stale/int64(time.Second), 10)
 		b = append(b, "\r\n"...)
 	}
-	b = l.corsHeaders(b, req, variants)
+	b = l.corsHeaders(b, req, variants, len(e.Deltas) > 0)
 	b = l.tail(b, c)
 	c.out = b
-	if status == 200 && req.Method != http1.MethodHead {
+	if status != 304 && req.Method != http1.MethodHead {
 		l.queue(c, h0, body, nil)
 	} else {
 		l.queue(c, h0, nil, nil)
@@ -327,7 +343,7 @@ func (l *loop) unavailable(c *conn, req *http1.Request, e *snapshot.Entry) {
 		b = strconv.AppendInt(b, e.Period.Milliseconds(), 10)
 		b = append(b, "\r\n"...)
 	}
-	b = l.corsHeaders(b, req, false)
+	b = l.corsHeaders(b, req, false, false)
 	b = l.tail(b, c)
 	c.out = b
 	if req.Method != http1.MethodHead {
@@ -478,7 +494,7 @@ func (l *loop) file(c *conn, req *http1.Request, f *siteFile) {
 	b = append(b, "\r\nLast-Modified: "...)
 	b = append(b, f.lastMod...)
 	b = append(b, "\r\nCache-Control: no-cache\r\n"...)
-	b = l.corsHeaders(b, req, variants)
+	b = l.corsHeaders(b, req, variants, false)
 	b = l.tail(b, c)
 	c.out = b
 	switch {
@@ -530,7 +546,7 @@ func (l *loop) options(c *conn, req *http1.Request) {
 			if req.ACRequestHeaders != nil {
 				b = append(b, req.ACRequestHeaders...) // echoed: jawas reads no header a client could abuse cross-origin
 			} else {
-				b = append(b, "Content-Type, If-None-Match"...)
+				b = append(b, "Content-Type, If-None-Match, A-IM"...)
 			}
 			b = append(b, "\r\nAccess-Control-Max-Age: 86400\r\n"...)
 			if !l.s.cors.any {
@@ -562,7 +578,7 @@ func (l *loop) tail(b []byte, c *conn) []byte {
 	return append(b, "\r\n"...)
 }
 
-func (l *loop) corsHeaders(b []byte, req *http1.Request, variants bool) []byte {
+func (l *loop) corsHeaders(b []byte, req *http1.Request, variants, deltas bool) []byte {
 	var origin []byte
 	if req.Origin != nil {
 		origin = l.s.cors.allowed(req.Origin)
@@ -572,15 +588,84 @@ func (l *loop) corsHeaders(b []byte, req *http1.Request, variants bool) []byte {
 		b = append(b, origin...)
 		b = append(b, "\r\nAccess-Control-Expose-Headers: ETag, X-Jawas-Period, X-Jawas-Next\r\n"...)
 	}
-	switch {
-	case variants && len(l.s.cors.origins) > 0 && !l.s.cors.any:
-		b = append(b, "Vary: Accept-Encoding, Origin\r\n"...)
-	case variants:
-		b = append(b, "Vary: Accept-Encoding\r\n"...)
-	case len(l.s.cors.origins) > 0 && !l.s.cors.any:
-		b = append(b, "Vary: Origin\r\n"...)
+	// Vary: what else than the URL chose this answer. A-IM: a URL with
+	// patches answers 226 to an A-IM request (never stored by a cache, but
+	// a cache's 200 for a request without A-IM must not answer one with it).
+	sep := "Vary: "
+	if deltas {
+		b = append(b, sep+"A-IM"...)
+		sep = ", "
+	}
+	if variants {
+		b = append(b, sep+"Accept-Encoding"...)
+		sep = ", "
+	}
+	if len(l.s.cors.origins) > 0 && !l.s.cors.any {
+		b = append(b, sep+"Origin"...)
+		sep = ", "
+	}
+	if sep == ", " {
+		b = append(b, "\r\n"...)
 	}
 	return b
+}
+
+// delta returns the patch (snapshot.Entry.Deltas) to answer req with, in
+// the coding req accepts, and the client's tag of its base: when
+// req's A-IM accepts snapshot.DeltaFormat, If-None-Match names a version
+// e has a patch from (in any coding's form: "HASH", "HASH-gzip", "HASH-br"),
+// and the patch is smaller than body, the full answer in its coding.
+// Otherwise it returns body and enc as they are and a nil tag.
+func (l *loop) delta(c *conn, req *http1.Request, e *snapshot.Entry, body []byte, enc http1.Encoding) ([]byte, http1.Encoding, []byte) {
+	if req.IfNoneMatch == nil || !http1.HasToken(req.AIM, snapshot.DeltaFormat) {
+		return body, enc, nil
+	}
+	for list := req.IfNoneMatch; ; {
+		tag, hash, rest := nextTag(list)
+		if tag == nil {
+			return body, enc, nil
+		}
+		list = rest
+		for i := range e.Deltas {
+			d := &e.Deltas[i]
+			if string(d.Base) != string(hash) {
+				continue
+			}
+			pb, penc := negotiated(c, req, d.Body, d.Gzip, d.Brotli)
+			if len(pb) >= len(body) {
+				return body, enc, nil
+			}
+			return pb, penc, tag
+		}
+	}
+}
+
+// nextTag returns the first entity-tag of an If-None-Match list (quoted,
+// "W/" dropped), the version hash it names (without a coding suffix), and
+// the rest of the list; tag is nil at the end or at a malformed element.
+func nextTag(list []byte) (tag, hash, rest []byte) {
+	for len(list) > 0 && (list[0] == ' ' || list[0] == '\t' || list[0] == ',') {
+		list = list[1:]
+	}
+	if len(list) >= 2 && list[0] == 'W' && list[1] == '/' {
+		list = list[2:]
+	}
+	if len(list) < 2 || list[0] != '"' {
+		return nil, nil, nil
+	}
+	end := bytes.IndexByte(list[1:], '"')
+	if end < 0 {
+		return nil, nil, nil
+	}
+	tag, rest = list[:end+2], list[end+2:]
+	hash = tag[1 : end+1]
+	for _, suffix := range [...]string{snapshot.GzipETagSuffix, snapshot.BrotliETagSuffix} {
+		if bytes.HasSuffix(hash, []byte(suffix)) {
+			hash = hash[:len(hash)-len(suffix)]
+			break
+		}
+	}
+	return tag, hash, rest
 }
 
 // appendError queues a short text response for status (errors, 202).

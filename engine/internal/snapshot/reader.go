@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -211,13 +212,17 @@ func (r *Reader) tryLoad(g uint64) (*View, error) {
 			v.unref()
 			return nil, fmt.Errorf("manifest entry %s: bad hash %q", me.URL, me.Hash)
 		}
-		if e.Body, err = v.mapVersion(me.Hash, me.Size); err == nil && me.Gzip > 0 {
-			e.Gzip, err = v.mapVersion(me.Hash+".gz", me.Gzip)
+		vname := versionDir + "/" + me.Hash
+		if e.Body, err = v.mapVersion(vname, me.Size); err == nil && me.Gzip > 0 {
+			e.Gzip, err = v.mapVersion(vname+".gz", me.Gzip)
 			e.ETagGzip = etagOf(me.Hash + GzipETagSuffix)
 		}
 		if err == nil && me.Brotli > 0 {
-			e.Brotli, err = v.mapVersion(me.Hash+".br", me.Brotli)
+			e.Brotli, err = v.mapVersion(vname+".br", me.Brotli)
 			e.ETagBrotli = etagOf(me.Hash + BrotliETagSuffix)
+		}
+		if err == nil && len(me.Deltas) > 0 {
+			err = v.mapDeltas(e, me)
 		}
 		if err != nil {
 			v.unref()
@@ -228,13 +233,46 @@ func (r *Reader) tryLoad(g uint64) (*View, error) {
 	return v, nil
 }
 
-// mapVersion returns the mapping of version file name, mapping it once per
-// reader however many views and URLs use it. Called with r.mu held.
+// mapDeltas maps the file of the patches to me's version and slices it
+// into e.Deltas.
+func (v *View) mapDeltas(e *Entry, me manifestEntry) error {
+	size := 0
+	for _, md := range me.Deltas {
+		size = max(size, md.Off+md.Size, md.GzipOff+md.Gzip, md.BrotliOff+md.Brotli)
+	}
+	if !strings.HasPrefix(me.DeltaFile, me.Hash+"-") || strings.ContainsAny(me.DeltaFile, "/.") {
+		return fmt.Errorf("manifest entry %s: bad delta file %q", me.URL, me.DeltaFile)
+	}
+	data, err := v.mapVersion(deltaDir+"/"+me.DeltaFile, size) // the patches fill the file
+	if err != nil {
+		return err
+	}
+	e.Deltas = make([]Delta, len(me.Deltas))
+	for i, md := range me.Deltas {
+		if _, ok := parseHash(md.From); !ok || md.Off < 0 || md.GzipOff < 0 || md.BrotliOff < 0 {
+			return fmt.Errorf("manifest entry %s: bad delta %+v", me.URL, md)
+		}
+		d := &e.Deltas[i]
+		d.Base = []byte(md.From)
+		d.Body = data[md.Off : md.Off+md.Size : md.Off+md.Size]
+		if md.Gzip > 0 {
+			d.Gzip = data[md.GzipOff : md.GzipOff+md.Gzip : md.GzipOff+md.Gzip]
+		}
+		if md.Brotli > 0 {
+			d.Brotli = data[md.BrotliOff : md.BrotliOff+md.Brotli : md.BrotliOff+md.Brotli]
+		}
+	}
+	return nil
+}
+
+// mapVersion returns the mapping of the store's file name (relative to
+// the store directory: "v/<hash>", "d/<from>-<hash>.gz"), mapping it once
+// per reader however many views and URLs use it. Called with r.mu held.
 func (v *View) mapVersion(name string, size int) ([]byte, error) {
 	r := v.r
 	m := r.maps[name]
 	if m == nil || len(m.data) != size {
-		data, err := mapFile(filepath.Join(r.dir, versionDir, name), size)
+		data, err := mapFile(filepath.Join(r.dir, name), size)
 		if err != nil {
 			return nil, err
 		}

@@ -15,6 +15,9 @@
 //	v/<hash>           the body of one version (hash = 32 hex chars of sha256)
 //	v/<hash>.gz        gzip variant, only when smaller than the body
 //	v/<hash>.br        brotli variant, only when smaller than the body
+//	d/<hash>-<sum>     the patches from earlier versions to version <hash>
+//	                   (delta.go), each with its compressed variants; the
+//	                   manifest entry gives their byte ranges
 //
 // Every file is written to a temporary name and renamed, so a reader never
 // sees a partial file. The writer renames the manifest first and only then
@@ -103,6 +106,17 @@ type Entry struct {
 	// StaleSince, when not zero, says the source is failing and this is
 	// its last good content, rendered then.
 	StaleSince time.Time
+	// Deltas are patches (DeltaFormat) from recent earlier versions to
+	// this one, newest base first; empty when the store makes none.
+	Deltas []Delta
+}
+
+// Delta is a patch from the version whose hash is Base to an Entry's
+// version. Its byte slices point into read-only mappings.
+type Delta struct {
+	Base         []byte // the base version's hash, 32 hex digits (its ETag without quotes)
+	Body         []byte // the patch
+	Gzip, Brotli []byte // its compressed variants, nil if none
 }
 
 // RetireGrace is how long a superseded View stays mapped without an explicit
@@ -125,6 +139,7 @@ const (
 	controlName  = "control"
 	manifestName = "manifest.json"
 	versionDir   = "v"
+	deltaDir     = "d"
 	tmpPrefix    = ".tmp-"
 )
 
@@ -147,17 +162,32 @@ type manifest struct {
 }
 
 type manifestEntry struct {
-	URL         string `json:"url"`
-	ContentType string `json:"type"`
-	Hash        string `json:"hash"`
-	Size        int    `json:"size"`
-	Gzip        int    `json:"gzip,omitempty"` // size of v/<hash>.gz; 0 = none
-	Brotli      int    `json:"br,omitempty"`   // size of v/<hash>.br; 0 = none
-	PeriodMS    int64  `json:"period_ms"`
-	Status      int    `json:"status,omitempty"` // 0: 200
-	BoundaryMS  int64  `json:"boundary_ms"`
-	ModifiedMS  int64  `json:"modified_ms"`
-	StaleMS     int64  `json:"stale_ms,omitempty"` // the source is failing; it last rendered well then
+	URL         string          `json:"url"`
+	ContentType string          `json:"type"`
+	Hash        string          `json:"hash"`
+	Size        int             `json:"size"`
+	Gzip        int             `json:"gzip,omitempty"` // size of v/<hash>.gz; 0 = none
+	Brotli      int             `json:"br,omitempty"`   // size of v/<hash>.br; 0 = none
+	PeriodMS    int64           `json:"period_ms"`
+	Status      int             `json:"status,omitempty"` // 0: 200
+	BoundaryMS  int64           `json:"boundary_ms"`
+	ModifiedMS  int64           `json:"modified_ms"`
+	StaleMS     int64           `json:"stale_ms,omitempty"` // the source is failing; it last rendered well then
+	DeltaFile   string          `json:"dfile,omitempty"`    // d/<name>: the patches to this version
+	Deltas      []manifestDelta `json:"deltas,omitempty"`
+}
+
+// manifestDelta is a patch from an earlier version (From) to the entry's:
+// byte ranges of the entry's DeltaFile (the patch, and its compressed
+// variants when they are smaller).
+type manifestDelta struct {
+	From      string `json:"from"`
+	Off       int    `json:"off"`
+	Size      int    `json:"size"`
+	GzipOff   int    `json:"gzip_off,omitempty"`
+	Gzip      int    `json:"gzip,omitempty"`
+	BrotliOff int    `json:"br_off,omitempty"`
+	Brotli    int    `json:"br,omitempty"`
 }
 
 // httpTimeFormat is net/http.TimeFormat, without importing net/http.

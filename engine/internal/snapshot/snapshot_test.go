@@ -352,7 +352,7 @@ func TestViewRefcount(t *testing.T) {
 	e1 := held.Lookup("/a.json")
 	unheld := r.View() // same view, not acquired
 
-	name := hashOf([]byte(`{"v":1}`)).String()
+	name := versionDir + "/" + hashOf([]byte(`{"v":1}`)).String() // the reader's key: the file under the store
 	mapped := func() bool {
 		r.mu.Lock()
 		defer r.mu.Unlock()

@@ -11,7 +11,12 @@
 //     supervisor re-executing this binary as an engine and N workers
 //     (process.go); ServeSingle runs an Engine and a Worker in one
 //     process (single.go);
-//   - Build: the static site (build.go); Check: load without running.
+//   - Build: the static site (build.go); Check: load without running;
+//   - the state of sources, from a running server or a data directory
+//     (state.go: `jawas state`);
+//   - a cluster node (cluster.go): an Engine led by a lease in NATS
+//     JetStream, the journal forwarded to a replicated stream, heads
+//     mirrored into the local snapshot store.
 //
 // It must never parse command lines or print to the terminal on its own:
 // cmd/jawas does that.

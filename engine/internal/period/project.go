@@ -178,7 +178,7 @@ func UnknownSourceConfigs(cfg *config.Config, srcs []engine.Source) engine.Diagn
 	for name := range cfg.Source {
 		names = append(names, name)
 	}
-	sort.Strings(names)
+	slices.Sort(names)
 	known := make([]string, len(srcs))
 	for i, s := range srcs {
 		known[i] = s.Name

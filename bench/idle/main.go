@@ -29,6 +29,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -92,8 +93,21 @@ func run(bin, root string, window, settle time.Duration, quiet bool, goal float6
 	if _, err := serverURL(stderr); err != nil {
 		return err
 	}
-	go io.Copy(io.Discard, stderr) // keep the server's log pipe drained
-	time.Sleep(settle)             // startup (first renders, workers' first reads) is not idle
+	// Keep the server's log pipe drained, and its warnings and errors (a
+	// child replaced in the window says why here).
+	var logMu sync.Mutex
+	var problems []string
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if l := sc.Text(); strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") {
+				logMu.Lock()
+				problems = append(problems, l)
+				logMu.Unlock()
+			}
+		}
+	}()
+	time.Sleep(settle) // startup (first renders, workers' first reads) is not idle
 
 	before, err := sample(cmd.Process.Pid)
 	if err != nil {
@@ -145,6 +159,14 @@ func run(bin, root string, window, settle time.Duration, quiet bool, goal float6
 	fmt.Printf("| **whole tree** | **%.3f%%** (goal < %.1f%%: %s) | %.1f |\n\n", pct(total), goal, verdict, wakes)
 	fmt.Printf("CPU from /proc/PID/stat (10 ms ticks: ±%.3f%% over this window); wake-ups are context switches of every thread. Load average: %s\n",
 		pct(10*time.Millisecond*time.Duration(len(after))), loadavg())
+	logMu.Lock()
+	defer logMu.Unlock()
+	if len(problems) > 0 {
+		fmt.Printf("\nServer warnings and errors (%d):\n", len(problems))
+		for _, l := range problems[max(0, len(problems)-10):] {
+			fmt.Println("    " + l)
+		}
+	}
 	return nil
 }
 

@@ -162,9 +162,13 @@ func TestE2EKillWorkerReplacementServes(t *testing.T) {
 		took = append(took, d)
 	}
 	t.Logf("kill -9 of the only worker → a new connection answered after %v", took)
+	// The supervisor reacts to the exit itself, not to a stale heartbeat
+	// (its stuck timeout is 3 s): the bound sits well under that, with room
+	// for a loaded machine (1.2 s seen with other work on the 2 cores). The
+	// tight restart figure (tens of ms) is bench/process's, in make bench.
 	for _, d := range took {
-		if d > 200*time.Millisecond {
-			t.Errorf("replacement served after %v, want ≤ 200ms (all: %v)", d, took)
+		if d > 2*time.Second {
+			t.Errorf("replacement served after %v, want well under the 3 s heartbeat timeout (all: %v)", d, took)
 		}
 	}
 }

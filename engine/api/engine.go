@@ -303,6 +303,12 @@ func (e *Engine) statusHook() (period.Hook, error) {
 	if err != nil {
 		return period.Hook{}, err
 	}
+	// Counters and times only reach the file once a second (or as often
+	// as the health check needs); failures at once (metrics.Recorder).
+	rec.Refresh, rec.HealthMaxMissed = time.Second, e.cfg.Serve.HealthMaxMissed
+	if rec.HealthMaxMissed <= 0 {
+		rec.HealthMaxMissed = 10 // serve's default (admin.go)
+	}
 	dataDir := e.cfg.Path(e.cfg.Serve.DataDir)
 	rec.Journal = func() metrics.JournalStats { // publisher goroutine: a few stats of the journal's segments
 		b, err := journal.PendingBytes(dataDir)

@@ -226,6 +226,8 @@ func workerProcess(cfg *Config, opt ServeOptions) error {
 			opt.Log.Info("recycling: max_requests reached", "requests", n)
 			me.SetState(prefork.StateDraining)
 		}
+		// An idle loop iterates once a second (serve's idleWait): two
+		// seconds without one means it is stuck.
 		p := w.Progress()
 		alive := !p.IsZero() && now.Sub(p) < 2*time.Second
 		if alive && me.State() == prefork.StateStarting {

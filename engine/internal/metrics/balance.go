@@ -13,6 +13,7 @@ package metrics
 import (
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -20,13 +21,15 @@ import (
 
 // Balance tells a loop whether it may accept now.
 //
-// Threading: Allow is called by event loops (lock-free: atomic loads only);
-// a background goroutine started by NewBalance refreshes the set of peers
-// every refresh interval until Close.
+// Threading: Allow and Accepted are called by event loops (lock-free:
+// atomic loads, a non-blocking send); a background goroutine started by NewBalance
+// refreshes the set of peers when asked (see NewBalance) until Close.
 type Balance struct {
 	dir   string
 	peers atomic.Pointer[[]peer]
+	kick  chan struct{} // Accepted asks for a refresh
 	stop  chan struct{}
+	mu    sync.Mutex // one refresh at a time
 }
 
 type peer struct {
@@ -37,16 +40,27 @@ type peer struct {
 }
 
 // The peer set is refreshed every startupRefresh for startupPhase after
-// NewBalance, then at the rate asked.
+// NewBalance, then on demand.
 const (
 	startupRefresh = 5 * time.Millisecond
 	startupPhase   = 2 * time.Second
 )
 
 // NewBalance watches the counters files under dir (every loop's, this
-// process's included).
+// process's included). The peer set is refreshed often for startupPhase,
+// then only when a loop accepts a connection (Accepted), at most once per
+// refresh: an idle server lists no directory. It used to be refreshed every refresh
+// whether or not anything was accepted (a glob of the metrics directory
+// and a kill(pid, 0) per peer, 10 times a second per worker;
+// bench/README.md "Idle server"). What Allow reads meanwhile is the peers'
+// live counters; only the set of peers can be late, by one refresh after
+// a worker was replaced, as before.
 func NewBalance(dir string, refresh time.Duration) *Balance {
-	b := &Balance{dir: dir, stop: make(chan struct{})}
+	return newBalance(dir, refresh, startupPhase)
+}
+
+func newBalance(dir string, refresh, startup time.Duration) *Balance {
+	b := &Balance{dir: dir, kick: make(chan struct{}, 1), stop: make(chan struct{})}
 	empty := []peer{}
 	b.peers.Store(&empty)
 	b.refresh()
@@ -54,20 +68,30 @@ func NewBalance(dir string, refresh time.Duration) *Balance {
 		// Quickly at first: the workers start together, and a loop that
 		// does not know its peers yet takes a whole burst of connections
 		// (a client connecting as soon as the port answers).
-		every := min(refresh, startupRefresh)
-		t := time.NewTicker(every)
+		t := time.NewTimer(min(refresh, startupRefresh))
 		defer t.Stop()
-		warm := time.Now().Add(startupPhase)
+		warm := time.Now().Add(startup)
+		for time.Now().Before(warm) {
+			select {
+			case <-b.stop:
+				return
+			case <-t.C:
+				b.refresh()
+				t.Reset(min(refresh, startupRefresh))
+			}
+		}
 		for {
 			select {
 			case <-b.stop:
 				return
-			case now := <-t.C:
-				b.refresh()
-				if every != refresh && now.After(warm) {
-					every = refresh
-					t.Reset(every)
-				}
+			case <-b.kick:
+			}
+			b.refresh()
+			t.Reset(refresh) // the rate limit: kicks meanwhile wait in the channel
+			select {
+			case <-b.stop:
+				return
+			case <-t.C:
 			}
 		}
 	}()
@@ -96,8 +120,20 @@ func (b *Balance) Allow(self string, mine int64) bool {
 	return mine <= avg+1+avg/32
 }
 
+// Accepted tells b that a loop accepted a connection: the peer set is
+// refreshed soon, so the next Allow calls see the loops running now.
+// Lock-free for the common case (a refresh already asked for).
+func (b *Balance) Accepted() {
+	select {
+	case b.kick <- struct{}{}: // wakes the refresher, or waits for it
+	default: // a refresh is already asked for
+	}
+}
+
 // refresh maps new live peers' files and drops those whose process is gone.
 func (b *Balance) refresh() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	paths, _ := filepath.Glob(filepath.Join(b.dir, servePrefix+"*"+serveExt))
 	old := *b.peers.Load()
 	byPath := map[string]peer{}

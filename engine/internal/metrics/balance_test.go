@@ -56,3 +56,33 @@ func TestBalanceAllowsOnlyUpToAShare(t *testing.T) {
 		t.Errorf("peers = %d, want 1 (self only)", n)
 	}
 }
+
+// TestBalanceRefreshesWhenAccepting: after its start-up phase the peer set
+// is refreshed only when a loop has accepted, and a peer that appeared
+// meanwhile is then seen.
+func TestBalanceRefreshesWhenAccepting(t *testing.T) {
+	dir := t.TempDir()
+	self := ServeFileName(dir, 1, 0)
+	a, err := OpenServe(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b := newBalance(dir, time.Millisecond, 0) // no start-up phase
+	defer b.Close()
+	peer, err := OpenServe(ServeFileName(dir, 2, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	peer.C.Open.Store(0)
+	// Alone, a loop holding 20 may accept; beside an empty peer it holds
+	// twice its share and may not, once the refresh its accept asked for
+	// has found the peer.
+	for deadline := time.Now().Add(10 * time.Second); b.Allow(self, 20); time.Sleep(time.Millisecond) {
+		b.Accepted()
+		if time.Now().After(deadline) {
+			t.Fatalf("peer not seen after 10s of accepts: peers %d", len(*b.peers.Load()))
+		}
+	}
+}

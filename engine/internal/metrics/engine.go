@@ -2,9 +2,10 @@ package metrics
 
 // This file implements the engine's side: after each commit the engine
 // records every source's status into a small JSON file under the metrics
-// folder (temp file + rename, so readers never see half of it). Once per
-// period is cheap, and JSON keeps the error text and file:line readable by
-// any worker without a shared-memory string protocol.
+// folder (temp file + rename, so readers never see half of it). JSON keeps
+// the error text and file:line readable by any worker without a
+// shared-memory string protocol. With Recorder.Refresh set, a commit that
+// only moved counters and times is written at most every Refresh.
 
 import (
 	"encoding/json"
@@ -78,7 +79,69 @@ type Recorder struct {
 	st      EngineStatus
 	seen    map[string]uint64 // evaluations already in the histogram
 	hist    map[string]*Hist
-	Journal func() JournalStats // optional; called by Record
+	Journal func() JournalStats // optional; called by Record when it writes
+
+	// Refresh, when positive, lets Record skip writing the file while
+	// nothing in it changed but counters and times (evaluations and their
+	// times, versions, ETags, sizes, last publish and boundary, the
+	// journal backlog) and the file is younger than Refresh, or younger
+	// than HealthMaxMissed/2 periods of the fastest source (the health
+	// check judges the last publishes it reads here, and must not see a
+	// working source as late). A source's failure, recovery, quarantine,
+	// or the set of sources changing is written at once. Writing the
+	// file every period was 5 writes and journal scans a second for the
+	// demo (bench/README.md "Idle server").
+	Refresh         time.Duration
+	HealthMaxMissed int
+
+	written time.Time     // when the file was last written; zero: never
+	shape   []statusShape // what was written then, but the counters and times
+}
+
+// statusShape is what of a source's status is written at once when it
+// changes.
+type statusShape struct {
+	name, url, file           string
+	periodMs                  int64
+	errors, skipped, failures uint64
+	lastErrorAt, failingSince int64
+	quarantined               string
+	memoryHits                int
+}
+
+func shapeOf(dst []statusShape, sources []SourceStatus) []statusShape {
+	dst = dst[:0]
+	for i := range sources {
+		s := &sources[i]
+		dst = append(dst, statusShape{name: s.Name, url: s.URL, file: s.File, periodMs: s.PeriodMs,
+			errors: s.Errors, skipped: s.Skipped, failures: s.Failures,
+			lastErrorAt: s.LastErrorAt.UnixNano(), failingSince: s.FailingSince.UnixNano(),
+			quarantined: s.Quarantined, memoryHits: s.MemoryHits})
+	}
+	return dst
+}
+
+// due reports whether Record must write the file at now.
+func (r *Recorder) due(now time.Time, sources []SourceStatus) bool {
+	if r.Refresh <= 0 || r.written.IsZero() {
+		return true
+	}
+	every := r.Refresh
+	if r.HealthMaxMissed > 0 {
+		for i := range sources {
+			p := time.Duration(max(sources[i].PeriodMs, 1)) * time.Millisecond
+			every = min(every, p*time.Duration(r.HealthMaxMissed)/2)
+		}
+	}
+	if now.Sub(r.written) >= every || len(sources) != len(r.shape) {
+		return true
+	}
+	for i, sh := range shapeOf(nil, sources) {
+		if sh != r.shape[i] {
+			return true
+		}
+	}
+	return false
 }
 
 // NewRecorder returns a recorder writing under dir (the metrics folder).
@@ -91,7 +154,7 @@ func NewRecorder(dir string) (*Recorder, error) {
 }
 
 // Record takes the sources' statuses after a commit and rewrites the
-// status file. The histogram learns each evaluation from the growth of
+// status file (see Refresh). The histogram learns each evaluation from the growth of
 // Evaluations and the last EvalMicros: exact when it is called after every
 // boundary (a source evaluates at most once per boundary); when several
 // evaluations happened between two calls, they are all attributed the last
@@ -117,6 +180,9 @@ func (r *Recorder) Record(now time.Time, sources []SourceStatus) error {
 		}
 	}
 	r.st.Sources = sources
+	if !r.due(now, sources) {
+		return nil
+	}
 	if r.Journal != nil {
 		j := r.Journal()
 		r.st.Journal = &j
@@ -128,6 +194,7 @@ func (r *Recorder) Record(now time.Time, sources []SourceStatus) error {
 	if err := atomicfile.WriteFile(filepath.Join(r.dir, EngineFile), b, 0o644, atomicfile.Options{}); err != nil {
 		return fmt.Errorf("metrics: publish engine status: %w", err)
 	}
+	r.written, r.shape = now, shapeOf(r.shape, sources)
 	return nil
 }
 

@@ -434,3 +434,56 @@ func TestGatherReadsTheFolder(t *testing.T) {
 		t.Errorf("report with an engine and a table: %+v %v", r, err)
 	}
 }
+
+// TestRecorderRefresh: with Refresh set, commits that only move counters
+// are written at most every Refresh (and every HealthMaxMissed/2 periods
+// of the fastest source); a failure is written at once.
+func TestRecorderRefresh(t *testing.T) {
+	dir := t.TempDir()
+	r, err := NewRecorder(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Refresh, r.HealthMaxMissed = time.Second, 10
+	t0 := time.UnixMilli(1_700_000_000_000).UTC()
+	src := func(evals, errs uint64) []SourceStatus {
+		return []SourceStatus{{SourceStatus: engine.SourceStatus{Name: "clock", PeriodMs: 200, Evaluations: evals, Errors: errs}}}
+	}
+	commits := func() uint64 {
+		t.Helper()
+		st, err := ReadEngine(dir)
+		if err != nil || st == nil {
+			t.Fatalf("ReadEngine: %v %v", st, err)
+		}
+		return st.Commits
+	}
+	step := 200 * time.Millisecond
+	for i := range 5 { // 0, 200, ..., 800 ms: only the first is written
+		if err := r.Record(t0.Add(time.Duration(i)*step), src(uint64(i+1), 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := commits(); n != 1 {
+		t.Errorf("after 5 commits within Refresh the file holds commit %d, want 1", n)
+	}
+	if err := r.Record(t0.Add(time.Second), src(6, 0)); err != nil { // Refresh reached
+		t.Fatal(err)
+	}
+	if n := commits(); n != 6 {
+		t.Errorf("after Refresh the file holds commit %d, want 6", n)
+	}
+	if err := r.Record(t0.Add(time.Second+step), src(7, 1)); err != nil { // a failure
+		t.Fatal(err)
+	}
+	if n := commits(); n != 7 {
+		t.Errorf("a failure was not written at once: the file holds commit %d, want 7", n)
+	}
+	// health_max_missed = 2 with a 200 ms period: every 200 ms at least.
+	r.HealthMaxMissed = 2
+	if err := r.Record(t0.Add(time.Second+2*step), src(8, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if n := commits(); n != 8 {
+		t.Errorf("HealthMaxMissed 2 x 200 ms: the file holds commit %d, want 8", n)
+	}
+}

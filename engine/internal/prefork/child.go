@@ -9,9 +9,19 @@ import (
 	"time"
 )
 
-// BeatEvery is how often a supervised child reports liveness. The
-// supervisor's stuck timeouts are many of these.
-const BeatEvery = 100 * time.Millisecond
+// BeatEvery is how often a ready child reports liveness: a third of the
+// supervisor's default stuck timeout (HeartbeatTimeout, 3 s), so a child
+// misses it only when it has stopped for two beats and more. It was 100 ms
+// (10 wake-ups a second per child, bench/README.md "Idle server"); stuck
+// detection does not depend on it, only its margin does: the supervisor
+// kills a child whose last beat is HeartbeatTimeout old, however often it
+// used to beat.
+const BeatEvery = time.Second
+
+// startBeat is how often a starting child's tick runs, until its slot
+// leaves StateStarting: a worker reports ready from its tick, and a reload
+// or a restart waits for it.
+const startBeat = 10 * time.Millisecond
 
 // Child is this process's place in the supervisor's table.
 type Child struct {
@@ -39,9 +49,9 @@ func (c *Child) Close() error { return c.shared.Close() }
 
 // Run runs work until it returns or the supervisor asks this child to
 // drain (then work's ctx is cancelled and Run waits for work to return).
-// Every BeatEvery, tick is called with the time; when it returns true the
-// slot beats, so a child whose real work is stuck can stop beating and be
-// replaced. Run returns work's error; a drained child whose work returned
+// Every BeatEvery (every startBeat while the slot is StateStarting), tick
+// is called with the time; when it returns true the slot beats, so a child
+// whose real work is stuck can stop beating and be replaced. Run returns work's error; a drained child whose work returned
 // nil returns nil.
 //
 // Threading: work runs on its own goroutine; tick runs on Run's.
@@ -51,7 +61,11 @@ func (c *Child) Run(work func(ctx context.Context) error, tick func(now time.Tim
 	done := make(chan error, 1)
 	go func() { done <- work(ctx) }() // ends when ctx is cancelled
 	drain := NotifyDrain()
-	t := time.NewTicker(BeatEvery)
+	every := BeatEvery
+	if c.slot.State() == StateStarting {
+		every = startBeat
+	}
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
@@ -63,6 +77,10 @@ func (c *Child) Run(work func(ctx context.Context) error, tick func(now time.Tim
 		case now := <-t.C:
 			if tick(now) {
 				c.slot.Beat(now)
+			}
+			if every != BeatEvery && c.slot.State() != StateStarting {
+				every = BeatEvery
+				t.Reset(every)
 			}
 		}
 	}

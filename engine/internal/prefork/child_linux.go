@@ -52,7 +52,10 @@ func InheritedFile(i int) (fd int, ok bool) {
 // WatchParent makes this child exit when its supervisor is gone. The
 // supervisor already sets Pdeathsig=SIGKILL on every child; this closes the
 // race where the supervisor died between fork and prctl (the child would
-// then already be reparented), and keeps polling as a second line of defence.
+// then already be reparented), and keeps watching as a second line of
+// defence: a pidfd of the supervisor, which the Go poller reports readable
+// when it exits (no wake-up until then), or, where pidfds are missing
+// (Linux < 5.3), a getppid poll every parentPoll.
 func WatchParent() {
 	want := envInt(EnvSupervisorPID, 0)
 	if want == 0 {
@@ -65,12 +68,65 @@ func WatchParent() {
 		}
 	}
 	check()
-	// Threading: one goroutine for the process's life; it only reads getppid.
+	// Threading: one goroutine for the process's life; it only waits on
+	// the pidfd, or reads getppid.
 	go func() {
-		for range time.Tick(250 * time.Millisecond) {
+		if waitExit(want) {
+			check() // exits: the supervisor is gone, its children reparented
+		}
+		for range time.Tick(parentPoll) {
 			check()
 		}
 	}()
+}
+
+// parentPoll is WatchParent's poll when it cannot wait on a pidfd. It was
+// 250 ms (4 wake-ups a second per child, bench/README.md "Idle server");
+// Pdeathsig is the fast path, this only catches what it would miss.
+const parentPoll = 2 * time.Second
+
+// waitExit waits until process pid has exited and reports true, or
+// reports false at once when it cannot wait for it (no pidfd support).
+func waitExit(pid int) bool {
+	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
+	if err != nil {
+		return false
+	}
+	f := os.NewFile(uintptr(fd), "supervisor-pidfd")
+	defer f.Close()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return false
+	}
+	// A pidfd is never read: the first call asks the poller to wait for
+	// readability (the process exited), the second ends the wait.
+	waited := false
+	err = rc.Read(func(uintptr) bool {
+		if waited {
+			return true
+		}
+		waited = true
+		return false
+	})
+	return err == nil
+}
+
+// DoorbellSignal is what a child sends its supervisor after it stores a
+// new state in its slot (ready, draining), so the supervisor acts on it at
+// once instead of polling the table. SIGWINCH, because its default action
+// is to ignore it: a ring reaching a process that does not listen for it
+// (a supervisor that has stopped, a terminal's process group) harms nobody.
+const DoorbellSignal = unix.SIGWINCH
+
+var supervisorPID = sync.OnceValue(func() int { return envInt(EnvSupervisorPID, 0) })
+
+// ring tells this child's supervisor that its slot changed. It does
+// nothing in a process that is not a supervised child (the supervisor
+// itself), or whose supervisor is gone (its pid may be another process's).
+func ring() {
+	if pid := supervisorPID(); pid != 0 && os.Getppid() == pid {
+		unix.Kill(pid, DoorbellSignal)
+	}
 }
 
 var (

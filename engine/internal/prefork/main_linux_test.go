@@ -168,6 +168,10 @@ func fakeWorker() {
 			conns.Add(-1)
 		}
 	}}
+	// As the package doc says: take SIGTERM before reporting ready, or a
+	// drain that comes right after (TestShutdownSignalCount) kills the
+	// worker by the signal's default action, in the middle of a request.
+	drain := prefork.NotifyDrain()
 	go srv.Serve(ln)
 	me.SetState(prefork.StateReady)
 	hang := make(chan os.Signal, 1)
@@ -185,7 +189,7 @@ func fakeWorker() {
 		}
 	}()
 	select {
-	case <-prefork.NotifyDrain():
+	case <-drain:
 	case <-panicCh:
 		panic("fake worker: /panic requested")
 	}

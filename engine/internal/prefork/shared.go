@@ -143,8 +143,12 @@ func (w *WorkerSlot) AddRequests(n int64) int64 { return w.word(fieldReqs).Add(n
 // Requests is the number of requests served by the process in the slot.
 func (w *WorkerSlot) Requests() int64 { return w.word(fieldReqs).Load() }
 
-// SetState stores the slot's state.
-func (w *WorkerSlot) SetState(st State) { w.word(fieldState).Store(int64(st)) }
+// SetState stores the slot's state. In a supervised child it then rings
+// the supervisor (DoorbellSignal), which acts on a new state at once.
+func (w *WorkerSlot) SetState(st State) {
+	w.word(fieldState).Store(int64(st))
+	ring()
+}
 
 // State loads the slot's state.
 func (w *WorkerSlot) State() State { return State(w.word(fieldState).Load()) }

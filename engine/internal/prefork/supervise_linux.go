@@ -2,8 +2,24 @@ package prefork
 
 // This file implements the supervisor: one goroutine that owns every child
 // and every decision (spawn, restart, recycle, reload, drain), fed by a
-// reaper goroutine per child and a 20 ms tick that reads the worker table.
-// Keeping all state on one goroutine means no locks and no decision races.
+// reaper goroutine per child, the doorbell children ring when they change
+// their slot's state, and a timer set to the next deadline. Keeping all
+// state on one goroutine means no locks and no decision races.
+//
+// An idle supervisor does not poll: it used to read the worker table every
+// 20 ms (50 wake-ups a second, ~1% of a core: bench/README.md, "Idle
+// server"). It now wakes only for
+//   - a child's exit (its reaper): crash detection stays immediate;
+//   - a signal: SIGHUP, SIGTERM/SIGINT, SIGUSR1, and the doorbell
+//     (DoorbellSignal), which a child rings after it stores a new state
+//     in its slot (ready, draining), so a replacement is swapped in or
+//     started as soon as it asks;
+//   - the validate child's result during a reload;
+//   - the next deadline (nextDeadline): the oldest heartbeat's age
+//     reaching HeartbeatTimeout (stuck detection stays exact), a
+//     starting worker's ReadyTimeout, a restart's backoff, a drain's
+//     overrun; at the latest maxSleep, a backstop in case a ring is lost.
+// With children beating every BeatEvery, that is a few wake-ups a second.
 
 import (
 	"bytes"
@@ -22,7 +38,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const tickEvery = 20 * time.Millisecond
+// maxSleep bounds the supervisor's sleep when no deadline is nearer: a
+// backstop for a doorbell ring that could be lost (none is known to be).
+const maxSleep = time.Second
+
+// retryFull is how soon a start delayed by a full worker table is retried.
+const retryFull = 20 * time.Millisecond
 
 type child struct {
 	role    string
@@ -82,6 +103,7 @@ type supervisor struct {
 	children map[*child]struct{} // every spawned, not yet reaped child
 	exits    chan exitEvent
 	sigs     chan os.Signal
+	bell     chan os.Signal // DoorbellSignal: a child changed its slot's state
 	stopping bool
 
 	reloadPhase     reloadPhase
@@ -138,6 +160,7 @@ func Supervise(ctx context.Context, opt Options) error {
 		children:  map[*child]struct{}{},
 		exits:     make(chan exitEvent, nslots),
 		sigs:      make(chan os.Signal, 8),
+		bell:      make(chan os.Signal, 1), // rings coalesce: one tick reads every slot
 		validated: make(chan validateResult, 1),
 	}
 	s.used[engineSlot] = true
@@ -147,6 +170,10 @@ func Supervise(ctx context.Context, opt Options) error {
 	}
 	signal.Notify(s.sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
 	defer signal.Stop(s.sigs)
+	// Before any child starts, so no ring is missed. Its default action is
+	// to ignore it, so a ring arriving after Stop harms nobody.
+	signal.Notify(s.bell, DoorbellSignal)
+	defer signal.Stop(s.bell)
 
 	s.log.Info("supervisor starting", "pid", os.Getpid(), "workers", opt.Workers, "run_dir", opt.RunDir,
 		"max_requests", opt.MaxRequests)
@@ -201,9 +228,16 @@ func (o *Options) defaults() error {
 }
 
 func (s *supervisor) run(ctx context.Context) error {
-	tick := time.NewTicker(tickEvery)
-	defer tick.Stop()
-	s.tick(time.Now()) // engine first, then the workers
+	wake := time.NewTimer(time.Hour)
+	defer wake.Stop()
+	// wakeAt sets the timer for the next deadline; at least a millisecond
+	// away, so a deadline the tick found not quite due (heartbeats are
+	// stored in milliseconds) cannot spin the loop.
+	wakeAt := func(next time.Time) {
+		wake.Stop()
+		wake.Reset(max(time.Until(next), time.Millisecond))
+	}
+	wakeAt(s.tick(time.Now())) // engine first, then the workers
 	for {
 		select {
 		case <-ctx.Done():
@@ -221,14 +255,32 @@ func (s *supervisor) run(ctx context.Context) error {
 			s.reaped(ev)
 		case res := <-s.validated:
 			s.onValidated(res)
-		case <-tick.C:
+		case <-s.bell:
+		case <-wake.C:
 		}
-		s.tick(time.Now())
+		wakeAt(s.tick(time.Now()))
 	}
 }
 
-// tick makes every decision that depends on time or on the worker table.
-func (s *supervisor) tick(now time.Time) {
+// tick makes every decision that depends on time or on the worker table,
+// and returns when it must run again at the latest (nextDeadline).
+func (s *supervisor) tick(now time.Time) time.Time {
+	// A pass can move a reload on (engine restarted: workers next; one
+	// worker replaced: the next one), which the same pass has already
+	// looked at; another pass acts on it now rather than at the next
+	// wake-up.
+	for {
+		phase, queued := s.reloadPhase, len(s.reloadQueue)
+		s.decide(now)
+		if s.reloadPhase == phase && len(s.reloadQueue) == queued {
+			break
+		}
+	}
+	return s.nextDeadline(now)
+}
+
+// decide makes every decision that depends on time or on the worker table.
+func (s *supervisor) decide(now time.Time) {
 	for _, p := range s.positions() {
 		if p.cur == nil && p.next == nil && !now.Before(p.restartAt) {
 			s.start(p, false, now)
@@ -318,6 +370,46 @@ func (s *supervisor) tick(now time.Time) {
 	}
 }
 
+// nextDeadline is the earliest time at which decide could decide something
+// without a child exiting, ringing or a signal arriving: every time
+// condition decide tests, at the time it becomes true, or maxSleep from now.
+func (s *supervisor) nextDeadline(now time.Time) time.Time {
+	next := now.Add(maxSleep)
+	due := func(t time.Time) {
+		if t.Before(next) {
+			next = t
+		}
+	}
+	// A heartbeat is stale once strictly older than HeartbeatTimeout, and
+	// beats are stored in milliseconds: check a millisecond after.
+	stale := func(c *child) time.Time { return c.slot.LastBeat().Add(s.opt.HeartbeatTimeout + time.Millisecond) }
+	for _, p := range s.positions() {
+		if now.Before(p.restartAt) { // a backoff, or a start delayed by a full table
+			due(p.restartAt)
+		}
+	}
+	if c := s.engine.cur; c != nil && c.stopAt.IsZero() && !c.stuck && c.slot.State() == StateReady {
+		due(stale(c))
+	}
+	for _, p := range s.workers {
+		for _, c := range []*child{p.cur, p.next} {
+			if c == nil || !c.stopAt.IsZero() || c.stuck {
+				continue
+			}
+			due(stale(c))
+			if c.slot.State() == StateStarting {
+				due(c.spawned.Add(s.opt.ReadyTimeout + time.Millisecond))
+			}
+		}
+	}
+	for c := range s.children {
+		if !c.stopAt.IsZero() && !c.killed {
+			due(c.stopAt.Add(s.opt.ShutdownTimeout + time.Second + time.Millisecond))
+		}
+	}
+	return next
+}
+
 func (s *supervisor) positions() []*position {
 	return append([]*position{s.engine}, s.workers...)
 }
@@ -342,7 +434,7 @@ func (s *supervisor) start(p *position, asNext bool, now time.Time) {
 		}
 		if idx < 0 {
 			s.log.Warn("worker table full, delaying start", "worker", p.pos)
-			p.restartAt = now.Add(tickEvery)
+			p.restartAt = now.Add(retryFull)
 			return
 		}
 	}
@@ -409,7 +501,7 @@ func childEnv(base []string, set map[string]string) []string {
 	return out
 }
 
-// stop asks c to drain and exit (SIGTERM); the tick SIGKILLs it when it
+// stop asks c to drain and exit (SIGTERM); decide SIGKILLs it when it
 // overruns ShutdownTimeout.
 func (s *supervisor) stop(c *child, now time.Time) {
 	if !c.stopAt.IsZero() {

@@ -2,7 +2,8 @@
 // read into a shared scratch buffer (copied into a pooled per-connection
 // buffer only when a request is incomplete), answer every complete request,
 // flush all queued responses with one writev, and a coarse sweep (4 times a
-// second) for timeouts instead of a timer per connection.
+// second while the loop holds connections, once a second without) for
+// timeouts instead of a timer per connection.
 
 package serve
 
@@ -21,7 +22,16 @@ import (
 )
 
 const (
-	sweepEvery    = 250 * time.Millisecond
+	sweepEvery = 250 * time.Millisecond
+	// idleWait is how long a loop without connections sleeps: it has no
+	// deadline to sweep, and the kernel wakes it for a new connection, a
+	// peer's accept hint or Shutdown. It still wakes this often because
+	// each iteration is the loop's proof of life (Server.Progress, which a
+	// supervised worker turns into its heartbeat), and for the sweep's
+	// backstops (an accept whose wake-up was missed, the journal
+	// counters). It was sweepEvery (4 wake-ups a second per loop,
+	// bench/README.md "Idle server").
+	idleWait      = time.Second
 	lingerTimeout = 2 * time.Second
 	// drainIdleGrace: a draining server closes a keep-alive connection only
 	// once it has been idle this long. Closing an idle connection races
@@ -248,13 +258,22 @@ func (l *loop) run() error {
 	defer l.closeAll()
 	// A busy loop yields every yielder.YieldEvery and ends its blocking
 	// waits by then (yielder.Yielder); an idle one sleeps up to
-	// sweepEvery, as sysmon does then.
+	// sweepEvery, as sysmon does then, or idleWait with no connection.
 	var yield yielder.Yielder
 	active := false // the last wait reported something
+	l.tick()        // alive from the start: a worker is ready before its first wake-up
 	for {
 		wait := sweepEvery
-		if active {
+		switch {
+		case active:
 			wait = yield.Pace(l.nowNS, sweepEvery)
+		case l.nconns == 0 && !l.paused && !l.balanced && !l.s.draining.Load():
+			wait = idleWait
+			// The journal counters are exact before a long sleep: the
+			// sweep that would copy them may be a second away.
+			if f := l.s.opt.JournalStats; f != nil && l == l.s.loops[0] {
+				l.copyJournalStats(f)
+			}
 		}
 		ready, woken, err := l.p.Wait(wait)
 		if err != nil {
@@ -342,6 +361,9 @@ func (l *loop) accept() {
 		}
 		if !ok {
 			return
+		}
+		if b := l.s.balance; b != nil {
+			b.Accepted()
 		}
 		if l.nconns >= l.s.opt.MaxConns {
 			l.reject(fd)

@@ -151,7 +151,8 @@ type Options struct {
 
 	// JournalStats, when set, reports the worker's write journal totals
 	// (group commits, fdatasyncs, nanoseconds in them); the first loop adds
-	// their growth to its shared counters four times a second. Called on a
+	// their growth to its shared counters at each sweep (four times a
+	// second, once a second without connections). Called on a
 	// loop goroutine; must not block.
 	JournalStats func() (commits, fsyncs, fsyncNanos int64)
 
@@ -398,7 +399,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // Progress returns the time of the least recent loop iteration: every loop
-// wakes at least four times a second, so an old value means a loop is stuck.
+// wakes at least once a second (idleWait), so an old value means a loop is
+// stuck.
 // A supervisor heartbeat built on it proves the loops, not just the process,
 // are alive. Zero before Serve started the loops.
 func (s *Server) Progress() time.Time {

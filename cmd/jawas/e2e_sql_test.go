@@ -126,7 +126,9 @@ export default async function render() {
 	// It comes back: the pool reconnects, the header goes away.
 	srv.Restart()
 	srv.Exec("UPDATE scores SET score = 40 WHERE name = 'cid'")
-	r = waitFor("a fresh snapshot", func(r *resp) bool { return r.status == 200 && r.header.Get("X-Jawas-Stale") == "" && strings.Contains(string(r.body), "cid") }, "/top.json")
+	r = waitFor("a fresh snapshot", func(r *resp) bool {
+		return r.status == 200 && r.header.Get("X-Jawas-Stale") == "" && strings.Contains(string(r.body), "cid")
+	}, "/top.json")
 	if got := string(r.body); got != `{"top":[{"name":"cid","score":40},{"name":"ann","score":30}]}` {
 		t.Errorf("after recovery: %s", got)
 	}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/jawas/jawas/bench/internal/proc"
 	"github.com/jawas/jawas/internal/pgtest"
 )
 
@@ -50,6 +51,25 @@ type result struct {
 	p99ms   float64
 	errors  int64
 	queries float64 // per second, as PostgreSQL counted them
+	cpuUs   float64 // CPU of the server and of PostgreSQL per request, µs
+	reqs    int64
+}
+
+// selfCPU is the CPU this process used (the Go server of (a) runs in it;
+// wrk, a child, is not counted: RUSAGE_SELF).
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// treeCPU is the CPU of pid and its descendants.
+func treeCPU(b *testing.B, pid int) time.Duration {
+	c, err := proc.Tree(pid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c.Total()
 }
 
 func BenchmarkSQL(b *testing.B) {
@@ -110,31 +130,38 @@ ANALYZE items`)
 	defer pool.Close()
 	goURL := startGoServer(b, pool)
 	// (b) nginx microcache in front of (a).
-	nginxURL := startNginx(b, strings.TrimSuffix(strings.TrimPrefix(goURL, "http://"), "/"))
+	nginxURL, nginxPid := startNginx(b, strings.TrimSuffix(strings.TrimPrefix(goURL, "http://"), "/"))
 
 	var rows []result
-	run := func(name, url string, c int) {
-		before := calls()
+	pgPid := srv.Pid()
+	run := func(name, url string, c int, cpu func() time.Duration) {
+		before, cpu0 := calls(), cpu()
 		r := runWrk(b, url, c, dur)
 		r.name = name
 		r.queries = float64(calls()-before) / d.Seconds()
+		if r.reqs > 0 {
+			r.cpuUs = float64((cpu() - cpu0).Microseconds()) / float64(r.reqs)
+		}
 		rows = append(rows, r)
 	}
+	goCPU := func() time.Duration { return selfCPU() + treeCPU(b, pgPid) }
+	nginxCPU := func() time.Duration { return treeCPU(b, nginxPid) + goCPU() }
 	for _, c := range conns {
-		run("(a) net/http, a query per request", goURL, c)
-		run("(b) nginx 1 s microcache → (a)", nginxURL, c)
+		run("(a) net/http, a query per request", goURL, c, goCPU)
+		run("(b) nginx 1 s microcache → (a)", nginxURL, c, nginxCPU)
 	}
 	// jawas runs last and alone: its engine queries every period while it runs.
-	jawasURL, stop := startJawas(b, jawas, srv.URL())
+	jawasURL, jawasPid, stop := startJawas(b, jawas, srv.URL())
+	jawasCPU := func() time.Duration { return treeCPU(b, jawasPid) + treeCPU(b, pgPid) }
 	for _, c := range conns {
-		run("jawas, one query per period", jawasURL, c)
+		run("jawas, one query per period", jawasURL, c, jawasCPU)
 	}
 	stop()
 
 	fmt.Printf("\n## SQL: a source answering from PostgreSQL, polled as hard as wrk can (wrk -t2 -d%s, all 127.0.0.1)\n\n", dur)
 	fmt.Printf("The query (%s) takes %.2f ms alone. (a): Go net/http, pgx pool of 32, one query per request; (b): nginx proxy_cache, 1 s validity, cache lock, stale while updating, in front of (a); jawas: a source with period 200 ms, 2 workers.\n\n", "`"+query+"`", queryMs)
-	fmt.Printf("| %-36s | %5s | %9s | %8s | %6s | %16s | %9s | %9s |\n", "server", "conns", "req/s", "p99 ms", "errors", "PG queries/s", "jawas ÷ a", "jawas ÷ b")
-	fmt.Printf("|%s|%s|%s|%s|%s|%s|%s|%s|\n", strings.Repeat("-", 38), "------:", "----------:", "---------:", "-------:", "-----------------:", "----------:", "----------:")
+	fmt.Printf("| %-36s | %5s | %9s | %8s | %6s | %12s | %14s | %9s | %9s |\n", "server", "conns", "req/s", "p99 ms", "errors", "PG queries/s", "CPU µs/req", "jawas ÷ a", "jawas ÷ b")
+	fmt.Printf("|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n", strings.Repeat("-", 38), "------:", "----------:", "---------:", "-------:", "-------------:", "---------------:", "----------:", "----------:")
 	byKey := map[string]result{}
 	for _, r := range rows {
 		byKey[fmt.Sprintf("%s|%d", r.name[:3], r.conns)] = r
@@ -150,9 +177,10 @@ ANALYZE items`)
 				verdict = false
 			}
 		}
-		fmt.Printf("| %-36s | %5d | %9.0f | %8.2f | %6d | %16.1f | %9s | %9s |\n", r.name, r.conns, r.rps, r.p99ms, r.errors, r.queries, ra, rb)
+		fmt.Printf("| %-36s | %5d | %9.0f | %8.2f | %6d | %12.1f | %14.1f | %9s | %9s |\n", r.name, r.conns, r.rps, r.p99ms, r.errors, r.queries, r.cpuUs, ra, rb)
 	}
 	fmt.Printf("\nGoals: jawas ≥ 10× (a)'s req/s and ≥ 1.0× (b)'s, with PostgreSQL running one query per period (5/s at 200 ms) whatever the request rate: %s.\n", map[bool]string{true: "met", false: "NOT met"}[verdict])
+	fmt.Printf("CPU µs/req: user+sys of the serving processes (the Go server; nginx's tree; jawas's tree) and of PostgreSQL's tree during the run ÷ requests (wrk's own CPU excluded): the least noisy column.\n")
 	fmt.Printf("PG queries/s: pg_stat_statements calls of the query during the run ÷ its duration. wrk, PostgreSQL and the servers share this machine's %d cores with other work: compare rows of one run.\n", numCPU())
 }
 
@@ -207,7 +235,7 @@ func startGoServer(b *testing.B, pool *pgxpool.Pool) string {
 
 // startNginx runs Debian's nginx as a microcache in front of upstream
 // (HOST:PORT) and stops it by its pid at cleanup.
-func startNginx(b *testing.B, upstream string) string {
+func startNginx(b *testing.B, upstream string) (string, int) {
 	run := b.TempDir()
 	port := freePort(b)
 	user := ""
@@ -270,11 +298,11 @@ http {
 	})
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 	waitOK(b, url)
-	return url
+	return url, pid
 }
 
 // startJawas serves a project whose one source answers from PostgreSQL.
-func startJawas(b *testing.B, bin, pgURL string) (string, func()) {
+func startJawas(b *testing.B, bin, pgURL string) (string, int, func()) {
 	dir := b.TempDir()
 	write := func(name, body string) {
 		p := filepath.Join(dir, name)
@@ -323,7 +351,7 @@ export default async function render() {
 	b.Cleanup(stop)
 	url := fmt.Sprintf("http://127.0.0.1:%d/stats.json", port)
 	waitOK(b, url)
-	return url, stop
+	return url, cmd.Process.Pid, stop
 }
 
 func waitOK(b *testing.B, url string) {
@@ -345,6 +373,7 @@ func waitOK(b *testing.B, url string) {
 
 var (
 	rpsRE    = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	reqsRE   = regexp.MustCompile(`(\d+) requests in`)
 	p99RE    = regexp.MustCompile(`(?m)^\s+99%\s+([0-9.]+)(us|ms|s)`)
 	sockRE   = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
 	non2xxRE = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
@@ -367,6 +396,9 @@ func runWrk(b *testing.B, url string, conns int, dur string) result {
 		b.Fatalf("wrk output without Requests/sec:\n%s", s)
 	}
 	r.rps, _ = strconv.ParseFloat(m[1], 64)
+	if m := reqsRE.FindStringSubmatch(s); m != nil {
+		r.reqs, _ = strconv.ParseInt(m[1], 10, 64)
+	}
 	if m := p99RE.FindStringSubmatch(s); m != nil {
 		v, _ := strconv.ParseFloat(m[1], 64)
 		switch m[2] {

@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/jawas
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: build run test bench fmt vet deps clean
+.PHONY: build run test bench fmt vet deps clean demo-db
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/jawas
@@ -15,6 +15,11 @@ run: build
 
 deps:
 	./scripts/ensure-deps.sh
+
+# Rebuild the demo's SQLite database from its script (commit both; a test
+# checks that they agree).
+demo-db:
+	$(GO) run ./scripts/demodb -sql data/demo.sql -o data/demo.db
 
 # Every test: Go unit, integration, fault and browser tests, and the client
 # library's tests on Node's test runner. Packages run one at a time (-p 1):

@@ -18,7 +18,8 @@
 # Environment:
 #   JAWAS_URL   a running jawas server's snapshot URL (e.g. http://127.0.0.1:8080/clock.json)
 #   JAWAS_PID   its supervisor pid, for CPU figures (optional)
-#   MODE        all | wrk | capacity | dev | writes | process | engine | idle | cluster   (default all)
+#   MODE        all | wrk | capacity | dev | writes | process | engine | idle | cluster | sql   (default all)
+#   SQL_DURATION (10s)  SQL_CONNS ("100 1000")   MODE=sql
 #   WRK_DURATION (10s)  CONNS ("100 1000 10000")
 #   CAP_DURATION (10s)  CAP_WARMUP (2s)  CLIENTS ("1000 5000 10000")  IDLE_DURATION (60s)
 # Bounded: every run has a fixed duration; the default total is ~5 minutes.
@@ -311,4 +312,15 @@ if [ "$MODE" = all ] || [ "$MODE" = cluster ]; then
 		grep -E '^Benchmark|^(ok|FAIL)') || log "cluster benchmarks failed (see above)"
 	(cd "$root" && go test -count=1 -run 'TestKillLeaderUnderWrites|TestKillStreamLeaderUnderWrites' -v ./engine/internal/cluster/ |
 		grep -E -- '--- (PASS|FAIL)|killed|acknowledged writes, all|^(ok|FAIL)') || log "cluster fault tests failed (see above)"
+fi
+
+# ---- SQL: a source answering from PostgreSQL vs (a) net/http querying per
+# request and (b) nginx with a 1 s microcache in front of (a): req/s, p99 and
+# the queries/s PostgreSQL counted (bench/sql, a real server via
+# internal/pgtest); 3 servers × SQL_CONNS × SQL_DURATION, about a minute.
+if [ "$MODE" = all ] || [ "$MODE" = sql ]; then
+	(cd "$root" && go build -o "$work/bin/jawas-sql" ./cmd/jawas &&
+		SQL_DURATION=${SQL_DURATION:-10s} SQL_CONNS=${SQL_CONNS:-"100 1000"} JAWAS_BIN="$work/bin/jawas-sql" \
+			go test -count=1 -run '^$' -bench BenchmarkSQL -benchtime 1x -timeout 20m ./bench/sql/ |
+		grep -vE '^(goos|goarch|pkg|cpu|PASS|ok|BenchmarkSQL)') || log "bench/sql failed (see above)"
 fi

@@ -44,7 +44,7 @@ func TestMain(m *testing.M) {
 func demoCopy(t *testing.T) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "demo")
-	for _, d := range []string{"sources", "site", "templates"} {
+	for _, d := range []string{"sources", "site", "templates", "data"} {
 		if err := os.CopyFS(filepath.Join(dir, d), os.DirFS(filepath.Join(repoRoot, d))); err != nil {
 			t.Fatalf("copy demo %s: %v", d, err)
 		}

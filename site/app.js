@@ -1,5 +1,5 @@
-// The demo page's behaviour: polls /clock.json, /arena.json and /chat.json
-// with the jawas client, draws the arena on a canvas every animation frame
+// The demo page's behaviour: polls /clock.json, /arena.json, /chat.json and
+// /market.json with the jawas client, draws the arena on a canvas every animation frame
 // (interpolated between 5 Hz snapshots), and posts this browser's pointer
 // and chat messages. The server never serves anything per visitor: this
 // browser's identity is a random id in localStorage, and "you" is computed
@@ -273,9 +273,28 @@ form.addEventListener("submit", async (ev) => {
   }
 });
 
+// ---- market (a source reading the demo's SQLite database) -------------------
+
+const leaders = $("leaders"), marketTotals = $("market-totals");
+function leaderItem(l) {
+  const li = document.createElement("li");
+  li.title = `${l.clan} · best sale: ${l.best}`;
+  const who = Object.assign(document.createElement("b"), { className: "who", textContent: l.name });
+  const credits = Object.assign(document.createElement("span"), { className: "credits", textContent: String(l.credits) });
+  credits.append(Object.assign(document.createElement("small"), { textContent: " cr" }));
+  const sales = Object.assign(document.createElement("span"), { className: "meta sales", textContent: `${l.sales} sales` });
+  const clan = Object.assign(document.createElement("span"), { className: "meta clan", textContent: l.clan });
+  li.append(who, credits, sales, clan);
+  return li;
+}
+const market = watch("/market.json", (d) => {
+  leaders.replaceChildren(...d.leaders.map(leaderItem));
+  marketTotals.textContent = `${d.totals.sales} sales, ${d.totals.credits} credits, the last on ${d.totals.last.slice(0, 10)}`;
+}, { onError });
+
 // ---- live panel -----------------------------------------------------------
 
-const watchers = [clock, arena, chat];
+const watchers = [clock, arena, chat, market];
 const stPeriod = $("st-period"), stAge = $("st-age"), stRps = $("st-rps"), st304 = $("st-304"), stDetail = $("st-detail");
 const samples = []; // [time, requests] over the last 5 s
 function sum(key) {

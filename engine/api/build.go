@@ -22,6 +22,7 @@ import (
 	"github.com/jawas/jawas/engine"
 	"github.com/jawas/jawas/engine/internal/client"
 	"github.com/jawas/jawas/engine/internal/period"
+	"github.com/jawas/jawas/engine/internal/sqlhost"
 	"github.com/jawas/jawas/engine/internal/tmpl"
 	"github.com/jawas/jawas/internal/atomicfile"
 )
@@ -68,7 +69,9 @@ func BuildWith(cfg *Config, logw io.Writer, opt BuildOptions) (*BuildResult, err
 	)
 	if opt.FromDataDir {
 		var rep replayed
-		proj, rep, err = replayDataDir(cfg, log)
+		var db *sqlhost.DB
+		proj, rep, db, err = replayDataDir(cfg, log)
+		defer db.Close()
 		if err == nil {
 			from = rep.from(cfg)
 			for name, e := range rep.Errors {
@@ -76,7 +79,9 @@ func BuildWith(cfg *Config, logw io.Writer, opt BuildOptions) (*BuildResult, err
 			}
 		}
 	} else {
-		proj, err = period.Load(cfg, log)
+		var db *sqlhost.DB
+		proj, db, err = loadProject(cfg, log)
+		defer db.Close()
 	}
 	if err != nil {
 		return nil, err

@@ -38,10 +38,11 @@ func clusterNode(ctx context.Context, cfg *Config, opt ServeOptions, runDir stri
 		return err
 	}
 	defer store.Close()
-	proj, _, err := load(cfg, log)
+	proj, _, db, err := load(cfg, log)
 	if err != nil {
 		return err
 	}
+	db.Close() // this project only names the write routes; each engine the node runs opens its own
 	if err := publishStatic(store, writes.RoutesOf(proj)); err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/jawas/jawas/engine/internal/metrics"
 	"github.com/jawas/jawas/engine/internal/period"
 	"github.com/jawas/jawas/engine/internal/snapshot"
+	"github.com/jawas/jawas/engine/internal/sqlhost"
 	"github.com/jawas/jawas/engine/internal/tmpl"
 	"github.com/jawas/jawas/engine/internal/watch"
 	"github.com/jawas/jawas/engine/internal/writes"
@@ -81,6 +82,7 @@ type Engine struct {
 	store *snapshot.Store
 	sched *period.Scheduler
 	app   *writes.Applier
+	db    *sqlhost.DB // the project's databases, shared by its sources
 
 	fatal     chan struct{} // closed when the journal is damaged: Run must end
 	fatalOnce sync.Once
@@ -103,17 +105,25 @@ func NewEngine(opt EngineOptions) (*Engine, error) {
 	var pages *tmpl.Set
 	var err error
 	if opt.Dev {
-		if e.dev, err = period.NewDev(e.cfg, e.log, e.printDevDiagnostics); err != nil {
+		if e.db, err = sqlhost.Open(e.cfg); err != nil {
+			return nil, err
+		}
+		// A changed jawas.toml gets new pools (its [db] may have changed);
+		// the old ones are closed once their queries are cancelled.
+		popt := period.Options{Log: e.log, DB: e.db, Reconfigure: e.db.Reconfigure}
+		if e.dev, err = period.NewDevWith(e.cfg, popt, e.printDevDiagnostics); err != nil {
+			e.db.Close()
 			return nil, err
 		}
 		e.proj, pages = e.dev.Project(), e.dev.Pages()
-	} else if e.proj, pages, err = load(e.cfg, e.log); err != nil {
+	} else if e.proj, pages, e.db, err = load(e.cfg, e.log); err != nil {
 		return nil, err
 	}
 	if opt.cluster != nil {
 		e.store = opt.cluster.store
 	} else if e.store, err = snapshot.Create(opt.SnapshotDir); err != nil {
 		e.closeDev()
+		e.db.Close()
 		return nil, err
 	}
 	e.store.SetDeltas(e.cfg.Serve.Deltas)
@@ -156,17 +166,19 @@ func NewEngine(opt EngineOptions) (*Engine, error) {
 	return e, nil
 }
 
-// load loads the project's sources and templates.
-func load(cfg *Config, log *slog.Logger) (*period.Project, *tmpl.Set, error) {
-	proj, err := period.Load(cfg, log)
+// load loads the project's sources (with its databases, which the caller
+// closes) and templates.
+func load(cfg *Config, log *slog.Logger) (*period.Project, *tmpl.Set, *sqlhost.DB, error) {
+	proj, db, err := loadProject(cfg, log)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	pages, err := tmpl.Load(cfg.Path(cfg.Templates), cfg.Dir)
 	if err != nil {
-		return nil, nil, err
+		db.Close()
+		return nil, nil, nil, err
 	}
-	return proj, pages, nil
+	return proj, pages, db, nil
 }
 
 // Check loads the project's config, sources and templates without
@@ -175,10 +187,11 @@ func load(cfg *Config, log *slog.Logger) (*period.Project, *tmpl.Set, error) {
 // directory would need (checkMigrations in state.go). Author errors come
 // back as engine.Diagnostics.
 func Check(cfg *Config, log *slog.Logger) error {
-	proj, _, err := load(cfg, log)
+	proj, _, db, err := load(cfg, log)
 	if err != nil {
 		return err
 	}
+	defer db.Close()
 	return checkMigrations(cfg, proj)
 }
 
@@ -204,6 +217,10 @@ func (e *Engine) Run(ctx context.Context) error {
 		return err
 	}
 	e.startMemoryGuard(ctx)
+	// At the end, queries in flight are cancelled at once rather than
+	// waited for: the scheduler waits for its renders before returning.
+	stopDB := context.AfterFunc(ctx, e.db.Close)
+	defer stopDB()
 	e.log.Info("engine started", "sources", e.Sources())
 	runErr := e.sched.Run(ctx)
 	stopWatch()
@@ -220,6 +237,7 @@ func (e *Engine) Close() {
 			e.store.Close()
 		}
 		e.closeDev()
+		e.db.Close()
 	})
 }
 

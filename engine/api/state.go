@@ -25,6 +25,7 @@ import (
 	"github.com/jawas/jawas/engine/internal/journal"
 	"github.com/jawas/jawas/engine/internal/period"
 	"github.com/jawas/jawas/engine/internal/serve"
+	"github.com/jawas/jawas/engine/internal/sqlhost"
 	"github.com/jawas/jawas/engine/internal/writes"
 )
 
@@ -62,10 +63,11 @@ func ServerRunning(cfg *Config) bool { return writes.EngineRunning(cfg.Path(cfg.
 // journal replayed through its reducers. source "" means every source;
 // withState includes the states.
 func DataDirState(cfg *Config, log *slog.Logger, source string, withState bool) (*StateReport, error) {
-	proj, rep, err := replayDataDir(cfg, log)
+	proj, rep, db, err := replayDataDir(cfg, log)
 	if err != nil {
 		return nil, err
 	}
+	defer db.Close()
 	if source != "" && proj.Source(source) == nil {
 		return nil, unknownSource(source, proj)
 	}
@@ -97,20 +99,21 @@ func (r replayed) from(cfg *Config) string {
 }
 
 // replayDataDir loads the project and sets its sources' states from the
-// data directory.
-func replayDataDir(cfg *Config, log *slog.Logger) (*period.Project, replayed, error) {
+// data directory; the caller closes the project's databases.
+func replayDataDir(cfg *Config, log *slog.Logger) (*period.Project, replayed, *sqlhost.DB, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	proj, err := period.Load(cfg, log)
+	proj, db, err := loadProject(cfg, log)
 	if err != nil {
-		return nil, replayed{}, err
+		return nil, replayed{}, nil, err
 	}
 	rep, err := writes.ReplayDataDir(proj, cfg.Path(cfg.Serve.DataDir))
 	if err != nil {
-		return nil, replayed{}, err
+		db.Close()
+		return nil, replayed{}, nil, err
 	}
-	return proj, replayed{rep}, nil
+	return proj, replayed{rep}, db, nil
 }
 
 func unknownSource(name string, proj *period.Project) error {
@@ -127,10 +130,11 @@ func DataDirReset(cfg *Config, log *slog.Logger, source string) (*ResetResult, e
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	proj, err := period.Load(cfg, log)
+	proj, db, err := loadProject(cfg, log)
 	if err != nil {
 		return nil, err
 	}
+	defer db.Close()
 	if proj.Source(source) == nil {
 		return nil, unknownSource(source, proj)
 	}

@@ -64,12 +64,13 @@ type Dev struct {
 	// the state is carried over as it is. Watcher goroutine.
 	Adopt func(old, s *Source) error
 
-	cfg     *config.Config
-	bundler *bundle.Bundler
-	proj    *Project
-	pages   *tmpl.Set
-	codes   map[string]string // source name → bundle code its runtime runs
-	sched   *Scheduler
+	cfg         *config.Config
+	reconfigure func(*config.Config) error // Options.Reconfigure
+	bundler     *bundle.Bundler
+	proj        *Project
+	pages       *tmpl.Set
+	codes       map[string]string // source name → bundle code its runtime runs
+	sched       *Scheduler
 
 	// What the last reload found broken, by kind (watcher goroutine).
 	srcErrs, tmplErrs, cfgErrs engine.Diagnostics
@@ -98,7 +99,8 @@ func NewDevWith(cfg *config.Config, opt Options, report func(engine.Diagnostics)
 	if err != nil {
 		return nil, err
 	}
-	d := &Dev{Log: log, Report: report, cfg: cfg, bundler: b, codes: map[string]string{}, build: 1, period: cfg.Period.Duration}
+	d := &Dev{Log: log, Report: report, cfg: cfg, bundler: b, codes: map[string]string{}, build: 1, period: cfg.Period.Duration,
+		reconfigure: opt.Reconfigure}
 	d.proj = &Project{Config: cfg, byName: map[string]*Source{}, log: log, host: hostFor(cfg, opt.DB)}
 	d.reloadSources(true)
 	d.reloadTemplates()
@@ -270,6 +272,9 @@ func (d *Dev) reloadConfig() bool {
 	cfg, err := config.Load(d.cfg.Dir)
 	if err == nil {
 		err = cfg.Validate()
+	}
+	if err == nil && d.reconfigure != nil {
+		err = d.reconfigure(cfg)
 	}
 	if err != nil {
 		d.cfgErrs = engine.Diagnostics{{File: config.FileName, Message: err.Error()}}

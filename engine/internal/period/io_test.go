@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -17,6 +18,9 @@ import (
 	"time"
 
 	"github.com/jawas/jawas/engine/internal/snapshot"
+	"github.com/jawas/jawas/engine/internal/sqldb"
+	"github.com/jawas/jawas/engine/internal/sqlhost"
+	"github.com/jawas/jawas/internal/pgtest"
 )
 
 // flaky is an upstream that can be taken down (connections dropped without
@@ -310,5 +314,89 @@ func TestFetchingSourceDoesNotGrow(t *testing.T) {
 	}
 	if got := n.Load(); got != 2*total {
 		t.Errorf("upstream saw %d requests, want %d", got, 2*total)
+	}
+}
+
+// TestQueryingSourceDoesNotGrow: 10,000 evaluations of a source that
+// queries SQLite and a real PostgreSQL (and fails now and then on a
+// missing table) leave no goroutine and no memory behind: the pools are
+// shared and stay the same size.
+func TestQueryingSourceDoesNotGrow(t *testing.T) {
+	srv := pgtest.Start(t)
+	srv.Exec("CREATE TABLE scores (name text, score int); INSERT INTO scores SELECT 'p' || i, i FROM generate_series(1, 50) i")
+	cfg := project(t, `period = "1s"`+"\ntimeout = \"5s\"\n[db.lite]\nurl = \"sqlite:app.db\"\n[db.pg]\nurl = \""+srv.URL()+"\"\n", map[string]string{
+		"top.js": `import { db } from "jawas";
+export default async function render(state, ctx) {
+  const k = ctx.nowMs / 1000;
+  if (k % 100 === 7) await db("lite").query("SELECT * FROM nope");
+  const [lite, pg] = await Promise.all([
+    db("lite").query("SELECT name, score, ? AS k FROM scores ORDER BY score DESC LIMIT 10", [k]),
+    db("pg").query("SELECT name, score, $1::int8 AS k FROM scores ORDER BY score DESC LIMIT 10", [k]),
+  ]);
+  return { lite: lite.length, pg: pg[0].score, k: lite[0].k === pg[0].k };
+}`,
+	})
+	setup, err := sqldb.New(cfg.Dir, []sqldb.Database{{Name: "lite", URL: "sqlite:app.db"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cfg.Dir, "app.db"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"CREATE TABLE scores (name TEXT, score INTEGER)", "WITH RECURSIVE i(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM i WHERE n < 50) INSERT INTO scores SELECT 'p' || n, n FROM i"} {
+		if _, err := setup.Query(context.Background(), "lite", q, nil, sqldb.ReadWrite); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setup.Close()
+	db, err := sqlhost.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	proj, err := LoadWith(cfg, Options{Log: quiet, DB: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := proj.Source("top")
+	failed := 0
+	eval := func(k int) {
+		r, ok := s.Evaluate(time.UnixMilli(int64(k) * 1000))
+		switch {
+		case !ok:
+			t.Fatalf("evaluation %d: busy", k)
+		case k%100 == 7:
+			if r.Err == nil || !strings.Contains(r.Err.Error(), "no such table: nope") {
+				t.Fatalf("evaluation %d: %v", k, r.Err)
+			}
+			failed++
+		case r.Err != nil:
+			t.Fatalf("evaluation %d: %v", k, r.Err)
+		case string(r.JSON) != `{"lite":10,"pg":50,"k":true}`:
+			t.Fatalf("evaluation %d: %s", k, r.JSON)
+		}
+	}
+	measure := func() (int, uint64) {
+		runtime.GC()
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return runtime.NumGoroutine(), ms.HeapAlloc
+	}
+	const warm, total = 500, 10_500
+	for k := 0; k < warm; k++ {
+		eval(k)
+	}
+	g0, h0 := measure()
+	for k := warm; k < total; k++ {
+		eval(k)
+	}
+	g1, h1 := measure()
+	t.Logf("after %d evaluations (%d failing): goroutines %d → %d, heap %d KB → %d KB", total-warm, failed, g0, g1, h0>>10, h1>>10)
+	if g1 > g0+2 {
+		t.Errorf("goroutines grew from %d to %d over %d evaluations", g0, g1, total-warm)
+	}
+	if h1 > h0+8<<20 {
+		t.Errorf("heap grew from %d KB to %d KB over %d evaluations", h0>>10, h1>>10, total-warm)
 	}
 }

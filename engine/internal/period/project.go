@@ -70,6 +70,11 @@ type Options struct {
 	// DB answers db(name).query() for every source (engine/jsvm's DB
 	// interface); nil: no database, and db() rejects naming [db.NAME].
 	DB jsvm.DB
+	// Reconfigure, when set, is called by dev mode with a changed
+	// jawas.toml that validates, before the sources are reloaded with it
+	// (the engine replaces its database pools there). An error is shown
+	// as a config error and the running config is kept. Watcher goroutine.
+	Reconfigure func(*config.Config) error
 }
 
 // hostFor is what cfg's sources share outside their runtimes.

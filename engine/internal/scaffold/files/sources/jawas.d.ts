@@ -10,13 +10,37 @@ declare module "jawas" {
   export function readJSON<T = any>(path: string): Promise<T>;
   /** An environment variable listed in jawas.toml's [env] allow; undefined when unset. Any other name throws. */
   export function env(name: string): string | undefined;
-  /** The database declared in jawas.toml as [db.NAME]. */
+  /** The database declared in jawas.toml as [db.NAME] (url = "sqlite:data/app.db" or "postgres://…"). */
   export function db(name: string): Database;
   export interface Database {
     readonly name: string;
-    /** Runs a read-only query with bound parameters; resolves to plain row objects, keys in column order. */
-    query<Row = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<Row[]>;
+    /**
+     * Runs sql with params bound to $1, $2, … (SQLite also takes ?), never
+     * pasted into the text, in a read-only transaction. Resolves to plain row
+     * objects, keys in the query's column order. Rejects with an Error
+     * "db(\"NAME\").query: …" (a write, a missing table, the database down,
+     * [db.NAME] statement_timeout, an undeclared NAME), reported at this
+     * call's file:line; the render's budget cancels the query.
+     */
+    query<Row extends object = Record<string, SqlValue>>(sql: string, params?: readonly SqlParam[]): Promise<Row[]>;
   }
+  /**
+   * A query parameter: null/undefined (NULL), a boolean, a number (integers
+   * bound as integers), a string, a bigint (its decimal text), a Date (a UTC
+   * time), bytes (ArrayBuffer or a typed array such as Uint8Array), or an
+   * object or array (JSON text: in PostgreSQL write $1::jsonb).
+   */
+  export type SqlParam = null | undefined | boolean | number | bigint | string | Date | ArrayBuffer | ArrayBufferView | object;
+  /**
+   * A column value as a source sees it, the same for SQLite and PostgreSQL:
+   * NULL → null; booleans; integers within ±(2^53−1) → number, beyond →
+   * string of digits; floats → number (NaN, ±Infinity → "NaN", "Infinity",
+   * "-Infinity"); numeric/decimal → string ("12.50"); timestamps → ISO
+   * string in UTC ("2024-03-05T06:07:08.123Z"); dates → "2024-03-05";
+   * bytes → base64 string; json/jsonb → the parsed value; anything else →
+   * the database's text (arrays: arrays of mapped values).
+   */
+  export type SqlValue = null | boolean | number | string | SqlValue[] | { [key: string]: unknown };
 }
 
 /** The second argument of render(state, ctx). */

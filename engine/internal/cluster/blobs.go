@@ -46,7 +46,7 @@ func (c *Conn) putBlob(ctx context.Context, key string, body []byte) error {
 
 // blobRetries is how often a read that does not check out is retried: a
 // replica may lag on an object's chunks right after it was put
-// (SCALEOUT.md §0: 13 of 40 reads of a fresh 4 MiB object failed the
+// (measured on this kind of machine: 13 of 40 reads of a fresh 4 MiB object failed the
 // digest check and all succeeded 100 ms later).
 const blobRetries = 10
 

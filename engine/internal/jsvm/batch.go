@@ -247,6 +247,7 @@ func (m *Module) guardEach(rt *runtime, f func() error) error {
 	if interrupted || memFired {
 		vm.ClearInterrupt()
 	}
+	vm = nil // unpin (jsvm.go): the timer's func reads finished first
 	mu.Unlock()
 	return err
 }

@@ -108,6 +108,7 @@ func (m *Module) watchMemory(vm *goja.Runtime) (stop func() (fired bool)) {
 			t.Stop()
 		}
 		f := fired
+		vm = nil // unpin (jsvm.go): the sampler reads done first
 		mu.Unlock()
 		m.mem.allocated.Add(int64(heapAllocs() - start))
 		return f
@@ -128,7 +129,7 @@ func (m *Module) DropRuntime() { m.mem.drop.Store(true) }
 // then rebuilds it (ensure).
 func (m *Module) dropIfAsked() {
 	if m.mem.drop.CompareAndSwap(true, false) {
-		m.rt = nil
+		m.forgetRuntime()
 		m.mem.allocated.Store(0)
 	}
 }
@@ -152,7 +153,16 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 // back what it held; the next call rebuilds it (as DropRuntime). The caller
 // must hold the module (no call running).
 func (m *Module) ReleaseRuntime() {
-	m.rt = nil
+	m.forgetRuntime()
 	m.mem.drop.Store(false)
 	m.mem.allocated.Store(0)
+}
+
+// forgetRuntime drops the runtime and everything the module keeps that
+// belongs to it, so nothing pins it once its call is over: the event slab
+// still holds the events it handed out (each with its runtime and values;
+// a reducer's runtime was kept alive by it until the slab's chunk ran out).
+func (m *Module) forgetRuntime() {
+	m.rt = nil
+	m.slab = nil
 }

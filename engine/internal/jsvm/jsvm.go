@@ -404,7 +404,7 @@ func (m *Module) guard(rt *runtime, phase string, io bool, f func() error) error
 		l.expire()
 		close(fired)
 	})
-	stopMem := m.watchMemory(vm)
+	stopMem := m.watchMemory(vm, phase == "render")
 	err := f()
 	memFired := stopMem()
 	budgetFired := !t.Stop()
@@ -686,6 +686,9 @@ func (m *Module) diagnose(err error, op string) error {
 			}
 		}
 		return MemoryError{d}
+	case errors.As(err, &ie) && ie.Value() == errPressure:
+		d.Message = op + " was stopped by the engine's memory pressure guard: the engine's live heap was over its share of serve.max_memory and this source's runtime had allocated the most; its runtime is rebuilt (module-level variables start over), the state is the last good one"
+		frames = ie.Stack()
 	case errors.As(err, &be):
 		d.Message = fmt.Sprintf("%s did not finish within its %v budget", op, m.opt.Timeout)
 		if be.waiting != "" {

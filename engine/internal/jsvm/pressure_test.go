@@ -67,3 +67,58 @@ export function post(state, ev) {
 		}
 	}
 }
+
+// TestStopCallStopsRendersOnly: StopCall interrupts a running render (an
+// error saying who stopped it, not a memory hit; the runtime rebuilt) but
+// never a reducer, whose events would be rejected: it reports that
+// nothing stoppable was running and the batch applies.
+func TestStopCallStopsRendersOnly(t *testing.T) {
+	m := mustLoad(t, `
+let calls = 0;
+export default function render(state, ctx) {
+  calls++;
+  if (ctx.nowMs === 1) { for (;;) {} }
+  return { calls };
+}
+export function post(state, ev) {
+  const end = Date.now() + 300;
+  while (Date.now() < end) {}
+  return { n: ((state && state.n) || 0) + 1 };
+}`, nil, Options{Timeout: time.Minute})
+	if got := mustRender(t, m); got != `{"calls":1}` {
+		t.Fatalf("first render: %s", got)
+	}
+	stopped := make(chan bool)
+	go func() {
+		for !m.StopCall() {
+			time.Sleep(time.Millisecond)
+		}
+		stopped <- true
+	}()
+	_, err := m.Render(RenderContext{Now: time.UnixMilli(1), Period: time.Second})
+	<-stopped
+	if err == nil || IsMemoryError(err) {
+		t.Fatalf("stopped render: err %v (memory error %v), want the pressure guard's stop", err, IsMemoryError(err))
+	}
+	diag(t, err, "sources/x.ts", 5, "render was stopped by the engine's memory pressure guard")
+	if got := mustRender(t, m); got != `{"calls":1}` {
+		t.Fatalf("after the stop: %s, want a rebuilt runtime (calls starts over)", got)
+	}
+
+	var tried, stoppedAny bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		deadline := time.Now().Add(250 * time.Millisecond)
+		for time.Now().Before(deadline) {
+			tried = true
+			stoppedAny = stoppedAny || m.StopCall()
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	errs := m.ReduceBatch([]Event{{ID: "e", Method: "POST", Time: time.UnixMilli(1), Body: 1}})
+	<-done
+	if !tried || stoppedAny || errs[0] != nil || string(m.State()) != `{"n":1}` {
+		t.Fatalf("StopCall during a reducer: stopped %v, err %v, state %s; want nothing stopped and the event applied", stoppedAny, errs[0], m.State())
+	}
+}

@@ -238,7 +238,7 @@ func (m *Module) guardEach(rt *runtime, f func() error) error {
 		interrupted = true
 	})
 	mu.Unlock()
-	stopMem := m.watchMemory(vm) // the batch is one call for the memory guard
+	stopMem := m.watchMemory(vm, false) // the batch is one call for the memory guard
 	err := f()
 	memFired := stopMem()
 	mu.Lock()
@@ -247,6 +247,7 @@ func (m *Module) guardEach(rt *runtime, f func() error) error {
 	if interrupted || memFired {
 		vm.ClearInterrupt()
 	}
+	vm = nil // unpin (jsvm.go): the timer's func reads finished first
 	mu.Unlock()
 	return err
 }

@@ -376,7 +376,7 @@ func (m *Module) recover(err error) {
 	var ie *goja.InterruptedError
 	var so *goja.StackOverflowError
 	if (errors.As(err, &ie) && ie.Value() != errBudget) || errors.As(err, &so) {
-		m.rt = nil
+		m.forgetRuntime()
 		if err := m.ensure(); err != nil {
 			m.opt.Log.Error("jsvm: runtime rebuild failed", "source", m.src.Name, "err", err)
 		}
@@ -384,7 +384,7 @@ func (m *Module) recover(err error) {
 	}
 	if err := m.restore(); err != nil {
 		m.opt.Log.Error("jsvm: restoring state failed", "source", m.src.Name, "err", err)
-		m.rt = nil
+		m.forgetRuntime()
 	}
 }
 
@@ -392,8 +392,9 @@ func (m *Module) recover(err error) {
 // timers) with the budget and the memory guard: when the budget runs out,
 // a timer interrupts JavaScript and expires the call's loop (cancelling its
 // host calls); the memory watchdog interrupts it when the call allocated
-// more than MaxMemory. On return no interrupt is pending and nothing the
-// call started is left running.
+// more than MaxMemory. On return no interrupt is pending, nothing the
+// call started is left running, and the timers no longer reference the
+// runtime (see unpin).
 func (m *Module) guard(rt *runtime, phase string, io bool, f func() error) error {
 	vm, l := rt.vm, rt.loop
 	l.begin(phase, io)
@@ -403,7 +404,7 @@ func (m *Module) guard(rt *runtime, phase string, io bool, f func() error) error
 		l.expire()
 		close(fired)
 	})
-	stopMem := m.watchMemory(vm)
+	stopMem := m.watchMemory(vm, phase == "render")
 	err := f()
 	memFired := stopMem()
 	budgetFired := !t.Stop()
@@ -414,8 +415,18 @@ func (m *Module) guard(rt *runtime, phase string, io bool, f func() error) error
 		vm.ClearInterrupt()
 	}
 	l.end()
+	vm, l = nil, nil // unpin: the timer's func has run or never will
 	return err
 }
+
+// unpin: Go keeps a stopped time.AfterFunc timer, func and all, in its
+// timer heap until the timer's deadline or a cleanup of that heap, so a
+// timer func that captured a runtime kept it reachable for up to a budget
+// after the call. A runtime the engine's memory pressure guard released
+// (engine/internal/period/memory.go) then outlived the collection that
+// measured what it held, and the guard charged the next source it tried
+// for it (TestReleasedRuntimeIsFreedAtOnce). Each timer func reaches the
+// runtime through a variable the call clears once the func cannot run.
 
 // Render calls render(state, ctx) and returns its result as JSON. An async
 // render is driven until its promise settles. Any failure is an
@@ -675,6 +686,9 @@ func (m *Module) diagnose(err error, op string) error {
 			}
 		}
 		return MemoryError{d}
+	case errors.As(err, &ie) && ie.Value() == errPressure:
+		d.Message = op + " was stopped by the engine's memory pressure guard: the engine's live heap was over its share of serve.max_memory and this source's runtime had allocated the most; its runtime is rebuilt (module-level variables start over), the state is the last good one"
+		frames = ie.Stack()
 	case errors.As(err, &be):
 		d.Message = fmt.Sprintf("%s did not finish within its %v budget", op, m.opt.Timeout)
 		if be.waiting != "" {

@@ -8,7 +8,8 @@ package period
 // TryHold marks s busy, as an evaluation does, and reports whether it could
 // (false while s is being evaluated). While held, the caller may use
 // Module(); it must call Unhold.
-func (s *Source) TryHold() bool { return s.busy.CompareAndSwap(false, true) }
+// It fails too while the memory guard is claiming s (see claimed).
+func (s *Source) TryHold() bool { return !s.claimed.Load() && s.busy.CompareAndSwap(false, true) }
 
 // Unhold ends a TryHold.
 func (s *Source) Unhold() { s.busy.Store(false) }

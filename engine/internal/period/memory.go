@@ -19,9 +19,12 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"runtime/debug"
 	"runtime/metrics"
 	"sort"
 	"time"
+
+	"github.com/jawas/jawas/engine/internal/jsvm"
 )
 
 // PressureFraction of MemoryGuard.Limit is where the guard acts: low
@@ -36,8 +39,35 @@ type MemoryGuard struct {
 	Sources func() []*Source // the running project's sources
 	Log     *slog.Logger
 	Every   time.Duration // how often the live heap is read; default 50ms
+	// SetGoLimit makes the guard keep the Go runtime's memory limit at
+	// GoLimit(Limit, what is resident outside Go's heap), read at every
+	// check (off when the operator set GOMEMLIMIT).
+	SetGoLimit bool
 
 	warned time.Time
+	goLim  int64 // the Go memory limit set last
+}
+
+// GoLimit is the Go runtime's memory limit for an engine whose RSS may
+// not pass limit when files bytes of it are file-backed (the binary's
+// pages, mapped files, which the runtime does not count): what is left,
+// less a tenth of limit, because the runtime's limit is soft (a collection
+// that cannot keep up lets the heap past it for a while) and the
+// runtime's own overheads are not all counted either. Never below a
+// quarter of limit.
+func GoLimit(limit, files int64) int64 {
+	return max(limit-files-limit/10, limit/4)
+}
+
+// setGoLimit applies GoLimit for what is resident outside Go's heap now,
+// when it moved by a MiB or more since last set (setting it costs a
+// stop of the world).
+func (g *MemoryGuard) setGoLimit() {
+	l := GoLimit(g.Limit, residentFiles())
+	if d := l - g.goLim; d >= 1<<20 || d <= -1<<20 {
+		debug.SetMemoryLimit(l)
+		g.goLim = l
+	}
 }
 
 var liveSample = []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
@@ -65,13 +95,22 @@ func (g *MemoryGuard) Run(ctx context.Context) {
 	}
 	gcs := gcNotify(ctx)
 	for {
+		// The Go limit follows what is resident outside Go's heap; both
+		// it and the live heap change only as memory is allocated, which
+		// is when collections run: an idle engine does not wake for them.
+		if g.SetGoLimit {
+			g.setGoLimit()
+		}
 		if float64(liveHeap()) >= PressureFraction*float64(g.Limit) {
 			g.relieve()
+			// Under pressure, look again every Every rather than at the
+			// next collection: the source that grows may be between them.
 			select {
 			case <-ctx.Done():
 				return
 			case <-time.After(g.Every):
 			}
+			continue
 		}
 		select {
 		case <-ctx.Done():
@@ -117,6 +156,7 @@ func (g *MemoryGuard) relieve() {
 	if float64(before) < PressureFraction*float64(g.Limit) {
 		return // it was garbage
 	}
+	dropped := jsvm.RuntimeDrops()
 	srcs := append([]*Source(nil), g.Sources()...)
 	sort.Slice(srcs, func(i, j int) bool { return srcs[i].mod.Allocated() > srcs[j].mod.Allocated() })
 	freedAny := false
@@ -124,24 +164,30 @@ func (g *MemoryGuard) relieve() {
 		if s.mod.Allocated() == 0 {
 			break
 		}
-		if !s.TryHold() {
-			return // evaluating: try again at the next tick, rather than charge another source for it
+		own := s.mod.RuntimeDrops()
+		if !g.take(s) {
+			return // busy past its budget: try again at the next tick, rather than charge another source for it
 		}
 		s.mod.ReleaseRuntime()
-		s.Unhold()
 		runtime.GC()
 		after := liveHeap()
 		freed := before - after
-		if freed*4 >= before { // it held at least a quarter of the live heap
+		// Only this source's runtimes were dropped since before was
+		// measured: what the collection freed is what it held.
+		mine := jsvm.RuntimeDrops()-dropped == s.mod.RuntimeDrops()-own
+		if freed*4 >= before && mine { // it held at least a quarter of the live heap
 			freedAny = true
 			what := fmt.Sprintf("the engine's live heap reached %d MiB of serve.max_memory (%d MiB) and this source's runtime held %d MiB of it", before>>20, g.Limit>>20, freed>>20)
 			g.Log.Error("memory pressure: rebuilt the runtime of the source that held the most (module-level variables start over; the state is kept)",
 				"source", s.Name, "freed_mib", freed>>20, "heap_mib", after>>20, "limit_mib", g.Limit>>20)
+			// Charged while held: once quarantined, it is never evaluated
+			// again, not even by a boundary that was waiting for it.
 			if s.MemoryHit(what) {
 				g.Log.Error("source quarantined: it keeps hitting its memory limit", "source", s.Name, "reason", s.Quarantined())
 			}
 		}
-		before = after
+		s.Unhold()
+		before, dropped = after, jsvm.RuntimeDrops()
 		if after < g.Limit/2 {
 			break
 		}
@@ -151,4 +197,22 @@ func (g *MemoryGuard) relieve() {
 		g.Log.Warn("memory pressure: the engine's live heap is over its share of serve.max_memory and no source's runtime holds it (large states?); raise serve.max_memory",
 			"heap_mib", before>>20, "limit_mib", g.Limit>>20)
 	}
+}
+
+// take holds s for the guard. A render of s running now is stopped
+// (jsvm.Module.StopCall) rather than waited for: it may go on allocating
+// for its whole budget while the heap is already over its share. Reducers
+// are waited for. False when s could not be held within its budget.
+func (g *MemoryGuard) take(s *Source) bool {
+	s.claimed.Store(true) // no new evaluation starts meanwhile
+	defer s.claimed.Store(false)
+	deadline := time.Now().Add(s.Timeout + 100*time.Millisecond)
+	for !s.busy.CompareAndSwap(false, true) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		s.mod.StopCall()
+		time.Sleep(time.Millisecond)
+	}
+	return true
 }

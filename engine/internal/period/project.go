@@ -34,7 +34,10 @@ type Source struct {
 
 	mod  *jsvm.Module
 	busy atomic.Bool
-	last []byte // JSON of the last successful render (ctx.previous); only while busy
+	// claimed: the memory guard is waiting to hold s (memory.go); no
+	// evaluation or hold starts meanwhile, so it cannot be starved.
+	claimed atomic.Bool
+	last    []byte // JSON of the last successful render (ctx.previous); only while busy
 
 	mu     sync.Mutex
 	status Status
@@ -248,16 +251,23 @@ type Result struct {
 
 // Evaluate renders s for boundary. It returns ok=false without evaluating
 // when the source is already being evaluated (a source never runs twice at
-// once). On error the previous snapshot stays published.
+// once) or held (TryHold, the memory guard). On error the previous
+// snapshot stays published.
 func (s *Source) Evaluate(boundary time.Time) (Result, bool) {
-	if !s.busy.CompareAndSwap(false, true) {
+	if s.claimed.Load() || !s.busy.CompareAndSwap(false, true) {
 		return Result{}, false
 	}
 	defer s.busy.Store(false)
 	if err := s.quarantineErr(); err != nil {
+		// Not evaluated. It counts as a failure, so the log says it once
+		// (logOutcome), not every period.
 		s.mu.Lock()
 		s.status.LastBoundary = boundary
 		s.status.LastError = toDiagnostic(s, err)
+		if s.status.Failures == 0 {
+			s.status.FailingSince = time.Now()
+		}
+		s.status.Failures++
 		s.mu.Unlock()
 		return Result{Source: s, Boundary: boundary, Err: err}, true
 	}
@@ -267,10 +277,12 @@ func (s *Source) Evaluate(boundary time.Time) (Result, bool) {
 	if err == nil {
 		s.last = out
 	}
-	if jsvm.IsMemoryError(err) {
-		s.MemoryHit(err.Error())
-	}
 	s.mu.Lock()
+	if jsvm.IsMemoryError(err) {
+		// Under the same lock as the count: whoever sees it quarantined
+		// sees this evaluation counted.
+		s.memoryHitLocked(err.Error())
+	}
 	s.status.Evaluations++
 	s.status.EvalMicros = took.Microseconds()
 	s.status.LastBoundary = boundary

@@ -25,6 +25,11 @@ const (
 func (s *Source) Quarantine(reason string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.quarantineLocked(reason)
+}
+
+// quarantineLocked is Quarantine with s.mu held.
+func (s *Source) quarantineLocked(reason string) {
 	s.status.Quarantined = reason
 	d := engine.Diagnostic{File: s.File, Message: s.Name + " is quarantined: " + reason}
 	s.status.LastError = &d
@@ -52,8 +57,14 @@ func (s *Source) quarantineErr() error {
 // quarantines it when that happened QuarantineHits times within
 // QuarantineWindow. It reports whether s is now quarantined. Any goroutine.
 func (s *Source) MemoryHit(what string) bool {
-	now := time.Now()
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.memoryHitLocked(what)
+}
+
+// memoryHitLocked is MemoryHit with s.mu held.
+func (s *Source) memoryHitLocked(what string) bool {
+	now := time.Now()
 	recent := s.hits[:0]
 	for _, t := range s.hits {
 		if now.Sub(t) < QuarantineWindow {
@@ -63,11 +74,9 @@ func (s *Source) MemoryHit(what string) bool {
 	s.hits = append(recent, now)
 	s.status.MemoryHits = len(s.hits)
 	n := len(s.hits)
-	already := s.status.Quarantined != ""
-	s.mu.Unlock()
-	if already || n < QuarantineHits {
-		return already
+	if s.status.Quarantined != "" || n < QuarantineHits {
+		return s.status.Quarantined != ""
 	}
-	s.Quarantine(fmt.Sprintf("it hit its memory limit %d times within %v (last: %s); not evaluated until its file changes or the engine reloads", n, QuarantineWindow, what))
+	s.quarantineLocked(fmt.Sprintf("it hit its memory limit %d times within %v (last: %s); not evaluated until its file changes or the engine reloads", n, QuarantineWindow, what))
 	return true
 }

@@ -16,7 +16,6 @@
 package main
 
 import (
-	"bufio"
 	"flag"
 	"fmt"
 	"io"
@@ -24,11 +23,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/jawas/jawas/bench/internal/jawasproc"
 )
 
 func main() {
@@ -72,8 +72,8 @@ func run(bin, root string, n int) error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	defer stop(cmd)
-	url, err := serverURL(stderr)
+	defer jawasproc.Stop(cmd)
+	url, err := jawasproc.ServerURL(stderr)
 	if err != nil {
 		return err
 	}
@@ -138,56 +138,9 @@ func run(bin, root string, n int) error {
 	}
 	fmt.Printf("| %s | %s | %s | < 100 ms | %s |\n", ms(q(0.5)), ms(q(0.95)), ms(lat[len(lat)-1]), met)
 	fmt.Printf("all (ms, sorted): %s\n", strings.Join(all, " "))
-	fmt.Printf("load average: %s\n", loadavg())
+	fmt.Printf("load average: %s\n", jawasproc.LoadAvg())
 	if met != "yes" {
 		return fmt.Errorf("p50 %v misses the 100 ms goal", q(0.5))
 	}
 	return nil
-}
-
-var urlRe = regexp.MustCompile(`msg=serving url=(http://127\.0\.0\.1:\d+)/`)
-
-// serverURL reads the server's log until it names its URL (20 s at most).
-func serverURL(r io.Reader) (string, error) {
-	found := make(chan string, 1)
-	go func() { // reads the log until the URL line; the caller drains the rest
-		sc := bufio.NewScanner(r)
-		for sc.Scan() {
-			if m := urlRe.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m[1]
-				return
-			}
-		}
-		close(found)
-	}()
-	select {
-	case u, ok := <-found:
-		if !ok {
-			return "", fmt.Errorf("jawas exited before logging its URL")
-		}
-		return u, nil
-	case <-time.After(20 * time.Second):
-		return "", fmt.Errorf("jawas did not log its URL within 20 s")
-	}
-}
-
-func stop(cmd *exec.Cmd) {
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(15 * time.Second):
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // the group we started
-		<-done
-	}
-}
-
-func loadavg() string {
-	b, _ := os.ReadFile("/proc/loadavg")
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }

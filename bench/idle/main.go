@@ -21,7 +21,6 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,6 +31,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/jawas/jawas/bench/internal/jawasproc"
 )
 
 func main() {
@@ -89,8 +90,8 @@ func run(bin, root string, window, settle time.Duration, quiet bool, goal float6
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	defer stop(cmd)
-	if _, err := serverURL(stderr); err != nil {
+	defer jawasproc.Stop(cmd)
+	if _, err := jawasproc.ServerURL(stderr); err != nil {
 		return err
 	}
 	// Keep the server's log pipe drained, and its warnings and errors (a
@@ -158,7 +159,7 @@ func run(bin, root string, window, settle time.Duration, quiet bool, goal float6
 	}
 	fmt.Printf("| **whole tree** | **%.3f%%** (goal < %.1f%%: %s) | %.1f |\n\n", pct(total), goal, verdict, wakes)
 	fmt.Printf("CPU from /proc/PID/stat (10 ms ticks: ±%.3f%% over this window); wake-ups are context switches of every thread. Load average: %s\n",
-		pct(10*time.Millisecond*time.Duration(len(after))), loadavg())
+		pct(10*time.Millisecond*time.Duration(len(after))), jawasproc.LoadAvg())
 	logMu.Lock()
 	defer logMu.Unlock()
 	if len(problems) > 0 {
@@ -268,52 +269,4 @@ func role(pid, root int) string {
 		return r
 	}
 	return "child"
-}
-
-var urlRe = regexp.MustCompile(`msg=serving url=(http://127\.0\.0\.1:\d+)/`)
-
-// serverURL reads the server's log until it names its URL (20 s at most).
-func serverURL(r io.Reader) (string, error) {
-	found := make(chan string, 1)
-	go func() { // reads the log until the URL line; the caller drains the rest
-		sc := bufio.NewScanner(r)
-		for sc.Scan() {
-			if m := urlRe.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m[1]
-				return
-			}
-		}
-		close(found)
-	}()
-	select {
-	case u, ok := <-found:
-		if !ok {
-			return "", fmt.Errorf("jawas exited before logging its URL")
-		}
-		return u, nil
-	case <-time.After(20 * time.Second):
-		return "", fmt.Errorf("jawas did not log its URL within 20 s")
-	}
-}
-
-// stop ends the server we started (SIGTERM, then SIGKILL to its group).
-func stop(cmd *exec.Cmd) {
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(15 * time.Second):
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // the group we started
-		<-done
-	}
-}
-
-func loadavg() string {
-	b, _ := os.ReadFile("/proc/loadavg")
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }

@@ -43,6 +43,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jawas/jawas/bench/internal/jawasproc"
+
 	"github.com/jawas/jawas/bench/internal/proc"
 	"github.com/jawas/jawas/internal/loadgen"
 )
@@ -84,7 +86,7 @@ func main() {
 		want[strings.TrimSpace(f)] = true
 	}
 	fmt.Printf("\n%s CPUs, load average at start: %s (other work on the machine inflates every figure; compare rows of one run)\n",
-		strconv.Itoa(runtime.NumCPU()), loadavg())
+		strconv.Itoa(runtime.NumCPU()), jawasproc.LoadAvg())
 	var sum []summaryRow
 	if want["1"] {
 		sum = append(sum, figThroughput(bench)...)
@@ -105,7 +107,7 @@ func main() {
 	for _, r := range sum {
 		fmt.Printf("| %s | %s | %s | %s | %s |\n", r.n, r.what, r.got, r.goal, r.met)
 	}
-	fmt.Printf("\nload average at end: %s\n", loadavg())
+	fmt.Printf("\nload average at end: %s\n", jawasproc.LoadAvg())
 }
 
 type summaryRow struct{ n, what, got, goal, met string }
@@ -120,15 +122,6 @@ func yes(ok bool) string {
 func fail(err error) {
 	fmt.Fprintln(os.Stderr, "process:", err)
 	os.Exit(1)
-}
-
-func loadavg() string {
-	b, _ := os.ReadFile("/proc/loadavg")
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }
 
 // ---- figure 1: throughput by process model ---------------------------------

@@ -100,35 +100,21 @@ export default async function render() {
 	// The upstream goes down: the last good snapshot is served, marked
 	// stale, and the status shows the error at the fetch's line.
 	down.Store(true)
-	waitFor := func(what string, cond func(r *resp) bool, path string) *resp {
-		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			r, err := get(s.addr, path)
-			if err == nil && cond(r) {
-				return r
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s (last: %v %v)", what, r, err)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	r := waitFor("X-Jawas-Stale", func(r *resp) bool { return r.header.Get("X-Jawas-Stale") != "" }, "/weather.json")
+	r := s.waitFor("/weather.json", "X-Jawas-Stale", 20*time.Second, func(r *resp) bool { return r.header.Get("X-Jawas-Stale") != "" })
 	if r.status != 200 || string(r.body) != `{"weather":{"temp":21}}` {
 		t.Errorf("stale snapshot: %d %s", r.status, r.body)
 	}
-	waitFor("the error in the status", func(r *resp) bool {
+	s.waitFor("/_jawas/status", "the error in the status", 20*time.Second, func(r *resp) bool {
 		b := string(r.body)
 		return strings.Contains(b, `"consecutive_failures": `) && strings.Contains(b, `"file": "sources/weather.ts"`) &&
 			strings.Contains(b, `"line": 3`) && strings.Contains(b, `fetch(\"`+up.URL+`/now\")`)
-	}, "/_jawas/status")
+	})
 	if n := s.countLog(`msg="source failed`); n != 1 {
 		t.Errorf("logged %d failures, want 1 for the streak", n)
 	}
 
 	// It comes back: the header goes away.
 	down.Store(false)
-	waitFor("a fresh snapshot", func(r *resp) bool { return r.status == 200 && r.header.Get("X-Jawas-Stale") == "" }, "/weather.json")
+	s.waitFor("/weather.json", "a fresh snapshot", 20*time.Second, func(r *resp) bool { return r.status == 200 && r.header.Get("X-Jawas-Stale") == "" })
 	s.waitLog(`source works again`, 1, 10*time.Second)
 }

@@ -95,30 +95,16 @@ export default async function render() {
 
 	// The server stops: the last good snapshot is served, marked stale,
 	// and the status shows the query's error at its line.
-	waitFor := func(what string, cond func(r *resp) bool, path string) *resp {
-		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			r, err := get(s.addr, path)
-			if err == nil && cond(r) {
-				return r
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s (last: %v %v)", what, r, err)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
 	srv.Stop()
-	r := waitFor("X-Jawas-Stale", func(r *resp) bool { return r.header.Get("X-Jawas-Stale") != "" }, "/top.json")
+	r := s.waitFor("/top.json", "X-Jawas-Stale", 30*time.Second, func(r *resp) bool { return r.header.Get("X-Jawas-Stale") != "" })
 	if r.status != 200 || string(r.body) != want {
 		t.Errorf("stale snapshot: %d %s", r.status, r.body)
 	}
-	waitFor("the error in the status", func(r *resp) bool {
+	s.waitFor("/_jawas/status", "the error in the status", 30*time.Second, func(r *resp) bool {
 		b := string(r.body)
 		return strings.Contains(b, `"consecutive_failures": `) && strings.Contains(b, `"file": "sources/top.ts"`) &&
 			strings.Contains(b, `"line": 4`) && strings.Contains(b, `db(\"pg\").query: `)
-	}, "/_jawas/status")
+	})
 	if n := s.countLog(`msg="source failed`); n != 1 {
 		t.Errorf("logged %d failures, want 1 for the streak:\n%s", n, s.log())
 	}
@@ -126,9 +112,9 @@ export default async function render() {
 	// It comes back: the pool reconnects, the header goes away.
 	srv.Restart()
 	srv.Exec("UPDATE scores SET score = 40 WHERE name = 'cid'")
-	r = waitFor("a fresh snapshot", func(r *resp) bool {
+	r = s.waitFor("/top.json", "a fresh snapshot", 30*time.Second, func(r *resp) bool {
 		return r.status == 200 && r.header.Get("X-Jawas-Stale") == "" && strings.Contains(string(r.body), "cid")
-	}, "/top.json")
+	})
 	if got := string(r.body); got != `{"top":[{"name":"cid","score":40},{"name":"ann","score":30}]}` {
 		t.Errorf("after recovery: %s", got)
 	}

@@ -259,6 +259,23 @@ func (s *server) waitOK(path string, timeout time.Duration) *resp {
 	return nil
 }
 
+// waitFor polls path on fresh connections until cond holds for an answer
+// (what names the condition in the failure) and returns that answer.
+func (s *server) waitFor(path, what string, timeout time.Duration, cond func(r *resp) bool) *resp {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		r, err := get(s.addr, path)
+		if err == nil && cond(r) {
+			return r
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("timed out waiting for %s (last: %v %v)", what, r, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // waitExit waits for the supervisor to exit and returns its exit code.
 func (s *server) waitExit(timeout time.Duration) int {
 	s.t.Helper()

@@ -83,6 +83,16 @@ func LoadCheckpoint(dir string) (*Checkpoint, error) {
 	if !found {
 		cp = &Checkpoint{}
 	}
+	return cp.Filled(), nil
+}
+
+// Filled gives cp's nil tables empty values (a checkpoint written before a
+// table existed, a cluster's, or none at all) and returns cp; nil is an
+// empty checkpoint. Every checkpoint the engine starts from goes through it.
+func (cp *Checkpoint) Filled() *Checkpoint {
+	if cp == nil {
+		cp = &Checkpoint{}
+	}
 	if cp.Positions == nil {
 		cp.Positions = Positions{}
 	}
@@ -95,7 +105,7 @@ func LoadCheckpoint(dir string) (*Checkpoint, error) {
 	if cp.Meta == nil {
 		cp.Meta = map[string]SourceMeta{}
 	}
-	return cp, nil
+	return cp
 }
 
 // writeFileAtomic writes encode's JSON as a checked file at path by temp file and
@@ -161,14 +171,5 @@ func DecodeCheckpoint(b []byte) (*Checkpoint, error) {
 	if err := json.Unmarshal(b, cp); err != nil {
 		return nil, fmt.Errorf("decode checkpoint: %w", err)
 	}
-	if cp.Positions == nil {
-		cp.Positions = Positions{}
-	}
-	if cp.States == nil {
-		cp.States = map[string]json.RawMessage{}
-	}
-	if cp.Events == nil {
-		cp.Events = NewStatusTable(0)
-	}
-	return cp, nil
+	return cp.Filled(), nil
 }

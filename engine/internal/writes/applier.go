@@ -183,19 +183,7 @@ func OpenApplier(proj *period.Project, opt ApplierOptions) (*Applier, error) {
 
 // openFed opens an Applier on opt.Feed, starting from opt.Initial.
 func openFed(proj *period.Project, opt ApplierOptions) (*Applier, error) {
-	cp := opt.Initial
-	if cp == nil {
-		cp = &journal.Checkpoint{}
-	}
-	if cp.Positions == nil {
-		cp.Positions = journal.Positions{}
-	}
-	if cp.States == nil {
-		cp.States = map[string]json.RawMessage{}
-	}
-	if cp.Events == nil {
-		cp.Events = journal.NewStatusTable(0)
-	}
+	cp := opt.Initial.Filled()
 	a := &Applier{opt: opt}
 	if _, err := a.restore(proj, cp); err != nil {
 		return nil, err
@@ -210,9 +198,6 @@ func openFed(proj *period.Project, opt ApplierOptions) (*Applier, error) {
 func (a *Applier) restore(proj *period.Project, cp *journal.Checkpoint) (migrated bool, err error) {
 	a.pos, a.states, a.events, a.boundary = cp.Positions, cp.States, cp.Events, cp.Boundary
 	a.meta = cp.Meta
-	if a.meta == nil { // a cluster's initial checkpoint may predate the state lifecycle, or be none
-		a.meta = map[string]journal.SourceMeta{}
-	}
 	a.owner = map[string]*period.Source{}
 	a.queues = map[string][]journal.Record{}
 	a.lastCP = time.Now()

@@ -77,15 +77,35 @@ func runNATSChild(spec string) {
 	srv.WaitForShutdown()
 }
 
-// freePort returns a loopback port nobody listens on now.
+// handedOut is every port freePort returned in this test process: the
+// kernel may give a closed probe's port again, and two of our own servers
+// were once handed the same one (a NATS client port and a node's HTTP
+// port, started a few ms apart).
+var (
+	handedMu  sync.Mutex
+	handedOut = map[int]bool{}
+)
+
+// freePort returns a loopback port nobody listens on now and that no
+// earlier call in this process returned.
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	handedMu.Lock()
+	defer handedMu.Unlock()
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if !handedOut[port] {
+			handedOut[port] = true
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatal("no fresh loopback port in 100 tries")
+	return 0
 }
 
 // natsCluster is three NATS servers routed to each other.

@@ -135,7 +135,11 @@ func TestQuarantinedIsNeverEvaluatedAgain(t *testing.T) {
 			}
 		}
 	}()
-	for i := 0; i < QuarantineHits; i++ {
+	// A relief charges the hog only when what it freed can be told apart
+	// (relieve's rules); on a busy machine one in a few is not. What this
+	// test guards is what happens once it is quarantined, so it relieves
+	// until the hits are there (bounded).
+	for i := 0; i < 3*QuarantineHits && hog.Quarantined() == ""; i++ {
 		if i > 0 {
 			pause.Store(true) // let grow have it
 			grow(t, hog, 10)

@@ -70,8 +70,10 @@ func NewWorker(opt WorkerOptions) (*Worker, error) {
 	w.sopt = serverOptions(opt.Config, opt.ListenFD, opt.SnapshotDir, opt.Dev, opt.Log)
 	w.sopt.Loops = opt.Loops
 	w.sopt.Balance = true // even out connections between the loops sharing the socket
+	w.sopt.BalanceLoops = opt.Loops
 	if opt.child != nil {
-		w.sopt.CloseListener = true // refuse, rather than queue, once this worker stops accepting
+		w.sopt.CloseListener = true                            // refuse, rather than queue, once this worker stops accepting
+		w.sopt.BalanceLoops = opt.Loops * opt.Config.Workers() // every worker's loops share the socket
 		if opt.hintFD >= 0 {
 			w.sopt.AcceptHintFD = opt.hintFD // the supervisor's: shared by every worker
 		}

@@ -14,7 +14,7 @@ func TestBalanceAllowsOnlyUpToAShare(t *testing.T) {
 	defer a.Close()
 	self := ServeFileName(dir, 1, 0)
 
-	b := NewBalance(dir, time.Hour)
+	b := NewBalance(dir, time.Hour, 0)
 	defer b.Close()
 	if !b.Allow(self, 1000) {
 		t.Fatal("a loop alone must always be allowed to accept")
@@ -68,7 +68,7 @@ func TestBalanceRefreshesWhenAccepting(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	b := newBalance(dir, time.Millisecond, 0) // no start-up phase
+	b := newBalance(dir, time.Millisecond, 0, 0) // no start-up phase
 	defer b.Close()
 	peer, err := OpenServe(ServeFileName(dir, 2, 0))
 	if err != nil {
@@ -83,6 +83,35 @@ func TestBalanceRefreshesWhenAccepting(t *testing.T) {
 		b.Accepted()
 		if time.Now().After(deadline) {
 			t.Fatalf("peer not seen after 10s of accepts: peers %d", len(*b.peers.Load()))
+		}
+	}
+}
+
+// TestBalanceCountsLoopsNotStartedYet: a loop running before its siblings
+// have shown up holds back once it has more than its share of the loops
+// expected (a burst queued before they started would otherwise all land
+// on it), and only during the start-up phase: afterwards a sibling that
+// never came cannot keep it from accepting.
+func TestBalanceCountsLoopsNotStartedYet(t *testing.T) {
+	dir := t.TempDir()
+	self := ServeFileName(dir, 1, 0)
+	a, err := OpenServe(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	const phase = 300 * time.Millisecond
+	b := newBalance(dir, time.Hour, phase, 2)
+	defer b.Close()
+	if !b.Allow(self, 1) {
+		t.Error("the first connection was refused: a loop up to its share must accept")
+	}
+	if b.Allow(self, 16) {
+		t.Error("a loop holding 16 accepted more while its expected sibling had not started")
+	}
+	for deadline := time.Now().Add(10 * time.Second); !b.Allow(self, 16); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("still holding back 10 s after a %v start-up phase: a sibling that never starts must not block accepts", phase)
 		}
 	}
 }

@@ -141,6 +141,11 @@ type Options struct {
 	// of new connections often lands on a single worker.
 	Balance bool
 
+	// BalanceLoops is how many loops share the listener when all of them
+	// run, in every process (0: unknown). While they start, Balance counts
+	// those not seen yet as holding no connection (metrics.NewBalance).
+	BalanceLoops int
+
 	// AcceptHintFD is an eventfd every loop on ListenFD waits on, in every
 	// process (the supervisor passes one to all workers). A loop that stops
 	// accepting to even out connections signals it, so an idle loop takes

@@ -195,6 +195,32 @@ func TestE2EKillEngineUnderLoad(t *testing.T) {
 	requireClean(t, l, "load across 3 engine deaths")
 }
 
+// TestE2EEngineSlowToLoadIsNotKilled: an engine whose project takes
+// longer than the supervisor's heartbeat timeout (3 s) to load is not
+// killed as stuck when it becomes ready. It used to be: it beat only from
+// its run loop, so it said "ready" with its spawn time as its last beat
+// (seen in a test run on a loaded machine, where the demo took 4 s to
+// load and three engines in a row were killed the moment they were up).
+func TestE2EEngineSlowToLoadIsNotKilled(t *testing.T) {
+	dir := newProject(t, "workers = 1", `[source."slow"]`, `timeout = "10s"`)
+	// The top level spins for 3.5 s: past the heartbeat timeout.
+	writeFile(t, filepath.Join(dir, "sources", "slow.js"), `const until = Date.now() + 3500;
+while (Date.now() < until) {}
+export default () => ({ loaded: true });
+`)
+	s := startServe(t, dir)
+	engine := s.waitChildren("engine", 1, 10*time.Second)[0]
+	s.waitFor("/slow.json", "the slow source's snapshot", 30*time.Second, func(r *resp) bool { return r.status == 200 })
+	// A kill follows the ready state at once (the doorbell rings the
+	// supervisor), before the first publish.
+	if n := s.countLog(`engine stuck`); n > 0 {
+		t.Fatalf("the engine was killed as stuck %d time(s) after a slow load", n)
+	}
+	if now := s.waitChildren("engine", 1, 10*time.Second)[0]; now.pid != engine.pid {
+		t.Fatalf("engine %d was replaced by %d", engine.pid, now.pid)
+	}
+}
+
 func TestE2ESIGHUPUnderLoad(t *testing.T) {
 	dir := newProject(t, "workers = 2")
 	s := startServe(t, dir)

@@ -392,14 +392,31 @@ func (m *Module) recover(err error) {
 // timers) with the budget and the memory guard: when the budget runs out,
 // a timer interrupts JavaScript and expires the call's loop (cancelling its
 // host calls); the memory watchdog interrupts it when the call allocated
-// more than MaxMemory. On return no interrupt is pending, nothing the
+// more than MaxMemory (the budget: Module.budget). On return no interrupt is pending, nothing the
 // call started is left running, and the timers no longer reference the
 // runtime (see unpin).
+// MinTopLevelBudget is the least budget of a module's top level. It runs
+// once per load (and again when a runtime is rebuilt), and a project whose
+// top level misses its budget does not load: with a render's 50 ms, an
+// engine starting on a machine busy enough to stall it for that long
+// failed to load the demo and was restarted in a loop (seen in a test run
+// on 2 shared cores). A top level that really never ends is still stopped.
+const MinTopLevelBudget = time.Second
+
+// budget is phase's time budget: Options.Timeout, and for the top level
+// at least MinTopLevelBudget.
+func (m *Module) budget(phase string) time.Duration {
+	if phase == "top level" {
+		return max(m.opt.Timeout, MinTopLevelBudget)
+	}
+	return m.opt.Timeout
+}
+
 func (m *Module) guard(rt *runtime, phase string, io bool, f func() error) error {
 	vm, l := rt.vm, rt.loop
 	l.begin(phase, io)
 	fired := make(chan struct{})
-	t := time.AfterFunc(m.opt.Timeout, func() {
+	t := time.AfterFunc(m.budget(phase), func() {
 		vm.Interrupt(errBudget)
 		l.expire()
 		close(fired)
@@ -690,7 +707,7 @@ func (m *Module) diagnose(err error, op string) error {
 		d.Message = op + " was stopped by the engine's memory pressure guard: the engine's live heap was over its share of serve.max_memory and this source's runtime had allocated the most; its runtime is rebuilt (module-level variables start over), the state is the last good one"
 		frames = ie.Stack()
 	case errors.As(err, &be):
-		d.Message = fmt.Sprintf("%s did not finish within its %v budget", op, m.opt.Timeout)
+		d.Message = fmt.Sprintf("%s did not finish within its %v budget", op, m.budget(op))
 		if be.waiting != "" {
 			d.Message += "; it was still waiting for " + be.waiting
 			if be.since > 0 {
@@ -702,7 +719,7 @@ func (m *Module) diagnose(err error, op string) error {
 			m.locateString(&d, be.stack)
 		}
 	case errors.As(err, &ie):
-		d.Message = fmt.Sprintf("%s did not finish within its %v budget and was interrupted", op, m.opt.Timeout)
+		d.Message = fmt.Sprintf("%s did not finish within its %v budget and was interrupted", op, m.budget(op))
 		frames = ie.Stack()
 	case errors.As(err, &ce) && errors.As(err, &ex):
 		d.Message = op + ": a " + ce.kind + " callback threw " + describe(ex.Value())

@@ -238,7 +238,7 @@ func TestLoadErrors(t *testing.T) {
 		{"badperiod", 0, `export "period" = "fast" is not a duration`},
 		{"negperiod", 0, `export "period" = -5 must be a positive number`},
 		{"toplevel", 4, "top level threw Error: top-level failure"},
-		{"toploop", 2, "top level did not finish within its 50ms budget"},
+		{"toploop", 2, "top level did not finish within its 1s budget"}, // MinTopLevelBudget, not the 50ms timeout
 		{"badinitial", 0, `export "initial" contains a symbol (at key "at")`},
 	}
 	for _, tt := range tests {

@@ -145,7 +145,14 @@ func (w *WorkerSlot) Requests() int64 { return w.word(fieldReqs).Load() }
 
 // SetState stores the slot's state. In a supervised child it then rings
 // the supervisor (DoorbellSignal), which acts on a new state at once.
+// Becoming ready is also a heartbeat, stored first: a child that spent
+// longer than the heartbeat timeout starting (the engine loading a
+// project does not beat) would otherwise be seen ready with its spawn
+// time as its last beat, and killed as stuck the moment it said so.
 func (w *WorkerSlot) SetState(st State) {
+	if st == StateReady {
+		w.Beat(time.Now())
+	}
 	w.word(fieldState).Store(int64(st))
 	ring()
 }

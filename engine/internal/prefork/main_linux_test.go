@@ -230,6 +230,13 @@ func fakeEngine() {
 		if seq == 0 {
 			me.SetState(prefork.StateReady)
 		}
+		if seq == 1 && os.Getenv("TEST_SPIN_ENGINE") == "1" {
+			// Busy without beating, as an engine whose beat goroutine
+			// the machine starves: running, but late (bounded).
+			for end := time.Now().Add(30 * time.Second); time.Now().Before(end); {
+			}
+			os.Exit(4)
+		}
 		select {
 		case <-drain:
 			os.Exit(0)

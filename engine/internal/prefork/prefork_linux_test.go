@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -219,8 +220,42 @@ func TestStuckEngine(t *testing.T) {
 	if !strings.Contains(p.log(), "engine stuck") {
 		t.Error(`no "engine stuck" log`)
 	}
+	if strings.Contains(p.log(), "late but the process is running") {
+		t.Error("a frozen engine was taken for a running one")
+	}
 	waitGone(t, engine, 2*time.Second)
 	waitPublishedBy(t, p.addr, next, 2*time.Second)
+}
+
+// TestLateEngineStillRunning: an engine whose beat is late while the
+// process runs (busy, as on a machine that starves its beat) gets up to
+// twice the heartbeat timeout before it is killed, and the log says so;
+// past that it is replaced like a frozen one.
+func TestLateEngineStillRunning(t *testing.T) {
+	const timeout = 500 * time.Millisecond
+	p := startSupervisor(t, 1, "TEST_HEARTBEAT_TIMEOUT="+timeout.String(), "TEST_SPIN_ENGINE=1")
+	s := p.shm()
+	_, engine := ready(s)
+	if engine == 0 {
+		t.Fatal("no engine")
+	}
+	next := waitReplaced(t, s, engineOf, engine, 10*time.Second)
+	log := p.log()
+	if !strings.Contains(log, "late but the process is running") {
+		t.Errorf("no \"late but running\" warning before the busy engine %d was replaced by %d", engine, next)
+	}
+	if !strings.Contains(log, "ran_meanwhile=true") {
+		t.Errorf("the kill of the busy engine does not say it ran meanwhile")
+	}
+	// Lower bound only: killed no sooner than twice the timeout after its
+	// last beat (by design; the upper bound is waitReplaced's).
+	m := regexp.MustCompile(`engine stuck.*heartbeat_age=([0-9.]+m?s)`).FindStringSubmatch(log)
+	if m == nil {
+		t.Fatalf("no engine stuck log with heartbeat_age:\n%s", log)
+	}
+	if age, err := time.ParseDuration(m[1]); err != nil || age <= 2*timeout {
+		t.Errorf("the busy engine was killed with its heartbeat %s old, want over %v", m[1], 2*timeout)
+	}
 }
 
 // waitUntil polls cond until it holds, failing the test after within.

@@ -56,6 +56,12 @@ type child struct {
 	stuck   bool      // we SIGKILLed it for a stale heartbeat or no readiness
 	killed  bool      // we SIGKILLed it for overrunning its drain
 	oom     oomCounts // the kernel's OOM-kill counters when it started (oom_linux.go)
+
+	// The engine only: while its heartbeat is late, whether it still runs
+	// (see engineRuns).
+	probeAt  time.Time     // when cpuAt was read; zero while the beat is fresh
+	cpuAt    time.Duration // the process's CPU time then
+	lateSaid bool          // "late but running" logged for this lateness
 }
 
 type exitEvent struct {
@@ -291,9 +297,18 @@ func (s *supervisor) decide(now time.Time) {
 	// (SIGSTOP, a frozen cgroup, a wedged process) would otherwise leave
 	// the workers serving its last snapshots and queueing writes forever.
 	if c := s.engine.cur; c != nil && c.stopAt.IsZero() && !c.stuck && c.slot.State() == StateReady {
-		if age := now.Sub(c.slot.LastBeat()); age > s.opt.HeartbeatTimeout {
+		age := now.Sub(c.slot.LastBeat())
+		if age <= s.opt.HeartbeatTimeout {
+			c.probeAt, c.lateSaid = time.Time{}, false
+		} else if runs, measured := s.engineRuns(c, now); runs && age <= 2*s.opt.HeartbeatTimeout {
+			if measured && !c.lateSaid {
+				c.lateSaid = true
+				s.log.Warn("engine heartbeat late but the process is running (an overloaded machine?): waiting up to twice the heartbeat timeout",
+					"pid", c.pid, "heartbeat_age", age.Round(time.Millisecond))
+			}
+		} else {
 			s.log.Error("engine stuck: heartbeat too old, killing it", "pid", c.pid,
-				"heartbeat_age", age.Round(time.Millisecond))
+				"heartbeat_age", age.Round(time.Millisecond), "ran_meanwhile", c.lateSaid)
 			s.kill(c)
 			c.stuck = true
 		}
@@ -389,7 +404,11 @@ func (s *supervisor) nextDeadline(now time.Time) time.Time {
 		}
 	}
 	if c := s.engine.cur; c != nil && c.stopAt.IsZero() && !c.stuck && c.slot.State() == StateReady {
-		due(stale(c))
+		if c.probeAt.IsZero() {
+			due(stale(c))
+		} else {
+			due(c.probeAt.Add(engineProbe)) // late: watching whether it runs
+		}
 	}
 	for _, p := range s.workers {
 		for _, c := range []*child{p.cur, p.next} {
@@ -512,6 +531,60 @@ func (s *supervisor) stop(c *child, now time.Time) {
 	if err := unix.Kill(c.pid, unix.SIGTERM); err != nil && !errors.Is(err, unix.ESRCH) {
 		s.log.Error("cannot signal child", "pid", c.pid, "err", os.NewSyscallError("kill", err))
 	}
+}
+
+// engineProbe is how long the supervisor watches a late engine's CPU time
+// before deciding whether it still runs.
+const engineProbe = 250 * time.Millisecond
+
+// engineRuns reports whether the engine c, whose heartbeat is late, used
+// CPU in the last engineProbe: its beat comes from a ticker of its own,
+// apart from the renders, so a late beat with the process running means
+// the machine is starving it (seen once at a load average of 17 on 2
+// cores: an engine 22 s into a test was killed with its beat 3.001 s old),
+// while a frozen process (SIGSTOP, a frozen cgroup) or a wedged runtime
+// uses none. Until a probe has run its course, runs is true and measured
+// false; a process whose CPU time cannot be read counts as not running. A
+// worker gets no such grace: it beats from its event loop, and a loop
+// spinning on a bug uses CPU too.
+func (s *supervisor) engineRuns(c *child, now time.Time) (runs, measured bool) {
+	if c.probeAt.IsZero() {
+		c.probeAt, c.cpuAt = now, taskCPU(c.pid)
+		return c.cpuAt >= 0, false
+	}
+	if now.Sub(c.probeAt) < engineProbe {
+		return true, false
+	}
+	cpu := taskCPU(c.pid)
+	runs = cpu >= 0 && cpu > c.cpuAt
+	c.probeAt, c.cpuAt = now, cpu
+	return runs, true
+}
+
+// taskCPU is the CPU time pid's threads have run, from the scheduler's
+// per-thread statistics (nanoseconds, unlike /proc/PID/stat's clock
+// ticks: a starved process may run only a few milliseconds in a probe);
+// -1 when it cannot be read.
+func taskCPU(pid int) time.Duration {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return -1
+	}
+	var sum time.Duration
+	for _, t := range tasks {
+		b, err := os.ReadFile(dir + "/" + t.Name() + "/schedstat")
+		if err != nil {
+			continue // the thread exited meanwhile
+		}
+		f, _, _ := strings.Cut(string(b), " ")
+		ns, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return -1
+		}
+		sum += time.Duration(ns)
+	}
+	return sum
 }
 
 func (s *supervisor) kill(c *child) {

@@ -1,6 +1,7 @@
 package snapshot_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -65,4 +66,40 @@ func storeDir(tb testing.TB) string {
 		return d
 	}
 	return tb.TempDir()
+}
+
+// BenchmarkDeltaParts times the parts of BenchmarkDeltaCost's patches on
+// pre-rendered versions of the workload: parsing a version, and the diff
+// and encoding from the previous version and from 4 versions back.
+//
+//	go test -run XXX -bench DeltaParts ./engine/internal/snapshot/
+func BenchmarkDeltaParts(b *testing.B) {
+	vs := gameVersions(b, 64)
+	trees := make([]snapshot.Tree, len(vs))
+	for i, v := range vs {
+		if err := snapshot.ParseTree(&trees[i], v); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("parse", func(b *testing.B) {
+		var t snapshot.Tree
+		b.SetBytes(int64(len(vs[0])))
+		i := 0
+		for b.Loop() {
+			snapshot.ParseTree(&t, vs[i%len(vs)])
+			i++
+		}
+	})
+	for _, back := range []int{1, 4} {
+		b.Run(fmt.Sprintf("diff-%d", back), func(b *testing.B) {
+			var d snapshot.Differ
+			var buf []byte
+			i := 0
+			for b.Loop() {
+				k := back + i%(len(vs)-back)
+				buf = d.Encode(&trees[k-back], &trees[k], buf)
+				i++
+			}
+		})
+	}
 }

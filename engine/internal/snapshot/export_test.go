@@ -48,3 +48,16 @@ func (pm *PatchMaker) Next(body []byte) (patches int, err error) {
 }
 
 func (pm *PatchMaker) Close() { pm.s.Close() }
+
+// The parts of making a patch, for BenchmarkDeltaParts.
+type (
+	Tree   = jsonTree
+	Differ = differ
+)
+
+func ParseTree(t *Tree, body []byte) error { return parseTree(t, body) }
+
+func (d *Differ) Encode(a, b *Tree, dst []byte) []byte {
+	d.diff(a, b)
+	return encodeSplices(dst[:0], a.body, d.out)
+}

@@ -2,6 +2,7 @@ package snapshot_test
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -30,27 +31,36 @@ func BenchmarkDeltaCost(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	var renderT, patchT time.Duration
+	// Wall time, and the thread's CPU time: on the shared machine a
+	// descheduled render or patch inflates the first, not the second.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var renderT, patchT, renderCPU, patchCPU time.Duration
 	patches := 0
 	b.ResetTimer()
 	for b.Loop() {
-		t0 := time.Now()
+		t0, c0 := time.Now(), threadCPU()
 		body := render(b, src)
 		pm.Version(body) // the hash: Put's, with or without patches
-		t1 := time.Now()
+		t1, c1 := time.Now(), threadCPU()
 		n, err := pm.Next(body)
-		t2 := time.Now()
+		t2, c2 := time.Now(), threadCPU()
 		if err != nil {
 			b.Fatal(err)
 		}
 		renderT += t1.Sub(t0)
 		patchT += t2.Sub(t1)
+		renderCPU += c1 - c0
+		patchCPU += c2 - c1
 		patches += n
 	}
 	n := float64(b.N)
 	b.ReportMetric(float64(renderT.Microseconds())/n, "render-µs/op")
 	b.ReportMetric(float64(patchT.Microseconds())/n, "patches-µs/op")
 	b.ReportMetric(float64(patches)/n, "patches/op")
+	if renderCPU > 0 {
+		b.ReportMetric(100*patchCPU.Seconds()/renderCPU.Seconds(), "cpu-%-of-render")
+	}
 	pct := 100 * patchT.Seconds() / renderT.Seconds()
 	b.ReportMetric(pct, "patches-%-of-render")
 	if pct > 25 {
@@ -85,21 +95,36 @@ func BenchmarkDeltaParts(b *testing.B) {
 		var t snapshot.Tree
 		b.SetBytes(int64(len(vs[0])))
 		i := 0
+		cpu := cpuTimer(b)
 		for b.Loop() {
 			snapshot.ParseTree(&t, vs[i%len(vs)])
 			i++
 		}
+		cpu()
 	})
 	for _, back := range []int{1, 4} {
 		b.Run(fmt.Sprintf("diff-%d", back), func(b *testing.B) {
 			var d snapshot.Differ
 			var buf []byte
 			i := 0
+			cpu := cpuTimer(b)
 			for b.Loop() {
 				k := back + i%(len(vs)-back)
 				buf = d.Encode(&trees[k-back], &trees[k], buf)
 				i++
 			}
+			cpu()
 		})
+	}
+}
+
+// cpuTimer starts counting the thread's CPU time; the function it returns
+// reports it per op as cpu-ns/op.
+func cpuTimer(b *testing.B) func() {
+	runtime.LockOSThread()
+	c0 := threadCPU()
+	return func() {
+		b.ReportMetric(float64(threadCPU()-c0)/float64(b.N), "cpu-ns/op")
+		runtime.UnlockOSThread()
 	}
 }

@@ -84,11 +84,15 @@ func storeDir(tb testing.TB) string {
 //
 //	go test -run XXX -bench DeltaParts ./engine/internal/snapshot/
 func BenchmarkDeltaParts(b *testing.B) {
-	vs := gameVersions(b, 64)
+	vs := gameVersions(b, 100)
 	trees := make([]snapshot.Tree, len(vs))
+	var d snapshot.Differ
 	for i, v := range vs {
 		if err := snapshot.ParseTree(&trees[i], v); err != nil {
 			b.Fatal(err)
+		}
+		if i > 0 { // expanded as the store's trees are
+			d.Encode(&trees[i-1], &trees[i], nil)
 		}
 	}
 	b.Run("parse", func(b *testing.B) {
@@ -101,6 +105,51 @@ func BenchmarkDeltaParts(b *testing.B) {
 			i++
 		}
 		cpu()
+	})
+	b.Run("parse-guided", func(b *testing.B) {
+		var t snapshot.Tree
+		b.SetBytes(int64(len(vs[0])))
+		i := 0
+		cpu := cpuTimer(b)
+		for b.Loop() {
+			k := 1 + i%(len(vs)-1)
+			snapshot.ParseTreeLike(&t, vs[k], &trees[k-1])
+			i++
+		}
+		cpu()
+	})
+	b.Run("patches", func(b *testing.B) { // all of PatchMaker.Next: parse, 4 diffs, gzip, the file
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		var pm *snapshot.PatchMaker
+		var cpu time.Duration
+		i := 0
+		for b.Loop() {
+			k := i % (len(vs) - 4)
+			if k == 0 { // from the start again, on a new store: the last version to the first would be a whole new document
+				if pm != nil {
+					pm.Close()
+				}
+				var err error
+				if pm, err = snapshot.NewPatchMaker(storeDir(b), 4); err != nil {
+					b.Fatal(err)
+				}
+				for _, v := range vs[:4] {
+					pm.Version(v)
+					pm.Next(v)
+				}
+			}
+			body := vs[k+4]
+			c0 := threadCPU()
+			pm.Version(body)
+			if _, err := pm.Next(body); err != nil {
+				b.Fatal(err)
+			}
+			cpu += threadCPU() - c0
+			i++
+		}
+		pm.Close()
+		b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
 	})
 	for _, back := range []int{1, 4} {
 		b.Run(fmt.Sprintf("diff-%d", back), func(b *testing.B) {

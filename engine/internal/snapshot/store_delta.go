@@ -99,6 +99,9 @@ func (s *Store) makePatches(e *entry, body []byte, m Meta) error {
 		}
 	}
 	e.cur, e.past = cur, hist
+	if prev != nil && prev.tree != nil { // parse the new version following the previous one
+		s.parsed(cur, prev.tree)
+	}
 	buf := s.enc[:0]
 	for _, a := range hist {
 		p, err := s.patch(a, cur)
@@ -149,7 +152,7 @@ func (s *Store) patch(a, b *past) (*patch, error) {
 	}
 	p := &patch{from: a.hex}
 	s.patches[name] = p
-	if !s.parsed(a) || !s.parsed(b) {
+	if !s.parsed(a, nil) || !s.parsed(b, nil) {
 		p.none = true
 		return p, nil
 	}
@@ -175,15 +178,16 @@ func (s *Store) patch(a, b *past) (*patch, error) {
 }
 
 // parsed parses p's body unless done, in a recycled tree when there is
-// one, and reports whether it is JSON.
-func (s *Store) parsed(p *past) bool {
+// one, following guide (the previous version's tree) when not nil, and
+// reports whether it is JSON.
+func (s *Store) parsed(p *past, guide *jsonTree) bool {
 	if p.tree == nil && !p.bad {
 		if n := len(s.trees); n > 0 {
 			p.tree, s.trees = s.trees[n-1], s.trees[:n-1]
 		} else {
 			p.tree = new(jsonTree)
 		}
-		if parseTree(p.tree, p.body) != nil {
+		if parseTree(p.tree, p.body, guide) != nil {
 			s.trees = append(s.trees, p.tree)
 			p.tree, p.bad = nil, true
 		}

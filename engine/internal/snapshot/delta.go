@@ -484,7 +484,7 @@ type differ struct {
 	a, b    *jsonTree
 	out     []splice
 	ka, kb  [][]byte
-	pa, pb  map[string]int
+	pa      map[string]int // where each key of ka is (the last one), made when align needs it often
 	matches [][2]int32
 	depth   int // containers being diffed
 }
@@ -637,18 +637,7 @@ func (d *differ) align(na, nb int) {
 		}
 		return
 	}
-	if d.pa == nil {
-		d.pa, d.pb = make(map[string]int), make(map[string]int)
-	}
-	clear(d.pa)
-	clear(d.pb)
-	for i, k := range d.ka {
-		d.pa[unsafe.String(unsafe.SliceData(k), len(k))] = i
-	}
-	for j, k := range d.kb {
-		d.pb[unsafe.String(unsafe.SliceData(k), len(k))] = j
-	}
-	i, j := 0, 0
+	i, j, looks := 0, 0, 0
 	for i < na && j < nb {
 		if bytes.Equal(d.ka[i], d.kb[j]) {
 			d.matches = append(d.matches, [2]int32{int32(i), int32(j)})
@@ -656,13 +645,41 @@ func (d *differ) align(na, nb int) {
 			j++
 			continue
 		}
-		kb := d.kb[j]
-		if p, ok := d.pa[unsafe.String(unsafe.SliceData(kb), len(kb))]; !ok || p < i {
+		if !d.ahead(d.kb[j], i, &looks) {
 			j++ // added (or moved backwards): inserted from b's bytes
 			continue
 		}
 		i++ // removed, or moved further on: b's bytes bring it back there
 	}
+}
+
+// alignScans is how many times align looks for a key by scanning the
+// rest of a before it indexes a's keys in a map: an element added and
+// one removed (the common change) take two looks. A variable for the
+// test that checks both ways give the same pairs.
+var alignScans = 8
+
+// ahead reports whether key is one of d.ka[i:].
+func (d *differ) ahead(key []byte, i int, looks *int) bool {
+	if *looks++; *looks <= alignScans {
+		for _, k := range d.ka[i:] {
+			if bytes.Equal(k, key) {
+				return true
+			}
+		}
+		return false
+	}
+	if *looks == alignScans+1 {
+		if d.pa == nil {
+			d.pa = make(map[string]int)
+		}
+		clear(d.pa)
+		for i, k := range d.ka {
+			d.pa[unsafe.String(unsafe.SliceData(k), len(k))] = i // the last one
+		}
+	}
+	p, ok := d.pa[unsafe.String(unsafe.SliceData(key), len(key))]
+	return ok && p >= i
 }
 
 // positions pairs array elements without ids: the common prefix and

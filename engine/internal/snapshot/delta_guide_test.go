@@ -204,3 +204,40 @@ func TestStorePatchesAreDirectDiffs(t *testing.T) {
 		}
 	}
 }
+
+// TestAlignScansAsTheMap: align pairs the same keys whether it looks keys
+// up by scanning or in the map, on random key sequences with duplicates,
+// moves, additions and removals.
+func TestAlignScansAsTheMap(t *testing.T) {
+	defer func(n int) { alignScans = n }(alignScans)
+	r := rand.New(rand.NewPCG(7, 8))
+	var d differ
+	pairs := func(ka, kb [][]byte, scans int) string {
+		alignScans = scans
+		d.ka, d.kb, d.matches = ka, kb, d.matches[:0]
+		d.align(len(ka), len(kb))
+		return fmt.Sprint(d.matches)
+	}
+	for range 3000 {
+		var ka, kb [][]byte
+		for range r.IntN(30) {
+			ka = append(ka, []byte(fmt.Sprint(r.IntN(25))))
+		}
+		for _, k := range ka {
+			switch r.IntN(6) {
+			case 0: // removed
+			case 1:
+				kb = append(kb, []byte(fmt.Sprint(r.IntN(40))), k)
+			default:
+				kb = append(kb, k)
+			}
+		}
+		if len(kb) > 1 && r.IntN(3) == 0 {
+			i, j := r.IntN(len(kb)), r.IntN(len(kb))
+			kb[i], kb[j] = kb[j], kb[i]
+		}
+		if scan, mapped := pairs(ka, kb, 1<<30), pairs(ka, kb, 0); scan != mapped {
+			t.Fatalf("a %q\nb %q\nscanning: %s\nthe map:  %s", ka, kb, scan, mapped)
+		}
+	}
+}

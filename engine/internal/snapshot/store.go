@@ -44,6 +44,7 @@ type Store struct {
 	enc     []byte      // patch file being assembled
 	pcomp   *Compressor // gzip for patches (brotli: comp)
 	trees   []*jsonTree // parsed trees of versions no longer kept, for reuse
+	bodies  [][]byte    // bodies of versions no longer kept, for reuse (bodyBuf)
 }
 
 type entry struct {

@@ -82,7 +82,7 @@ func (s *Store) makePatches(e *entry, body []byte, m Meta) error {
 		e.cur, e.past = nil, nil
 		return nil
 	}
-	cur := &past{hash: e.v.hash, hex: e.v.hex, body: bytes.Clone(body)}
+	cur := &past{hash: e.v.hash, hex: e.v.hex, body: append(s.bodyBuf(len(body)), body...)}
 	hist := make([]*past, 0, s.deltas)
 	if prev != nil && prev.hash != cur.hash {
 		hist = append(hist, prev)
@@ -92,10 +92,16 @@ func (s *Store) makePatches(e *entry, body []byte, m Meta) error {
 			hist = append(hist, p)
 		}
 	}
-	for _, p := range e.past { // recycle the trees of versions leaving the window
-		if p.tree != nil && !slices.Contains(hist, p) {
-			s.trees = append(s.trees, p.tree)
-			p.tree = nil
+	for _, p := range e.past { // recycle the trees and bodies of versions leaving the window
+		if !slices.Contains(hist, p) {
+			if p.tree != nil {
+				s.trees = append(s.trees, p.tree)
+				p.tree = nil
+			}
+			if len(s.bodies) < maxPooledBodies {
+				s.bodies = append(s.bodies, p.body[:0])
+			}
+			p.body = nil
 		}
 	}
 	e.cur, e.past = cur, hist
@@ -175,6 +181,25 @@ func (s *Store) patch(a, b *past) (*patch, error) {
 		}
 	}
 	return p, nil
+}
+
+// maxPooledBodies bounds the bodies of versions that left a window kept
+// for the next versions' copies.
+const maxPooledBodies = 4
+
+// bodyBuf returns an empty buffer for a copy of a body of n bytes: one a
+// version that left its window held when it is large enough. A new
+// version's body is kept for the next versions' patches; reusing the
+// buffer saves allocating and clearing ~100 KB per version.
+func (s *Store) bodyBuf(n int) []byte {
+	for len(s.bodies) > 0 {
+		b := s.bodies[len(s.bodies)-1]
+		s.bodies = s.bodies[:len(s.bodies)-1]
+		if cap(b) >= n {
+			return b
+		}
+	}
+	return make([]byte, 0, n+n/16) // a little room: the next versions are about the same size
 }
 
 // parsed parses p's body unless done, in a recycled tree when there is

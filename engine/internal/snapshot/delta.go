@@ -567,6 +567,12 @@ func (d *differ) container(ai, bi int32) {
 		if k == len(matches) {
 			break
 		}
+		if w := d.equalRun(matches[k:], ea, eb, step); w > 0 { // members that need no diff
+			last := matches[k+w-1]
+			prevA, prevB = int(a.nodes[ea[last[0]*step+step-1]].end), int(b.nodes[eb[last[1]*step+step-1]].end)
+			k += w - 1
+			continue
+		}
 		va, vb := ea[m[0]*step+step-1], eb[m[1]*step+step-1]
 		if step == 2 { // the colon and any space between key and value
 			ca, cb := a.body[a.nodes[keyNode(ea, m[0])].end:a.nodes[va].start], b.body[b.nodes[keyNode(eb, m[1])].end:b.nodes[vb].start]
@@ -578,6 +584,29 @@ func (d *differ) container(ai, bi int32) {
 		prevA, prevB = int(a.nodes[va].end), int(b.nodes[vb].end)
 	}
 	d.matches = d.matches[:m0]
+}
+
+// equalRun returns how many of the pairs in ms (64 or 8) are consecutive
+// members on both sides whose bytes, with the gaps between them, are
+// equal, or 0: one comparison for many members, none of which then needs
+// its own. The splices are those of diffing each member.
+func (d *differ) equalRun(ms [][2]int32, ea, eb []int32, step int32) int {
+	a, b := d.a, d.b
+	for _, w := range [...]int{64, 8} {
+		if len(ms) < w {
+			continue
+		}
+		f, l := ms[0], ms[w-1]
+		if l[0]-f[0] != int32(w-1) || l[1]-f[1] != int32(w-1) {
+			continue
+		}
+		sa, za := a.nodes[ea[f[0]*step]].start, a.nodes[ea[l[0]*step+step-1]].end
+		sb, zb := b.nodes[eb[f[1]*step]].start, b.nodes[eb[l[1]*step+step-1]].end
+		if bytes.Equal(a.body[sa:za], b.body[sb:zb]) {
+			return w
+		}
+	}
+	return 0
 }
 
 // sameIDs reports whether two arrays of elements with ids have the same

@@ -19,6 +19,7 @@ package snapshot
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"strconv"
 	"unsafe"
 )
@@ -539,6 +540,7 @@ func (d *differ) container(ai, bi int32) {
 		d.align(len(ea)/2, len(eb)/2)
 	case d.ids(a, ea) && d.ids(b, eb):
 		if d.sameIDs(ea, eb) { // the common case: the same elements in the same order
+			d.matches = slices.Grow(d.matches, len(ea))
 			for i := range ea {
 				d.matches = append(d.matches, [2]int32{int32(i), int32(i)})
 			}
@@ -617,7 +619,24 @@ func (d *differ) sameIDs(ea, eb []int32) bool {
 	}
 	a, b := d.a, d.b
 	for i := range ea {
-		if !bytes.Equal(a.idSpan(ea[i]), b.idSpan(eb[i])) {
+		if !equalShort(a.idSpan(ea[i]), b.idSpan(eb[i])) {
+			return false
+		}
+	}
+	return true
+}
+
+// equalShort is bytes.Equal for the few bytes of an id: for a thousand
+// ids of 1 to 4 digits an inlined loop beats as many calls.
+func equalShort(x, y []byte) bool {
+	if len(x) != len(y) {
+		return false
+	}
+	if len(x) > 8 {
+		return bytes.Equal(x, y)
+	}
+	for i := range x {
+		if x[i] != y[i] {
 			return false
 		}
 	}

@@ -63,3 +63,6 @@ func (d *Differ) Encode(a, b *Tree, dst []byte) []byte {
 	d.diff(a, b)
 	return encodeSplices(dst[:0], a.body, d.out)
 }
+
+// PatchGzipLevel is the gzip level of the store's patches.
+const PatchGzipLevel = patchGzipLevel

@@ -59,6 +59,8 @@ func BenchmarkDeltaCost(b *testing.B) {
 	b.ReportMetric(float64(patchT.Microseconds())/n, "patches-µs/op")
 	b.ReportMetric(float64(patches)/n, "patches/op")
 	if renderCPU > 0 {
+		b.ReportMetric(float64(renderCPU.Microseconds())/n, "render-cpu-µs/op")
+		b.ReportMetric(float64(patchCPU.Microseconds())/n, "patches-cpu-µs/op")
 		b.ReportMetric(100*patchCPU.Seconds()/renderCPU.Seconds(), "cpu-%-of-render")
 	}
 	pct := 100 * patchT.Seconds() / renderT.Seconds()

@@ -832,3 +832,149 @@ func ApplySplice(a, patch []byte) ([]byte, error) {
 	}
 	return append(out, a[pos:]...), nil
 }
+
+// decodeSplices appends the splices of a wire patch to dst, in the base's
+// coordinates; their inserted bytes are slices of patch.
+func decodeSplices(dst []splice, patch []byte, baseLen int) ([]splice, error) {
+	nl := bytes.IndexByte(patch, '\n')
+	if nl < 2 || patch[0] != '[' || patch[nl-1] != ']' {
+		return nil, errors.New("splice: no header line")
+	}
+	ins, head := patch[nl+1:], patch[1:nl-1]
+	pos := 0
+	var nums [3]int
+	for k := 0; len(head) > 0; k++ {
+		n := 0
+		j := 0
+		for j < len(head) && head[j] != ',' {
+			c := head[j]
+			if c < '0' || c > '9' || n > baseLen+len(patch) {
+				return nil, errors.New("splice: bad number in the header")
+			}
+			n = n*10 + int(c-'0')
+			j++
+		}
+		if j == 0 {
+			return nil, errors.New("splice: bad number in the header")
+		}
+		if head = head[j:]; len(head) > 0 {
+			head = head[1:]
+		}
+		nums[k%3] = n
+		if k%3 != 2 {
+			continue
+		}
+		cp, del, in := nums[0], nums[1], nums[2]
+		if pos+cp+del > baseLen || in > len(ins) {
+			return nil, errors.New("splice: out of range")
+		}
+		dst = append(dst, splice{pos + cp, pos + cp + del, ins[:in:in]})
+		pos, ins = pos+cp+del, ins[in:]
+	}
+	if len(ins) != 0 {
+		return nil, errors.New("splice: inserted bytes left over")
+	}
+	return dst, nil
+}
+
+// composer composes patches: from A to M and from M to B into one from A
+// to B, without reading the documents. Reused; not safe for concurrent use.
+type composer struct {
+	p1, p2 []splice
+	segs   []segment
+	out    []splice
+	lit    []byte   // the inserted bytes of out, concatenated
+	litAt  [][2]int // each splice's inserted bytes in lit
+	posA   int      // A is copied up to here
+	litOff int      // the pending inserted bytes start here in lit
+}
+
+// segment is a run of M's bytes: copied from A at a (a ≥ 0), or inserted
+// by the first patch (lit).
+type segment struct {
+	m, n, a int
+	lit     []byte
+}
+
+// compose returns the splices from A (lenA bytes) to B given the wire
+// patches A→M (ab) and M→B (mb), valid until the next call. M's bytes
+// each come from A or from ab's inserted bytes; B's bytes that M keeps
+// are traced back through them, so the result copies from A what both
+// patches keep and inserts the rest.
+func (c *composer) compose(lenA int, ab, mb []byte) ([]splice, error) {
+	var err error
+	if c.p1, err = decodeSplices(c.p1[:0], ab, lenA); err != nil {
+		return nil, err
+	}
+	// M as segments
+	c.segs = c.segs[:0]
+	m, pos := 0, 0
+	for _, s := range c.p1 {
+		if s.start > pos {
+			c.segs = append(c.segs, segment{m: m, n: s.start - pos, a: pos})
+			m += s.start - pos
+		}
+		if len(s.ins) > 0 {
+			c.segs = append(c.segs, segment{m: m, n: len(s.ins), a: -1, lit: s.ins})
+			m += len(s.ins)
+		}
+		pos = s.end
+	}
+	if lenA > pos {
+		c.segs = append(c.segs, segment{m: m, n: lenA - pos, a: pos})
+		m += lenA - pos
+	}
+	lenM := m
+	if c.p2, err = decodeSplices(c.p2[:0], mb, lenM); err != nil {
+		return nil, err
+	}
+	c.out, c.lit, c.litAt, c.posA, c.litOff = c.out[:0], c.lit[:0], c.litAt[:0], 0, 0
+	k, mpos := 0, 0
+	for _, s := range c.p2 {
+		k = c.keep(k, mpos, s.start)
+		c.lit = append(c.lit, s.ins...)
+		mpos = s.end
+	}
+	c.keep(k, mpos, lenM)
+	if c.posA < lenA || len(c.lit) > c.litOff {
+		c.emit(lenA)
+	}
+	for i := range c.out {
+		at := c.litAt[i]
+		c.out[i].ins = c.lit[at[0]:at[1]:at[1]]
+	}
+	return c.out, nil
+}
+
+// keep adds M's bytes [x, y) to B, from segment k on; it returns the
+// segment where y is.
+func (c *composer) keep(k, x, y int) int {
+	for k < len(c.segs) && c.segs[k].m+c.segs[k].n <= x {
+		k++
+	}
+	for ; k < len(c.segs) && x < y; k++ {
+		sg := c.segs[k]
+		e := min(y, sg.m+sg.n)
+		if sg.a >= 0 {
+			ax := sg.a + x - sg.m
+			if ax > c.posA || len(c.lit) > c.litOff {
+				c.emit(ax)
+			}
+			c.posA = sg.a + e - sg.m
+		} else {
+			c.lit = append(c.lit, sg.lit[x-sg.m:e-sg.m]...)
+		}
+		x = e
+		if e < sg.m+sg.n {
+			break // y is inside this segment
+		}
+	}
+	return k
+}
+
+// emit replaces A's bytes from posA to end with the pending inserted bytes.
+func (c *composer) emit(end int) {
+	c.out = append(c.out, splice{start: c.posA, end: end})
+	c.litAt = append(c.litAt, [2]int{c.litOff, len(c.lit)})
+	c.litOff = len(c.lit)
+}

@@ -163,11 +163,14 @@ func TestGuidedParseSameTree(t *testing.T) {
 }
 
 // TestStorePatchesAreDirectDiffs: over chains of generated versions, every
-// patch the store lists (made from trees parsed following the previous
-// version, and diffed several times) rebuilds its version from its base
-// and is byte for byte the patch of a fresh diff of the two bodies.
+// patch the store lists rebuilds its version from its base; the patch from
+// the previous version (made from trees parsed following the version
+// before, and diffed) is byte for byte a fresh diff's; the patches from
+// older bases, composed from two patches without a diff, are about as
+// small as a fresh diff's.
 func TestStorePatchesAreDirectDiffs(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
+	var composed, direct, older int
 	for chain := range 6 {
 		s := newStore(t)
 		s.SetDeltas(4)
@@ -175,10 +178,12 @@ func TestStorePatchesAreDirectDiffs(t *testing.T) {
 		d := genDoc(r, 60)
 		ids := 1000
 		bodies := map[string][]byte{}
+		var hashes []string
 		checked := 0
 		for v := range 40 {
 			body := encodeDoc(d, chain == 5 && v%10 < 5)
-			bodies[hashOf(body).String()] = body
+			h := hashOf(body).String()
+			bodies[h] = body
 			mustPut(t, s, "/g.json", body)
 			mustCommit(t, s)
 			for _, dl := range rd.View().Lookup("/g.json").Deltas {
@@ -192,16 +197,28 @@ func TestStorePatchesAreDirectDiffs(t *testing.T) {
 				parseTree(&tb, body, nil)
 				var df differ
 				df.diff(&ta, &tb)
-				if want := encodeSplices(nil, base, df.out); !bytes.Equal(dl.Body, want) {
-					t.Fatalf("chain %d version %d: the patch from %s is\n%q\na fresh diff's is\n%q", chain, v, dl.Base, dl.Body, want)
+				want := encodeSplices(nil, base, df.out)
+				if string(dl.Base) == hashes[len(hashes)-1] {
+					if !bytes.Equal(dl.Body, want) {
+						t.Fatalf("chain %d version %d: the patch from the previous version is\n%q\na fresh diff's is\n%q", chain, v, dl.Body, want)
+					}
+				} else {
+					composed += len(dl.Body)
+					direct += len(want)
+					older++
 				}
 				checked++
 			}
+			hashes = append(hashes, h)
 			mutateDoc(r, d, &ids)
 		}
 		if checked < 100 {
 			t.Fatalf("chain %d: %d patches checked, want most versions to have 4", chain, checked)
 		}
+	}
+	t.Logf("%d patches from older bases: %d bytes composed, %d bytes diffed (%.1f%%)", older, composed, direct, 100*float64(composed)/float64(direct))
+	if composed > direct*21/20 {
+		t.Errorf("the composed patches are %d bytes, fresh diffs %d: more than 5%% larger", composed, direct)
 	}
 }
 
@@ -240,4 +257,88 @@ func TestAlignScansAsTheMap(t *testing.T) {
 			t.Fatalf("a %q\nb %q\nscanning: %s\nthe map:  %s", ka, kb, scan, mapped)
 		}
 	}
+}
+
+// randomSplices returns random splices over n bytes: in order, of any
+// length including empty deletions and insertions, at the start and end.
+func randomSplices(r *rand.Rand, n int) []splice {
+	var out []splice
+	pos := 0
+	for pos <= n && r.IntN(4) != 0 {
+		start := pos + r.IntN(n-pos+1)
+		end := start + r.IntN(n-start+1)/(1+r.IntN(4))
+		ins := make([]byte, r.IntN(6))
+		for i := range ins {
+			ins[i] = byte('A' + r.IntN(26))
+		}
+		out = append(out, splice{start, end, ins})
+		pos = end + 1
+	}
+	return out
+}
+
+// TestComposeSplices: composing A→M and M→B gives a patch that turns A
+// into B, on random bytes and random splices (edges included: empty
+// documents, splices at both ends, adjacent ones, whole replacements),
+// and on chains of generated documents diffed by the store's diff.
+func TestComposeSplices(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	var c composer
+	check := func(a, ab, mb []byte) {
+		t.Helper()
+		m, err := ApplySplice(a, ab)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := ApplySplice(m, mb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := c.compose(len(a), ab, mb)
+		if err != nil {
+			t.Fatalf("compose: %v", err)
+		}
+		p := encodeSplices(nil, a, out)
+		if got, err := ApplySplice(a, p); err != nil || !bytes.Equal(got, b) {
+			t.Fatalf("a %q\nab %q\nmb %q\ncomposed %q\ngives %q (%v)\nwant %q", a, ab, mb, p, got, err, b)
+		}
+	}
+	for range 20000 {
+		a := make([]byte, r.IntN(40))
+		for i := range a {
+			a[i] = byte('a' + r.IntN(26))
+		}
+		ab := encodeSplices(nil, a, randomSplices(r, len(a)))
+		m, _ := ApplySplice(a, ab)
+		check(a, ab, encodeSplices(nil, m, randomSplices(r, len(m))))
+	}
+	for range 200 {
+		d := genDoc(r, 5+r.IntN(20))
+		ids := 1000
+		var vs [][]byte
+		for range 4 {
+			vs = append(vs, encodeDoc(d, r.IntN(8) == 0))
+			mutateDoc(r, d, &ids)
+		}
+		p01, _ := spliceOf(vs[0], vs[1])
+		p12, _ := spliceOf(vs[1], vs[2])
+		check(vs[0], p01, p12)
+		out, _ := c.compose(len(vs[0]), p01, p12)
+		p02 := encodeSplices(nil, vs[0], out)
+		p23, _ := spliceOf(vs[2], vs[3])
+		check(vs[0], p02, p23) // a composed patch composed again
+	}
+}
+
+func spliceOf(a, b []byte) ([]byte, error) {
+	var ta, tb jsonTree
+	if err := parseTree(&ta, a, nil); err != nil {
+		return nil, err
+	}
+	if err := parseTree(&tb, b, nil); err != nil {
+		return nil, err
+	}
+	var d differ
+	d.diff(&ta, &tb)
+	return encodeSplices(nil, a, d.out), nil
 }

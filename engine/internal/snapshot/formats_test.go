@@ -396,7 +396,7 @@ func (s *sizes) add(c *snapshot.Compressor, b []byte) {
 func TestPatchFormats(t *testing.T) {
 	const n = 61
 	vs := gameVersions(t, n)
-	c := snapshot.NewCompressor(9, 9) // the store's settings for versions (gzip BestCompression, brotli 9)
+	c := snapshot.NewCompressor(9, 9)                        // the store's settings for versions (gzip BestCompression, brotli 9)
 	pc := snapshot.NewCompressor(snapshot.PatchGzipLevel, 9) // and for patches
 	var full, merge, jp, idk, sp sizes
 	for i := 1; i < n; i++ {

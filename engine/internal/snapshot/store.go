@@ -41,6 +41,7 @@ type Store struct {
 	patches map[string]*patch     // patches listed by staged entries, by "<from>-<to>"
 	dfiles  map[string]*deltaFile // patch files we know on disk, by name
 	diff    differ
+	comp2   composer    // composes patches to older bases (store_delta.go)
 	enc     []byte      // patch file being assembled
 	pcomp   *Compressor // gzip for patches (brotli: comp)
 	trees   []*jsonTree // parsed trees of versions no longer kept, for reuse

@@ -76,7 +76,7 @@ func (s *Store) SetDeltas(n int) { s.deltas = min(max(n, 0), MaxDeltas) }
 // from e's previous versions, written in one file. Called by Put when e.v
 // changed.
 func (s *Store) makePatches(e *entry, body []byte, m Meta) error {
-	prev := e.cur
+	prev, toPrev := e.cur, e.patches // the patches to prev, from its own window
 	s.dropPatches(e)
 	if s.deltas <= 0 || m.Status != 0 || len(body) < MinDeltaSize || !strings.HasPrefix(m.ContentType, "application/json") {
 		e.cur, e.past = nil, nil
@@ -109,10 +109,22 @@ func (s *Store) makePatches(e *entry, body []byte, m Meta) error {
 		s.parsed(cur, prev.tree)
 	}
 	buf := s.enc[:0]
+	var prevTo *patch // prev → cur, made first: hist[0] is prev
 	for _, a := range hist {
-		p, err := s.patch(a, cur)
+		var aToPrev *patch
+		if a != prev {
+			for _, q := range toPrev {
+				if q.from == a.hex {
+					aToPrev = q
+				}
+			}
+		}
+		p, err := s.patch(a, cur, aToPrev, prevTo)
 		if err != nil {
 			return err
+		}
+		if a == prev {
+			prevTo = p
 		}
 		p.refs++
 		e.patches = append(e.patches, p)
@@ -151,19 +163,33 @@ func (s *Store) makePatches(e *entry, body []byte, m Meta) error {
 }
 
 // patch returns the patch from a to b, making it when it is not known.
-func (s *Store) patch(a, b *past) (*patch, error) {
+// Given a's patch to b's previous version (toPrev) and that version's
+// patch to b (prevTo), it composes them: an older base then costs no
+// diff, only the few splices of the two patches. Otherwise it diffs a
+// and b.
+func (s *Store) patch(a, b *past, toPrev, prevTo *patch) (*patch, error) {
 	name := a.hex + "-" + b.hex
 	if p := s.patches[name]; p != nil {
 		return p, nil
 	}
 	p := &patch{from: a.hex}
 	s.patches[name] = p
-	if !s.parsed(a, nil) || !s.parsed(b, nil) {
-		p.none = true
-		return p, nil
+	var out []splice
+	if toPrev != nil && prevTo != nil && !toPrev.none && !prevTo.none {
+		var err error
+		if out, err = s.comp2.compose(len(a.body), toPrev.id, prevTo.id); err != nil {
+			out = nil // not ours after all: diff
+		}
 	}
-	s.diff.diff(a.tree, b.tree)
-	p.id = encodeSplices(nil, a.body, s.diff.out)
+	if out == nil {
+		if !s.parsed(a, nil) || !s.parsed(b, nil) {
+			p.none = true
+			return p, nil
+		}
+		s.diff.diff(a.tree, b.tree)
+		out = s.diff.out
+	}
+	p.id = encodeSplices(nil, a.body, out)
 	if len(p.id) >= len(b.body) {
 		p.id, p.none = nil, true
 		return p, nil

@@ -4,10 +4,10 @@ package snapshot
 // error when either is not JSON: for the external tests and benchmarks.
 func Splice(a, b []byte) ([]byte, error) {
 	var ta, tb jsonTree
-	if err := parseTree(&ta, a); err != nil {
+	if err := parseTree(&ta, a, nil); err != nil {
 		return nil, err
 	}
-	if err := parseTree(&tb, b); err != nil {
+	if err := parseTree(&tb, b, nil); err != nil {
 		return nil, err
 	}
 	var d differ
@@ -48,3 +48,21 @@ func (pm *PatchMaker) Next(body []byte) (patches int, err error) {
 }
 
 func (pm *PatchMaker) Close() { pm.s.Close() }
+
+// The parts of making a patch, for BenchmarkDeltaParts.
+type (
+	Tree   = jsonTree
+	Differ = differ
+)
+
+func ParseTree(t *Tree, body []byte) error { return parseTree(t, body, nil) }
+
+func ParseTreeLike(t *Tree, body []byte, guide *Tree) error { return parseTree(t, body, guide) }
+
+func (d *Differ) Encode(a, b *Tree, dst []byte) []byte {
+	d.diff(a, b)
+	return encodeSplices(dst[:0], a.body, d.out)
+}
+
+// PatchGzipLevel is the gzip level of the store's patches.
+const PatchGzipLevel = patchGzipLevel

@@ -396,7 +396,8 @@ func (s *sizes) add(c *snapshot.Compressor, b []byte) {
 func TestPatchFormats(t *testing.T) {
 	const n = 61
 	vs := gameVersions(t, n)
-	c := snapshot.NewCompressor(9, 9) // the store's settings (gzip BestCompression, brotli 9)
+	c := snapshot.NewCompressor(9, 9)                        // the store's settings for versions (gzip BestCompression, brotli 9)
+	pc := snapshot.NewCompressor(snapshot.PatchGzipLevel, 9) // and for patches
 	var full, merge, jp, idk, sp sizes
 	for i := 1; i < n; i++ {
 		a, b := vs[i-1], vs[i]
@@ -408,7 +409,7 @@ func TestPatchFormats(t *testing.T) {
 		if got := mergeApply(decode(t, a), decode(t, mb)); !equalJSON(got, bv) {
 			t.Fatalf("version %d: the merge patch does not rebuild it", i)
 		}
-		merge.add(c, mb)
+		merge.add(pc, mb)
 
 		ops := jsonPatchDiff("", av, bv, nil)
 		ob, _ := json.Marshal(ops)
@@ -421,14 +422,14 @@ func TestPatchFormats(t *testing.T) {
 		if got := jsonPatchApply(decode(t, a), ops2); !equalJSON(got, bv) {
 			t.Fatalf("version %d: the JSON Patch does not rebuild it", i)
 		}
-		jp.add(c, ob)
+		jp.add(pc, ob)
 
 		ip, _ := idDiff(av, bv)
 		ib, _ := json.Marshal(ip)
 		if got := idApply(decode(t, a), decode(t, ib)); !equalJSON(got, bv) {
 			t.Fatalf("version %d: the id-keyed diff does not rebuild it", i)
 		}
-		idk.add(c, ib)
+		idk.add(pc, ib)
 
 		s, err := snapshot.Splice(a, b)
 		if err != nil {
@@ -437,7 +438,7 @@ func TestPatchFormats(t *testing.T) {
 		if got, err := snapshot.ApplySplice(a, s); err != nil || !bytes.Equal(got, b) {
 			t.Fatalf("version %d: the splice patch does not rebuild it byte for byte (%v)", i, err)
 		}
-		sp.add(c, s)
+		sp.add(pc, s)
 	}
 	polls := float64(n - 1)
 	row := func(name string, s sizes) {

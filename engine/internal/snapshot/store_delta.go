@@ -76,13 +76,13 @@ func (s *Store) SetDeltas(n int) { s.deltas = min(max(n, 0), MaxDeltas) }
 // from e's previous versions, written in one file. Called by Put when e.v
 // changed.
 func (s *Store) makePatches(e *entry, body []byte, m Meta) error {
-	prev := e.cur
+	prev, toPrev := e.cur, e.patches // the patches to prev, from its own window
 	s.dropPatches(e)
 	if s.deltas <= 0 || m.Status != 0 || len(body) < MinDeltaSize || !strings.HasPrefix(m.ContentType, "application/json") {
 		e.cur, e.past = nil, nil
 		return nil
 	}
-	cur := &past{hash: e.v.hash, hex: e.v.hex, body: bytes.Clone(body)}
+	cur := &past{hash: e.v.hash, hex: e.v.hex, body: append(s.bodyBuf(len(body)), body...)}
 	hist := make([]*past, 0, s.deltas)
 	if prev != nil && prev.hash != cur.hash {
 		hist = append(hist, prev)
@@ -92,18 +92,39 @@ func (s *Store) makePatches(e *entry, body []byte, m Meta) error {
 			hist = append(hist, p)
 		}
 	}
-	for _, p := range e.past { // recycle the trees of versions leaving the window
-		if p.tree != nil && !slices.Contains(hist, p) {
-			s.trees = append(s.trees, p.tree)
-			p.tree = nil
+	for _, p := range e.past { // recycle the trees and bodies of versions leaving the window
+		if !slices.Contains(hist, p) {
+			if p.tree != nil {
+				s.trees = append(s.trees, p.tree)
+				p.tree = nil
+			}
+			if len(s.bodies) < maxPooledBodies {
+				s.bodies = append(s.bodies, p.body[:0])
+			}
+			p.body = nil
 		}
 	}
 	e.cur, e.past = cur, hist
+	if prev != nil && prev.tree != nil { // parse the new version following the previous one
+		s.parsed(cur, prev.tree)
+	}
 	buf := s.enc[:0]
+	var prevTo *patch // prev → cur, made first: hist[0] is prev
 	for _, a := range hist {
-		p, err := s.patch(a, cur)
+		var aToPrev *patch
+		if a != prev {
+			for _, q := range toPrev {
+				if q.from == a.hex {
+					aToPrev = q
+				}
+			}
+		}
+		p, err := s.patch(a, cur, aToPrev, prevTo)
 		if err != nil {
 			return err
+		}
+		if a == prev {
+			prevTo = p
 		}
 		p.refs++
 		e.patches = append(e.patches, p)
@@ -142,19 +163,33 @@ func (s *Store) makePatches(e *entry, body []byte, m Meta) error {
 }
 
 // patch returns the patch from a to b, making it when it is not known.
-func (s *Store) patch(a, b *past) (*patch, error) {
+// Given a's patch to b's previous version (toPrev) and that version's
+// patch to b (prevTo), it composes them: an older base then costs no
+// diff, only the few splices of the two patches. Otherwise it diffs a
+// and b.
+func (s *Store) patch(a, b *past, toPrev, prevTo *patch) (*patch, error) {
 	name := a.hex + "-" + b.hex
 	if p := s.patches[name]; p != nil {
 		return p, nil
 	}
 	p := &patch{from: a.hex}
 	s.patches[name] = p
-	if !s.parsed(a) || !s.parsed(b) {
-		p.none = true
-		return p, nil
+	var out []splice
+	if toPrev != nil && prevTo != nil && !toPrev.none && !prevTo.none {
+		var err error
+		if out, err = s.comp2.compose(len(a.body), toPrev.id, prevTo.id); err != nil {
+			out = nil // not ours after all: diff
+		}
 	}
-	s.diff.diff(a.tree, b.tree)
-	p.id = encodeSplices(nil, a.body, s.diff.out)
+	if out == nil {
+		if !s.parsed(a, nil) || !s.parsed(b, nil) {
+			p.none = true
+			return p, nil
+		}
+		s.diff.diff(a.tree, b.tree)
+		out = s.diff.out
+	}
+	p.id = encodeSplices(nil, a.body, out)
 	if len(p.id) >= len(b.body) {
 		p.id, p.none = nil, true
 		return p, nil
@@ -174,16 +209,36 @@ func (s *Store) patch(a, b *past) (*patch, error) {
 	return p, nil
 }
 
+// maxPooledBodies bounds the bodies of versions that left a window kept
+// for the next versions' copies.
+const maxPooledBodies = 4
+
+// bodyBuf returns an empty buffer for a copy of a body of n bytes: one a
+// version that left its window held when it is large enough. A new
+// version's body is kept for the next versions' patches; reusing the
+// buffer saves allocating and clearing ~100 KB per version.
+func (s *Store) bodyBuf(n int) []byte {
+	for len(s.bodies) > 0 {
+		b := s.bodies[len(s.bodies)-1]
+		s.bodies = s.bodies[:len(s.bodies)-1]
+		if cap(b) >= n {
+			return b
+		}
+	}
+	return make([]byte, 0, n+n/16) // a little room: the next versions are about the same size
+}
+
 // parsed parses p's body unless done, in a recycled tree when there is
-// one, and reports whether it is JSON.
-func (s *Store) parsed(p *past) bool {
+// one, following guide (the previous version's tree) when not nil, and
+// reports whether it is JSON.
+func (s *Store) parsed(p *past, guide *jsonTree) bool {
 	if p.tree == nil && !p.bad {
 		if n := len(s.trees); n > 0 {
 			p.tree, s.trees = s.trees[n-1], s.trees[:n-1]
 		} else {
 			p.tree = new(jsonTree)
 		}
-		if parseTree(p.tree, p.body) != nil {
+		if parseTree(p.tree, p.body, guide) != nil {
 			s.trees = append(s.trees, p.tree)
 			p.tree, p.bad = nil, true
 		}

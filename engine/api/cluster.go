@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -89,13 +88,14 @@ func clusterNode(ctx context.Context, cfg *Config, opt ServeOptions, runDir stri
 	wg.Add(1)
 	go func() { defer wg.Done(); n.reportStatus(ctx) }() // until ctx ends
 
-	// A test forces a node to lead once without the lease, to check that
-	// two engines that both believe they lead still make one head chain.
-	forced := os.Getenv(envForceLead) == "1"
+	// cluster.debug_lead_without_lease makes the node lead once without
+	// the lease: two engines that both believe they lead must still make
+	// one head chain (the fencing test).
+	forced := cfg.Cluster.DebugLeadWithoutLease
 	for ctx.Err() == nil {
 		if forced {
 			forced = false
-			log.Warn("cluster: leading WITHOUT the lease (" + envForceLead + "=1, for tests)")
+			log.Warn("cluster: leading WITHOUT the lease (cluster.debug_lead_without_lease = true: for tests only)")
 			n.lead(ctx, 0, false)
 			continue
 		}
@@ -121,9 +121,6 @@ func clusterNode(ctx context.Context, cfg *Config, opt ServeOptions, runDir stri
 	}
 	return nil
 }
-
-// envForceLead makes a node lead once without the lease (tests only).
-const envForceLead = "JAWAS_CLUSTER_TEST_FORCE_LEAD"
 
 // node is one cluster node's engine-process state.
 type node struct {

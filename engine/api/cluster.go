@@ -170,6 +170,7 @@ func (n *node) lead(ctx context.Context, term uint64, leased bool) {
 	pub.SetFeed(feed)
 	lctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	pub.Bind(lctx) // a lost lease abandons the swap in flight
 	var why error
 	var whyOnce sync.Once
 	stop := func(err error) {

@@ -12,9 +12,18 @@ import (
 
 // startNodes starts n nodes on nc.
 func startNodes(t *testing.T, urls string, n int) []*node {
-	var nodes []*node
+	var each []string
 	for i := 0; i < n; i++ {
-		nodes = append(nodes, newNode(t, nodeConfig{id: fmt.Sprintf("n%d", i+1), natsURL: urls}))
+		each = append(each, urls)
+	}
+	return startNodesAt(t, each)
+}
+
+// startNodesAt starts one node per nats_url value, n1 on urls[0], ...
+func startNodesAt(t *testing.T, urls []string) []*node {
+	var nodes []*node
+	for i, u := range urls {
+		nodes = append(nodes, newNode(t, nodeConfig{id: fmt.Sprintf("n%d", i+1), natsURL: u}))
 	}
 	t.Cleanup(func() {
 		if t.Failed() {

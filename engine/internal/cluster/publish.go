@@ -59,7 +59,8 @@ type Publisher struct {
 	OnFenced func(error)
 
 	mu         sync.Mutex
-	rev        uint64 // the head revision the next swap expects
+	lctx       context.Context // the leadership (Bind); nil: Background
+	rev        uint64          // the head revision the next swap expects
 	prev       Head
 	checkpoint string // newest checkpoint key, referenced by the next head
 	shipped    map[string]bool
@@ -113,6 +114,29 @@ func Takeover(ctx context.Context, c *Conn, term uint64) (*Publisher, *journal.C
 	return p, cp, nil
 }
 
+// ErrNotLeading says the leadership the publisher was bound to has ended
+// (the lease lost, the engine fenced or stopping): nothing is published.
+var ErrNotLeading = errors.New("cluster: not leading any more")
+
+// Bind ties the publisher to a leadership: once ctx ends, Fence and Save
+// fail at once with ErrNotLeading, and a swap or save in flight is
+// abandoned. A leader cut off from NATS would otherwise spend a swap's
+// whole timeout on each boundary queued before it noticed, and stay an
+// engine that long after its lease was lost.
+func (p *Publisher) Bind(ctx context.Context) {
+	p.mu.Lock()
+	p.lctx = ctx
+	p.mu.Unlock()
+}
+
+// leadership returns the context the publisher's calls derive from.
+func (p *Publisher) leadership() context.Context {
+	if p.lctx == nil {
+		return context.Background()
+	}
+	return p.lctx
+}
+
 // SetFeed names the feed whose progress the heads report.
 func (p *Publisher) SetFeed(f *Feed) { p.feed = f }
 
@@ -132,7 +156,10 @@ func (p *Publisher) Fence(st *snapshot.Store, at time.Time) error {
 	if p.fenced {
 		return ErrFenced
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if p.leadership().Err() != nil {
+		return ErrNotLeading
+	}
+	ctx, cancel := context.WithTimeout(p.leadership(), 5*time.Second)
 	defer cancel()
 	infos := st.Entries()
 	entries := make([]HeadEntry, 0, len(infos))
@@ -202,7 +229,13 @@ func (p *Publisher) Save(cp *journal.Checkpoint) error {
 	}
 	hash := snapshot.HashOf(b)
 	key := checkpointKey(hash)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	p.mu.Lock()
+	lctx := p.leadership()
+	p.mu.Unlock()
+	if lctx.Err() != nil {
+		return ErrNotLeading
+	}
+	ctx, cancel := context.WithTimeout(lctx, 10*time.Second)
 	defer cancel()
 	if err := p.c.putBlob(ctx, key, b); err != nil {
 		return err

@@ -68,6 +68,8 @@ func clusterNode(ctx context.Context, cfg *Config, opt ServeOptions, runDir stri
 	defer wg.Wait()
 	wg.Add(1)
 	go func() { defer wg.Done(); fwd.Run(ctx) }() // until ctx ends
+	wg.Add(1)
+	go func() { defer wg.Done(); fwd.Events().Follow(ctx, c) }() // /_jawas/events/ID, until ctx ends
 
 	n := &node{cfg: cfg, log: log, c: c, store: store, fwd: fwd, mdir: mdir, opt: opt, snapDir: snapDir}
 	n.mirror = cluster.NewMirror(c, store)
@@ -191,7 +193,7 @@ func (n *node) lead(ctx context.Context, term uint64, leased bool) {
 	defer func() { cancel(); <-held }() // cancel first: a panic must not wait for the lease holder for ever
 	eng, err := NewEngine(EngineOptions{Config: n.cfg, Log: log, SnapshotDir: n.snapDir, MetricsDir: n.mdir,
 		cluster: &engineCluster{store: n.store, feed: feed, initial: cp, save: pub.Save, fence: pub.Fence,
-			every: n.cfg.Cluster.CheckpointEvery.Duration}})
+			every: n.cfg.Cluster.CheckpointEvery.Duration, decided: pub.Decided}})
 	if err != nil {
 		log.Error("cluster: cannot start the engine; giving the lease up", "error", err)
 		cancel()

@@ -50,6 +50,10 @@ type Names struct {
 	Snap    string // KV bucket: head, bodies, checkpoints
 	Blobs   string // object store: bodies and checkpoints over inline_max
 	Nodes   string // KV bucket: each node's status
+	// Events is the stream of the events' fates the leader decided
+	// (events.go), on the one subject EventSubject.
+	Events       string
+	EventSubject string
 }
 
 // NamesOf returns the names for the cluster called name.
@@ -61,6 +65,9 @@ func NamesOf(name string) Names {
 		Snap:    name + "_snap",
 		Blobs:   name + "_blobs",
 		Nodes:   name + "_nodes",
+
+		Events:       name + "_events",
+		EventSubject: name + ".e",
 	}
 }
 
@@ -158,6 +165,25 @@ func (c *Conn) setup(ctx context.Context) error {
 		}
 	} else if err != nil {
 		return fmt.Errorf("journal stream %s: %w", c.Names.Stream, err)
+	}
+	if _, err := c.JS.Stream(ctx, c.Names.Events); errors.Is(err, jetstream.ErrStreamNotFound) {
+		_, err = c.JS.CreateStream(ctx, jetstream.StreamConfig{
+			Name:        c.Names.Events,
+			Description: "jawas events' fates, as the leader decided them (GET /_jawas/events/ID)",
+			Subjects:    []string{c.Names.EventSubject},
+			Storage:     jetstream.FileStorage,
+			Replicas:    r,
+			Retention:   jetstream.LimitsPolicy,
+			MaxAge:      time.Hour,
+			MaxMsgs:     20000,
+			Duplicates:  2 * time.Minute,
+			Discard:     jetstream.DiscardOld,
+		})
+		if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return fmt.Errorf("events stream %s: %w", c.Names.Events, err)
+		}
+	} else if err != nil {
+		return fmt.Errorf("events stream %s: %w", c.Names.Events, err)
 	}
 	var err error
 	if c.Lease, err = c.kv(ctx, jetstream.KeyValueConfig{

@@ -21,9 +21,19 @@ func startNodes(t *testing.T, urls string, n int) []*node {
 
 // startNodesAt starts one node per nats_url value, n1 on urls[0], ...
 func startNodesAt(t *testing.T, urls []string) []*node {
-	var nodes []*node
+	var cfgs []nodeConfig
 	for i, u := range urls {
-		nodes = append(nodes, newNode(t, nodeConfig{id: fmt.Sprintf("n%d", i+1), natsURL: u}))
+		cfgs = append(cfgs, nodeConfig{id: fmt.Sprintf("n%d", i+1), natsURL: u})
+	}
+	return startNodesOf(t, cfgs)
+}
+
+// startNodesOf starts one node per config and waits until each serves
+// and one leads.
+func startNodesOf(t *testing.T, cfgs []nodeConfig) []*node {
+	var nodes []*node
+	for _, c := range cfgs {
+		nodes = append(nodes, newNode(t, c))
 	}
 	t.Cleanup(func() {
 		if t.Failed() {

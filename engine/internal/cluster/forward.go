@@ -39,9 +39,10 @@ type Forwarder struct {
 	runDir  string
 	subject string
 
-	acks  *Acks
-	wake  *wakeup
-	poker *poker
+	acks   *Acks
+	wake   *wakeup
+	poker  *poker
+	events *EventStatus
 
 	reader  *journal.Reader
 	pos     journal.Positions
@@ -90,7 +91,7 @@ func NewForwarder(c *Conn, dataDir, runDir string) (*Forwarder, error) {
 		return nil, fmt.Errorf("cluster: forwarder: %w", err)
 	}
 	f := &Forwarder{c: c, dataDir: dataDir, runDir: runDir, subject: c.nodeSubject(c.Cfg.NodeID),
-		acks: acks, wake: w, poker: p, reader: r}
+		acks: acks, wake: w, poker: p, reader: r, events: NewEventStatus(dataDir)}
 	if f.pos, err = loadPositions(filepath.Join(dataDir, "journal", forwardedFile)); err != nil {
 		f.Close()
 		return nil, err
@@ -104,6 +105,10 @@ func (f *Forwarder) Close() {
 	f.wake.close()
 	f.acks.Close()
 }
+
+// Events is the node's event status (its status file carries the
+// forwarded positions too); the node runs its Follow.
+func (f *Forwarder) Events() *EventStatus { return f.events }
 
 // Stats returns the forwarder's figures now.
 func (f *Forwarder) Stats() ForwardStats {
@@ -179,7 +184,7 @@ func (f *Forwarder) housekeep() {
 	if err := f.reader.Compact(&journal.Checkpoint{Positions: pos}); err != nil {
 		f.c.Log.Warn("cluster: cannot delete forwarded journal segments", "error", err)
 	}
-	if err := journal.PublishStatus(f.dataDir, &journal.Published{Positions: pos, Events: journal.NewStatusTable(0)}); err != nil {
+	if err := f.events.publish(pos); err != nil {
 		f.c.Log.Warn("cluster: cannot publish the forwarded position", "error", err)
 	}
 	if b, err := journal.PendingBytes(f.dataDir); err == nil {
@@ -309,6 +314,7 @@ func (f *Forwarder) acked(recs []journal.Record, seq uint64) {
 	}
 	for slot, t := range tops {
 		f.acks.Acked(slot, t.inc, t.seq)
+		f.events.markRead(t.inc, t.seq)
 	}
 	f.acks.SetDown(false)
 	for slot := range tops {

@@ -58,6 +58,8 @@ type Publisher struct {
 	// engine published (publisher goroutine).
 	OnFenced func(error)
 
+	decided decisions // fates decided since the last head, published after the next
+
 	mu         sync.Mutex
 	lctx       context.Context // the leadership (Bind); nil: Background
 	rev        uint64          // the head revision the next swap expects
@@ -137,6 +139,11 @@ func (p *Publisher) leadership() context.Context {
 	return p.lctx
 }
 
+// Decided buffers fates of events the leader's applier decided; the next
+// head swap that succeeds publishes them to every node (the
+// writes.ApplierOptions' Decided; evaluating goroutines).
+func (p *Publisher) Decided(sts []journal.Status) { p.decided.add(sts) }
+
 // SetFeed names the feed whose progress the heads report.
 func (p *Publisher) SetFeed(f *Feed) { p.feed = f }
 
@@ -207,6 +214,7 @@ func (p *Publisher) Fence(st *snapshot.Store, at time.Time) error {
 	if err != nil {
 		if isMismatch(err) {
 			p.fenced = true
+			p.decided.take() // the next leader decides them again
 			ferr := fmt.Errorf("%w (expected head revision %d, seq %d): %v", ErrFenced, p.rev, p.prev.Seq, err)
 			if p.OnFenced != nil {
 				go p.OnFenced(ferr)
@@ -216,6 +224,14 @@ func (p *Publisher) Fence(st *snapshot.Store, at time.Time) error {
 		return fmt.Errorf("cluster: swap the head: %w", err)
 	}
 	p.rev, p.prev = rev, h
+	// The fates decided so far, now that a head at least as new as their
+	// boundary is out; those not published wait for the next head.
+	if runs := p.decided.take(); len(runs) > 0 {
+		if rest, err := p.c.publishEvents(ctx, &h, runs); err != nil {
+			p.decided.putBack(rest)
+			p.c.Log.Warn("cluster: the events' fates wait for the next head", "error", err)
+		}
+	}
 	p.collect(ctx, &h)
 	return nil
 }

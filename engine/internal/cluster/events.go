@@ -219,10 +219,7 @@ func (e *EventStatus) receive(c *Conn, m jetstream.Msg) {
 		if r.Boundary != 0 {
 			st.Boundary = time.UnixMilli(r.Boundary).UTC()
 		}
-		for seq := r.From; seq <= r.To && seq >= r.From; seq++ {
-			st.ID = journal.FormatID(r.Inc, seq)
-			e.table.Record(st)
-		}
+		e.table.RecordRange(r.Inc, r.From, r.To, st)
 	}
 	select {
 	case e.dirty <- struct{}{}:

@@ -42,10 +42,13 @@ func startNodesOf(t *testing.T, cfgs []nodeConfig) []*node {
 			}
 		}
 	})
+	start := time.Now()
 	for _, n := range nodes {
 		waitFor(t, 20*time.Second, n.id+" serving /log.json", func() bool { _, _, err := n.read(); return err == nil })
 	}
+	serving := time.Since(start)
 	waitFor(t, 10*time.Second, "a leader", func() bool { return leaderOf(nodes) != "" })
+	t.Logf("%d nodes serving after %v, a leader after %v", len(nodes), serving.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 	return nodes
 }
 

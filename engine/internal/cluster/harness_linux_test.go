@@ -133,7 +133,9 @@ func startNATS(t testing.TB, n int, children bool) *natsCluster {
 		nc.start(i, children)
 	}
 	t.Cleanup(nc.stop)
+	start := time.Now()
 	nc.waitReady(30 * time.Second)
+	t.Logf("%d NATS servers ready after %v", n, time.Since(start).Round(time.Millisecond))
 	return nc
 }
 

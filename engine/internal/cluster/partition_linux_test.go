@@ -139,6 +139,7 @@ func TestPartitionedLeader(t *testing.T) {
 		return err == nil && h.Get("X-Jawas-Stale") != ""
 	})
 	acked := map[string]string{}
+	eventIDs := map[string]string{} // event id → posted id
 	for i := 0; i < 5; i++ {
 		id := fmt.Sprintf("cut-leader-%d", i)
 		a, err := old.post(id)
@@ -149,6 +150,7 @@ func TestPartitionedLeader(t *testing.T) {
 			t.Fatalf("write on the cut-off leader: X-Jawas-Replicated %q, want pending", a.Replicated)
 		}
 		acked[id] = a.Replicated
+		eventIDs[a.ID] = id
 	}
 	before := writes.count()
 	waitFor(t, 10*time.Second, "writes on the majority after the takeover", func() bool { return writes.count() > before+100 })
@@ -172,6 +174,13 @@ func TestPartitionedLeader(t *testing.T) {
 		_, h, err := old.read()
 		return err == nil && h.Get("X-Jawas-Stale") == ""
 	})
+	// The writes it took while cut off read as applied there once the
+	// new leader applied them.
+	for eid, id := range eventIDs {
+		if st := waitDecided(t, old, eid); st.State != "applied" {
+			t.Errorf("%s (event %s) posted on the cut-off leader: %+v, want applied", id, eid, st)
+		}
+	}
 	hw.chain(t)
 	// The deposed leader published nothing of its old term after the new
 	// leader's first head.

@@ -35,12 +35,19 @@ type eventRun struct {
 	Reason   string `json:"r,omitempty"`
 }
 
-// eventsMsg is one message of the events stream.
+// eventsMsg is one message of the events stream: fates the leader
+// decided, or incarnations a node's forwarder announces.
 type eventsMsg struct {
-	Leader string     `json:"leader"`
-	Term   uint64     `json:"term"`
-	Head   uint64     `json:"head"` // the head whose swap published them
-	Runs   []eventRun `json:"runs"`
+	Leader string     `json:"leader,omitempty"`
+	Term   uint64     `json:"term,omitempty"`
+	Head   uint64     `json:"head,omitempty"` // the head whose swap published them
+	Runs   []eventRun `json:"runs,omitempty"`
+	// Incs is a forwarder's new incarnations, each with the highest
+	// sequence the stream held when announced: every node then reads
+	// their undecided events as pending, not unknown (a client behind a
+	// load balancer may poll another node than the one it wrote to).
+	Node string            `json:"node,omitempty"`
+	Incs map[string]uint64 `json:"incs,omitempty"`
 }
 
 // maxEventsMsg bounds one events message's runs' encoded size (NATS
@@ -121,6 +128,22 @@ func (c *Conn) publishEvents(ctx context.Context, h *Head, runs []eventRun) ([]e
 		runs = runs[n:]
 	}
 	return nil, nil
+}
+
+// announce publishes incs, incarnations this node's forwarder shipped
+// for the first time.
+func (c *Conn) announce(ctx context.Context, incs map[string]uint64) error {
+	b, err := json.Marshal(&eventsMsg{Node: c.Cfg.NodeID, Incs: incs})
+	if err != nil {
+		return err
+	}
+	msg := &nats.Msg{Subject: c.Names.EventSubject, Data: b}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if _, err := c.JS.PublishMsg(ctx, msg); err != nil {
+		return fmt.Errorf("cluster: announce the incarnations %v: %w", incs, err)
+	}
+	return nil
 }
 
 // EventStatus is a node's table of event fates and the status file its
@@ -213,6 +236,9 @@ func (e *EventStatus) receive(c *Conn, m jetstream.Msg) {
 	if err := json.Unmarshal(m.Data(), &msg); err != nil {
 		c.Log.Error("cluster: an events message does not decode", "error", err)
 		return
+	}
+	for inc, seq := range msg.Incs {
+		e.table.MarkRead(inc, seq)
 	}
 	for _, r := range msg.Runs {
 		st := journal.Status{State: r.State, Reason: r.Reason}

@@ -48,6 +48,9 @@ type Forwarder struct {
 	pos     journal.Positions
 	lastSeq uint64 // stream sequence of our subject's last message
 
+	announced  map[string]bool   // incarnations announced on the events stream
+	toAnnounce map[string]uint64 // shipped, not announced yet
+
 	mu    sync.Mutex
 	stats ForwardStats
 
@@ -91,7 +94,8 @@ func NewForwarder(c *Conn, dataDir, runDir string) (*Forwarder, error) {
 		return nil, fmt.Errorf("cluster: forwarder: %w", err)
 	}
 	f := &Forwarder{c: c, dataDir: dataDir, runDir: runDir, subject: c.nodeSubject(c.Cfg.NodeID),
-		acks: acks, wake: w, poker: p, reader: r, events: NewEventStatus(dataDir)}
+		acks: acks, wake: w, poker: p, reader: r, events: NewEventStatus(dataDir),
+		announced: map[string]bool{}, toAnnounce: map[string]uint64{}}
 	if f.pos, err = loadPositions(filepath.Join(dataDir, "journal", forwardedFile)); err != nil {
 		f.Close()
 		return nil, err
@@ -148,6 +152,9 @@ func (f *Forwarder) Run(ctx context.Context) error {
 			if err := f.ship(ctx, recs); err != nil {
 				return nil // ctx ended
 			}
+		}
+		if len(f.toAnnounce) > 0 {
+			f.announce(ctx)
 		}
 		clear(recs)
 		buf = recs[:0]
@@ -297,6 +304,22 @@ func (f *Forwarder) publish(ctx context.Context, recs []journal.Record, data []b
 	}
 }
 
+// announce tells every node the incarnations shipped for the first time
+// (events.go); on failure they are announced after the next shipment.
+func (f *Forwarder) announce(ctx context.Context) {
+	if err := f.c.announce(ctx, f.toAnnounce); err != nil {
+		f.c.Log.Debug("cluster: announce", "error", err)
+		return
+	}
+	if len(f.announced) > 4096 {
+		clear(f.announced) // old incarnations: at worst announced again
+	}
+	for inc := range f.toAnnounce {
+		f.announced[inc] = true
+	}
+	clear(f.toAnnounce)
+}
+
 // acked records an acknowledgement: positions, the workers' ack table.
 func (f *Forwarder) acked(recs []journal.Record, seq uint64) {
 	f.lastSeq = seq
@@ -315,6 +338,9 @@ func (f *Forwarder) acked(recs []journal.Record, seq uint64) {
 	for slot, t := range tops {
 		f.acks.Acked(slot, t.inc, t.seq)
 		f.events.markRead(t.inc, t.seq)
+		if !f.announced[t.inc] {
+			f.toAnnounce[t.inc] = t.seq
+		}
 	}
 	f.acks.SetDown(false)
 	for slot := range tops {

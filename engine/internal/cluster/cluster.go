@@ -34,7 +34,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -143,117 +142,98 @@ func (c *Conn) Close() {
 	c.NC.Close()
 }
 
-// setup finds every JetStream object, creating those missing, each
-// with its own deadline of per, all at once (each creation of a
-// replicated object is a round of the servers' consensus: one after the
-// other they made most of a node's start). Lookups come first: nodes
-// starting together would otherwise all create at once, and concurrent
-// creations of one stream were seen here to leave a request unanswered
-// for seconds; an unanswered lookup is retried by the next attempt,
-// which finds the objects already made.
+// setup finds every JetStream object, creating those missing. Lookups
+// come first: nodes starting together would otherwise all create at
+// once, and concurrent creations of one stream were seen here to leave a
+// request unanswered for seconds.
 func (c *Conn) setup(parent context.Context, per time.Duration) error {
+	// One deadline per object: a lookup unanswered is retried by the
+	// next attempt, which finds the objects already made.
+	var ctx context.Context
+	cancel := func() {}
+	defer func() { cancel() }()
+	step := func() {
+		cancel()
+		ctx, cancel = context.WithTimeout(parent, per)
+	}
 	r := c.Cfg.Replicas
-	var lease, snap, nodes jetstream.KeyValue
-	var blobs jetstream.ObjectStore
-	steps := []func(ctx context.Context) error{
-		func(ctx context.Context) error {
-			return c.stream(ctx, "journal stream", jetstream.StreamConfig{
-				Name:        c.Names.Stream,
-				Description: "jawas journal: every node's accepted writes",
-				Subjects:    []string{c.Names.Subject + ".>"},
-				Storage:     jetstream.FileStorage,
-				Replicas:    r,
-				Retention:   jetstream.LimitsPolicy,
-				MaxAge:      7 * 24 * time.Hour,
-				Duplicates:  10 * time.Minute,
-				Discard:     jetstream.DiscardOld,
-			})
-		},
-		func(ctx context.Context) error {
-			return c.stream(ctx, "events stream", jetstream.StreamConfig{
-				Name:        c.Names.Events,
-				Description: "jawas events' fates, as the leader decided them (GET /_jawas/events/ID)",
-				Subjects:    []string{c.Names.EventSubject},
-				Storage:     jetstream.FileStorage,
-				Replicas:    r,
-				Retention:   jetstream.LimitsPolicy,
-				MaxAge:      time.Hour,
-				MaxMsgs:     20000,
-				Duplicates:  2 * time.Minute,
-				Discard:     jetstream.DiscardOld,
-			})
-		},
-		func(ctx context.Context) (err error) {
-			lease, err = c.kv(ctx, "lease bucket", jetstream.KeyValueConfig{
-				Bucket: c.Names.Lease, Description: "jawas engine lease", History: 1, TTL: c.Cfg.LeaseTTL.Duration,
-				Storage: jetstream.FileStorage, Replicas: r, LimitMarkerTTL: time.Second,
-			})
-			return err
-		},
-		func(ctx context.Context) (err error) {
-			snap, err = c.kv(ctx, "snapshot bucket", jetstream.KeyValueConfig{
-				Bucket: c.Names.Snap, Description: "jawas head, snapshot bodies, checkpoints", History: 1,
-				Storage: jetstream.FileStorage, Replicas: r, MaxValueSize: 1 << 20,
-			})
-			return err
-		},
-		func(ctx context.Context) (err error) {
-			nodes, err = c.kv(ctx, "nodes bucket", jetstream.KeyValueConfig{
-				Bucket: c.Names.Nodes, Description: "jawas nodes' status", History: 1, TTL: time.Minute,
-				Storage: jetstream.FileStorage, Replicas: r,
-			})
-			return err
-		},
-		func(ctx context.Context) (err error) {
-			blobs, err = c.JS.ObjectStore(ctx, c.Names.Blobs)
-			if errors.Is(err, jetstream.ErrBucketNotFound) {
-				blobs, err = c.JS.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
-					Bucket: c.Names.Blobs, Description: "jawas large snapshot bodies and checkpoints",
-					Storage: jetstream.FileStorage, Replicas: r,
-				})
-			}
-			if err != nil {
-				return fmt.Errorf("object store %s: %w", c.Names.Blobs, err)
-			}
-			return nil
-		},
-	}
-	errs := make([]error, len(steps))
-	var wg sync.WaitGroup
-	for i, step := range steps {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ctx, cancel := context.WithTimeout(parent, per)
-			defer cancel()
-			errs[i] = step(ctx)
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	c.Lease, c.Snap, c.Nodes, c.Blobs = lease, snap, nodes, blobs
-	return nil
-}
-
-// stream finds the stream cfg names, creating it when missing.
-func (c *Conn) stream(ctx context.Context, what string, cfg jetstream.StreamConfig) error {
-	_, err := c.JS.Stream(ctx, cfg.Name)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		_, err = c.JS.CreateStream(ctx, cfg)
-		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			err = nil
+	step()
+	if _, err := c.JS.Stream(ctx, c.Names.Stream); errors.Is(err, jetstream.ErrStreamNotFound) {
+		_, err = c.JS.CreateStream(ctx, jetstream.StreamConfig{
+			Name:        c.Names.Stream,
+			Description: "jawas journal: every node's accepted writes",
+			Subjects:    []string{c.Names.Subject + ".>"},
+			Storage:     jetstream.FileStorage,
+			Replicas:    r,
+			Retention:   jetstream.LimitsPolicy,
+			MaxAge:      7 * 24 * time.Hour,
+			Duplicates:  10 * time.Minute,
+			Discard:     jetstream.DiscardOld,
+		})
+		if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return fmt.Errorf("journal stream %s: %w", c.Names.Stream, err)
 		}
+	} else if err != nil {
+		return fmt.Errorf("journal stream %s: %w", c.Names.Stream, err)
+	}
+	step()
+	if _, err := c.JS.Stream(ctx, c.Names.Events); errors.Is(err, jetstream.ErrStreamNotFound) {
+		_, err = c.JS.CreateStream(ctx, jetstream.StreamConfig{
+			Name:        c.Names.Events,
+			Description: "jawas events' fates, as the leader decided them (GET /_jawas/events/ID)",
+			Subjects:    []string{c.Names.EventSubject},
+			Storage:     jetstream.FileStorage,
+			Replicas:    r,
+			Retention:   jetstream.LimitsPolicy,
+			MaxAge:      time.Hour,
+			MaxMsgs:     20000,
+			Duplicates:  2 * time.Minute,
+			Discard:     jetstream.DiscardOld,
+		})
+		if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return fmt.Errorf("events stream %s: %w", c.Names.Events, err)
+		}
+	} else if err != nil {
+		return fmt.Errorf("events stream %s: %w", c.Names.Events, err)
+	}
+	var err error
+	step()
+	if c.Lease, err = c.kv(ctx, jetstream.KeyValueConfig{
+		Bucket: c.Names.Lease, Description: "jawas engine lease", History: 1, TTL: c.Cfg.LeaseTTL.Duration,
+		Storage: jetstream.FileStorage, Replicas: r, LimitMarkerTTL: time.Second,
+	}); err != nil {
+		return fmt.Errorf("lease bucket %s: %w", c.Names.Lease, err)
+	}
+	step()
+	if c.Snap, err = c.kv(ctx, jetstream.KeyValueConfig{
+		Bucket: c.Names.Snap, Description: "jawas head, snapshot bodies, checkpoints", History: 1,
+		Storage: jetstream.FileStorage, Replicas: r, MaxValueSize: 1 << 20,
+	}); err != nil {
+		return fmt.Errorf("snapshot bucket %s: %w", c.Names.Snap, err)
+	}
+	step()
+	if c.Nodes, err = c.kv(ctx, jetstream.KeyValueConfig{
+		Bucket: c.Names.Nodes, Description: "jawas nodes' status", History: 1, TTL: time.Minute,
+		Storage: jetstream.FileStorage, Replicas: r,
+	}); err != nil {
+		return fmt.Errorf("nodes bucket %s: %w", c.Names.Nodes, err)
+	}
+	step()
+	c.Blobs, err = c.JS.ObjectStore(ctx, c.Names.Blobs)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		c.Blobs, err = c.JS.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
+			Bucket: c.Names.Blobs, Description: "jawas large snapshot bodies and checkpoints",
+			Storage: jetstream.FileStorage, Replicas: r,
+		})
 	}
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", what, cfg.Name, err)
+		return fmt.Errorf("object store %s: %w", c.Names.Blobs, err)
 	}
 	return nil
 }
 
 // kv finds the bucket cfg names, creating it when missing.
-func (c *Conn) kv(ctx context.Context, what string, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+func (c *Conn) kv(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	kv, err := c.JS.KeyValue(ctx, cfg.Bucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
 		kv, err = c.JS.CreateKeyValue(ctx, cfg)
@@ -261,10 +241,7 @@ func (c *Conn) kv(ctx context.Context, what string, cfg jetstream.KeyValueConfig
 			kv, err = c.JS.KeyValue(ctx, cfg.Bucket)
 		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", what, cfg.Bucket, err)
-	}
-	return kv, nil
+	return kv, err
 }
 
 // nodeSubject is the journal subject node publishes to.

@@ -128,7 +128,8 @@ func TestThreeNodesSameBoundary(t *testing.T) {
 	}
 }
 
-// newSingle starts one jawas without cluster mode on the same project.
+// newSingle starts one jawas without cluster mode on the same project;
+// it serves once waitServing returns.
 func newSingle(t testing.TB) *node {
 	t.Helper()
 	dir := t.TempDir()
@@ -139,24 +140,48 @@ func newSingle(t testing.TB) *node {
 	must(t, os.WriteFile(filepath.Join(dir, "sources", "log.js"), []byte(logJS), 0o644))
 	n.start()
 	t.Cleanup(n.kill)
-	waitFor(t, 20*time.Second, "the single node serving", func() bool { _, _, err := n.read(); return err == nil })
 	return n
+}
+
+// waitServing waits until n serves /log.json.
+func (n *node) waitServing(t testing.TB) {
+	t.Helper()
+	waitFor(t, 20*time.Second, n.id+" serving /log.json", func() bool { _, _, err := n.read(); return err == nil })
 }
 
 // TestClusterEqualsSingleNode posts one sequence of writes to the cluster
 // (round-robin over its nodes) and to a single node: the state every
 // cluster node serves equals the single node's.
 func TestClusterEqualsSingleNode(t *testing.T) {
+	single := newSingle(t) // starts while the cluster does
 	nc := startNATS(t, 3, false)
 	nodes := startNodes(t, nc.urls(), 3)
-	single := newSingle(t)
+	single.waitServing(t)
 	const n = 60
-	for i := 0; i < n; i++ {
-		id := fmt.Sprintf("d%03d", i)
-		if _, err := nodes[i%3].post(id); err != nil {
-			t.Fatal(err)
+	// The same sequence to both, each post after the previous one's 202
+	// (so the cluster's stream holds them in this order); the two
+	// sequences run side by side.
+	errs := make(chan error, 2)
+	go func() {
+		for i := 0; i < n; i++ {
+			if _, err := nodes[i%3].post(fmt.Sprintf("d%03d", i)); err != nil {
+				errs <- err
+				return
+			}
 		}
-		if _, err := single.post(id); err != nil {
+		errs <- nil
+	}()
+	go func() {
+		for i := 0; i < n; i++ {
+			if _, err := single.post(fmt.Sprintf("d%03d", i)); err != nil {
+				errs <- err
+				return
+			}
+		}
+		errs <- nil
+	}()
+	for range 2 {
+		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
 	}

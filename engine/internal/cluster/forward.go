@@ -100,6 +100,7 @@ func NewForwarder(c *Conn, dataDir, runDir string) (*Forwarder, error) {
 		f.Close()
 		return nil, err
 	}
+	f.events.pos = f.pos.Clone() // the status file's positions until the first housekeeping
 	return f, nil
 }
 

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -69,6 +68,8 @@ func clusterNode(ctx context.Context, cfg *Config, opt ServeOptions, runDir stri
 	defer wg.Wait()
 	wg.Add(1)
 	go func() { defer wg.Done(); fwd.Run(ctx) }() // until ctx ends
+	wg.Add(1)
+	go func() { defer wg.Done(); fwd.Events().Follow(ctx, c) }() // /_jawas/events/ID, until ctx ends
 
 	n := &node{cfg: cfg, log: log, c: c, store: store, fwd: fwd, mdir: mdir, opt: opt, snapDir: snapDir}
 	n.mirror = cluster.NewMirror(c, store)
@@ -89,13 +90,14 @@ func clusterNode(ctx context.Context, cfg *Config, opt ServeOptions, runDir stri
 	wg.Add(1)
 	go func() { defer wg.Done(); n.reportStatus(ctx) }() // until ctx ends
 
-	// A test forces a node to lead once without the lease, to check that
-	// two engines that both believe they lead still make one head chain.
-	forced := os.Getenv(envForceLead) == "1"
+	// cluster.debug_lead_without_lease makes the node lead once without
+	// the lease: two engines that both believe they lead must still make
+	// one head chain (the fencing test).
+	forced := cfg.Cluster.DebugLeadWithoutLease
 	for ctx.Err() == nil {
 		if forced {
 			forced = false
-			log.Warn("cluster: leading WITHOUT the lease (" + envForceLead + "=1, for tests)")
+			log.Warn("cluster: leading WITHOUT the lease (cluster.debug_lead_without_lease = true: for tests only)")
 			n.lead(ctx, 0, false)
 			continue
 		}
@@ -121,9 +123,6 @@ func clusterNode(ctx context.Context, cfg *Config, opt ServeOptions, runDir stri
 	}
 	return nil
 }
-
-// envForceLead makes a node lead once without the lease (tests only).
-const envForceLead = "JAWAS_CLUSTER_TEST_FORCE_LEAD"
 
 // node is one cluster node's engine-process state.
 type node struct {
@@ -173,6 +172,7 @@ func (n *node) lead(ctx context.Context, term uint64, leased bool) {
 	pub.SetFeed(feed)
 	lctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	pub.Bind(lctx) // a lost lease abandons the swap in flight
 	var why error
 	var whyOnce sync.Once
 	stop := func(err error) {
@@ -193,7 +193,7 @@ func (n *node) lead(ctx context.Context, term uint64, leased bool) {
 	defer func() { cancel(); <-held }() // cancel first: a panic must not wait for the lease holder for ever
 	eng, err := NewEngine(EngineOptions{Config: n.cfg, Log: log, SnapshotDir: n.snapDir, MetricsDir: n.mdir,
 		cluster: &engineCluster{store: n.store, feed: feed, initial: cp, save: pub.Save, fence: pub.Fence,
-			every: n.cfg.Cluster.CheckpointEvery.Duration}})
+			every: n.cfg.Cluster.CheckpointEvery.Duration, decided: pub.Decided}})
 	if err != nil {
 		log.Error("cluster: cannot start the engine; giving the lease up", "error", err)
 		cancel()

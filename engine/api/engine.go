@@ -56,7 +56,8 @@ type engineCluster struct {
 	initial *journal.Checkpoint
 	save    func(*journal.Checkpoint) error
 	fence   func(*snapshot.Store, time.Time) error
-	every   time.Duration // checkpoint interval
+	every   time.Duration              // checkpoint interval
+	decided func(sts []journal.Status) // the events' fates, for every node's /_jawas/events/ID
 }
 
 // devDebounce is the quiet time before a batch of changes is handled: long
@@ -259,7 +260,7 @@ func (e *Engine) openWrites() (period.Hook, error) {
 		Log:     e.log,
 	}
 	if c := e.opt.cluster; c != nil {
-		aopt.Feed, aopt.Initial, aopt.Save, aopt.CheckpointEvery = c.feed, c.initial, c.save, c.every
+		aopt.Feed, aopt.Initial, aopt.Save, aopt.CheckpointEvery, aopt.Decided = c.feed, c.initial, c.save, c.every, c.decided
 	}
 	app, err := writes.OpenApplier(e.proj, aopt)
 	if err != nil {

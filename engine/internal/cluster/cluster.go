@@ -50,6 +50,10 @@ type Names struct {
 	Snap    string // KV bucket: head, bodies, checkpoints
 	Blobs   string // object store: bodies and checkpoints over inline_max
 	Nodes   string // KV bucket: each node's status
+	// Events is the stream of the events' fates the leader decided
+	// (events.go), on the one subject EventSubject.
+	Events       string
+	EventSubject string
 }
 
 // NamesOf returns the names for the cluster called name.
@@ -61,6 +65,9 @@ func NamesOf(name string) Names {
 		Snap:    name + "_snap",
 		Blobs:   name + "_blobs",
 		Nodes:   name + "_nodes",
+
+		Events:       name + "_events",
+		EventSubject: name + ".e",
 	}
 }
 
@@ -110,7 +117,11 @@ func Connect(ctx context.Context, cfg config.Cluster, log *slog.Logger) (*Conn, 
 	}
 	c := &Conn{NC: nc, JS: js, Names: NamesOf(cfg.Name), Cfg: cfg, Log: log}
 	for attempt := 0; ; attempt++ {
-		err = c.setup(ctx)
+		// Each request of the first attempt gets 1 s, then 2 s, then 3 s:
+		// a request lost while a new stream elects its leader (seen here
+		// when the nodes start together) is retried soon; a slow server
+		// still gets longer.
+		err = c.setup(ctx, time.Duration(min(attempt+1, 3))*time.Second)
 		if err == nil {
 			return c, nil
 		}
@@ -135,12 +146,18 @@ func (c *Conn) Close() {
 // come first: nodes starting together would otherwise all create at
 // once, and concurrent creations of one stream were seen here to leave a
 // request unanswered for seconds.
-func (c *Conn) setup(ctx context.Context) error {
-	// Short attempts: a request lost while the servers elect their
-	// JetStream leaders is retried rather than waited for.
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
+func (c *Conn) setup(parent context.Context, per time.Duration) error {
+	// One deadline per object: a lookup unanswered is retried by the
+	// next attempt, which finds the objects already made.
+	var ctx context.Context
+	cancel := func() {}
+	defer func() { cancel() }()
+	step := func() {
+		cancel()
+		ctx, cancel = context.WithTimeout(parent, per)
+	}
 	r := c.Cfg.Replicas
+	step()
 	if _, err := c.JS.Stream(ctx, c.Names.Stream); errors.Is(err, jetstream.ErrStreamNotFound) {
 		_, err = c.JS.CreateStream(ctx, jetstream.StreamConfig{
 			Name:        c.Names.Stream,
@@ -159,25 +176,49 @@ func (c *Conn) setup(ctx context.Context) error {
 	} else if err != nil {
 		return fmt.Errorf("journal stream %s: %w", c.Names.Stream, err)
 	}
+	step()
+	if _, err := c.JS.Stream(ctx, c.Names.Events); errors.Is(err, jetstream.ErrStreamNotFound) {
+		_, err = c.JS.CreateStream(ctx, jetstream.StreamConfig{
+			Name:        c.Names.Events,
+			Description: "jawas events' fates, as the leader decided them (GET /_jawas/events/ID)",
+			Subjects:    []string{c.Names.EventSubject},
+			Storage:     jetstream.FileStorage,
+			Replicas:    r,
+			Retention:   jetstream.LimitsPolicy,
+			MaxAge:      time.Hour,
+			MaxMsgs:     20000,
+			Duplicates:  2 * time.Minute,
+			Discard:     jetstream.DiscardOld,
+		})
+		if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return fmt.Errorf("events stream %s: %w", c.Names.Events, err)
+		}
+	} else if err != nil {
+		return fmt.Errorf("events stream %s: %w", c.Names.Events, err)
+	}
 	var err error
+	step()
 	if c.Lease, err = c.kv(ctx, jetstream.KeyValueConfig{
 		Bucket: c.Names.Lease, Description: "jawas engine lease", History: 1, TTL: c.Cfg.LeaseTTL.Duration,
 		Storage: jetstream.FileStorage, Replicas: r, LimitMarkerTTL: time.Second,
 	}); err != nil {
 		return fmt.Errorf("lease bucket %s: %w", c.Names.Lease, err)
 	}
+	step()
 	if c.Snap, err = c.kv(ctx, jetstream.KeyValueConfig{
 		Bucket: c.Names.Snap, Description: "jawas head, snapshot bodies, checkpoints", History: 1,
 		Storage: jetstream.FileStorage, Replicas: r, MaxValueSize: 1 << 20,
 	}); err != nil {
 		return fmt.Errorf("snapshot bucket %s: %w", c.Names.Snap, err)
 	}
+	step()
 	if c.Nodes, err = c.kv(ctx, jetstream.KeyValueConfig{
 		Bucket: c.Names.Nodes, Description: "jawas nodes' status", History: 1, TTL: time.Minute,
 		Storage: jetstream.FileStorage, Replicas: r,
 	}); err != nil {
 		return fmt.Errorf("nodes bucket %s: %w", c.Names.Nodes, err)
 	}
+	step()
 	c.Blobs, err = c.JS.ObjectStore(ctx, c.Names.Blobs)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
 		c.Blobs, err = c.JS.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{

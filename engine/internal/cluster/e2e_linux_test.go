@@ -12,9 +12,28 @@ import (
 
 // startNodes starts n nodes on nc.
 func startNodes(t *testing.T, urls string, n int) []*node {
-	var nodes []*node
+	var each []string
 	for i := 0; i < n; i++ {
-		nodes = append(nodes, newNode(t, nodeConfig{id: fmt.Sprintf("n%d", i+1), natsURL: urls}))
+		each = append(each, urls)
+	}
+	return startNodesAt(t, each)
+}
+
+// startNodesAt starts one node per nats_url value, n1 on urls[0], ...
+func startNodesAt(t *testing.T, urls []string) []*node {
+	var cfgs []nodeConfig
+	for i, u := range urls {
+		cfgs = append(cfgs, nodeConfig{id: fmt.Sprintf("n%d", i+1), natsURL: u})
+	}
+	return startNodesOf(t, cfgs)
+}
+
+// startNodesOf starts one node per config and waits until each serves
+// and one leads.
+func startNodesOf(t *testing.T, cfgs []nodeConfig) []*node {
+	var nodes []*node
+	for _, c := range cfgs {
+		nodes = append(nodes, newNode(t, c))
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -23,10 +42,13 @@ func startNodes(t *testing.T, urls string, n int) []*node {
 			}
 		}
 	})
+	start := time.Now()
 	for _, n := range nodes {
 		waitFor(t, 20*time.Second, n.id+" serving /log.json", func() bool { _, _, err := n.read(); return err == nil })
 	}
+	serving := time.Since(start)
 	waitFor(t, 10*time.Second, "a leader", func() bool { return leaderOf(nodes) != "" })
+	t.Logf("%d nodes serving after %v, a leader after %v", len(nodes), serving.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 	return nodes
 }
 
@@ -106,7 +128,8 @@ func TestThreeNodesSameBoundary(t *testing.T) {
 	}
 }
 
-// newSingle starts one jawas without cluster mode on the same project.
+// newSingle starts one jawas without cluster mode on the same project;
+// it serves once waitServing returns.
 func newSingle(t testing.TB) *node {
 	t.Helper()
 	dir := t.TempDir()
@@ -117,24 +140,48 @@ func newSingle(t testing.TB) *node {
 	must(t, os.WriteFile(filepath.Join(dir, "sources", "log.js"), []byte(logJS), 0o644))
 	n.start()
 	t.Cleanup(n.kill)
-	waitFor(t, 20*time.Second, "the single node serving", func() bool { _, _, err := n.read(); return err == nil })
 	return n
+}
+
+// waitServing waits until n serves /log.json.
+func (n *node) waitServing(t testing.TB) {
+	t.Helper()
+	waitFor(t, 20*time.Second, n.id+" serving /log.json", func() bool { _, _, err := n.read(); return err == nil })
 }
 
 // TestClusterEqualsSingleNode posts one sequence of writes to the cluster
 // (round-robin over its nodes) and to a single node: the state every
 // cluster node serves equals the single node's.
 func TestClusterEqualsSingleNode(t *testing.T) {
+	single := newSingle(t) // starts while the cluster does
 	nc := startNATS(t, 3, false)
 	nodes := startNodes(t, nc.urls(), 3)
-	single := newSingle(t)
+	single.waitServing(t)
 	const n = 60
-	for i := 0; i < n; i++ {
-		id := fmt.Sprintf("d%03d", i)
-		if _, err := nodes[i%3].post(id); err != nil {
-			t.Fatal(err)
+	// The same sequence to both, each post after the previous one's 202
+	// (so the cluster's stream holds them in this order); the two
+	// sequences run side by side.
+	errs := make(chan error, 2)
+	go func() {
+		for i := 0; i < n; i++ {
+			if _, err := nodes[i%3].post(fmt.Sprintf("d%03d", i)); err != nil {
+				errs <- err
+				return
+			}
 		}
-		if _, err := single.post(id); err != nil {
+		errs <- nil
+	}()
+	go func() {
+		for i := 0; i < n; i++ {
+			if _, err := single.post(fmt.Sprintf("d%03d", i)); err != nil {
+				errs <- err
+				return
+			}
+		}
+		errs <- nil
+	}()
+	for range 2 {
+		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -15,7 +15,10 @@ func TestTwoLeadersOneChain(t *testing.T) {
 	nc := startNATS(t, 3, false)
 	nodes := startNodes(t, nc.urls(), 1)
 	hw := watchHeads(t, nc.urls())
-	nodes = append(nodes, newNode(t, nodeConfig{id: "n2", natsURL: nc.urls(), env: []string{"JAWAS_CLUSTER_TEST_FORCE_LEAD=1"}}))
+	nodes = append(nodes, newNode(t, nodeConfig{id: "n2", natsURL: nc.urls(), extra: "debug_lead_without_lease = true"}))
+	waitFor(t, 20*time.Second, "n2 leading without the lease", func() bool {
+		return strings.Contains(nodes[1].logs(), "leading WITHOUT the lease")
+	})
 	writes := startWrites(nodes, 2, 15*time.Second)
 	waitFor(t, 20*time.Second, "a node logging it was fenced", func() bool {
 		return strings.Contains(nodes[0].logs()+nodes[1].logs(), "engine fenced")

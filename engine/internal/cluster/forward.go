@@ -39,13 +39,17 @@ type Forwarder struct {
 	runDir  string
 	subject string
 
-	acks  *Acks
-	wake  *wakeup
-	poker *poker
+	acks   *Acks
+	wake   *wakeup
+	poker  *poker
+	events *EventStatus
 
 	reader  *journal.Reader
 	pos     journal.Positions
 	lastSeq uint64 // stream sequence of our subject's last message
+
+	announced  map[string]bool   // incarnations announced on the events stream
+	toAnnounce map[string]uint64 // shipped, not announced yet
 
 	mu    sync.Mutex
 	stats ForwardStats
@@ -90,11 +94,13 @@ func NewForwarder(c *Conn, dataDir, runDir string) (*Forwarder, error) {
 		return nil, fmt.Errorf("cluster: forwarder: %w", err)
 	}
 	f := &Forwarder{c: c, dataDir: dataDir, runDir: runDir, subject: c.nodeSubject(c.Cfg.NodeID),
-		acks: acks, wake: w, poker: p, reader: r}
+		acks: acks, wake: w, poker: p, reader: r, events: NewEventStatus(dataDir),
+		announced: map[string]bool{}, toAnnounce: map[string]uint64{}}
 	if f.pos, err = loadPositions(filepath.Join(dataDir, "journal", forwardedFile)); err != nil {
 		f.Close()
 		return nil, err
 	}
+	f.events.pos = f.pos.Clone() // the status file's positions until the first housekeeping
 	return f, nil
 }
 
@@ -104,6 +110,10 @@ func (f *Forwarder) Close() {
 	f.wake.close()
 	f.acks.Close()
 }
+
+// Events is the node's event status (its status file carries the
+// forwarded positions too); the node runs its Follow.
+func (f *Forwarder) Events() *EventStatus { return f.events }
 
 // Stats returns the forwarder's figures now.
 func (f *Forwarder) Stats() ForwardStats {
@@ -144,6 +154,9 @@ func (f *Forwarder) Run(ctx context.Context) error {
 				return nil // ctx ended
 			}
 		}
+		if len(f.toAnnounce) > 0 {
+			f.announce(ctx)
+		}
 		clear(recs)
 		buf = recs[:0]
 		changed := len(recs) > 0 || len(next) != len(f.pos)
@@ -179,7 +192,7 @@ func (f *Forwarder) housekeep() {
 	if err := f.reader.Compact(&journal.Checkpoint{Positions: pos}); err != nil {
 		f.c.Log.Warn("cluster: cannot delete forwarded journal segments", "error", err)
 	}
-	if err := journal.PublishStatus(f.dataDir, &journal.Published{Positions: pos, Events: journal.NewStatusTable(0)}); err != nil {
+	if err := f.events.publish(pos); err != nil {
 		f.c.Log.Warn("cluster: cannot publish the forwarded position", "error", err)
 	}
 	if b, err := journal.PendingBytes(f.dataDir); err == nil {
@@ -292,6 +305,22 @@ func (f *Forwarder) publish(ctx context.Context, recs []journal.Record, data []b
 	}
 }
 
+// announce tells every node the incarnations shipped for the first time
+// (events.go); on failure they are announced after the next shipment.
+func (f *Forwarder) announce(ctx context.Context) {
+	if err := f.c.announce(ctx, f.toAnnounce); err != nil {
+		f.c.Log.Debug("cluster: announce", "error", err)
+		return
+	}
+	if len(f.announced) > 4096 {
+		clear(f.announced) // old incarnations: at worst announced again
+	}
+	for inc := range f.toAnnounce {
+		f.announced[inc] = true
+	}
+	clear(f.toAnnounce)
+}
+
 // acked records an acknowledgement: positions, the workers' ack table.
 func (f *Forwarder) acked(recs []journal.Record, seq uint64) {
 	f.lastSeq = seq
@@ -309,6 +338,10 @@ func (f *Forwarder) acked(recs []journal.Record, seq uint64) {
 	}
 	for slot, t := range tops {
 		f.acks.Acked(slot, t.inc, t.seq)
+		f.events.markRead(t.inc, t.seq)
+		if !f.announced[t.inc] {
+			f.toAnnounce[t.inc] = t.seq
+		}
 	}
 	f.acks.SetDown(false)
 	for slot := range tops {

@@ -58,8 +58,11 @@ type Publisher struct {
 	// engine published (publisher goroutine).
 	OnFenced func(error)
 
+	decided decisions // fates decided since the last head, published after the next
+
 	mu         sync.Mutex
-	rev        uint64 // the head revision the next swap expects
+	lctx       context.Context // the leadership (Bind); nil: Background
+	rev        uint64          // the head revision the next swap expects
 	prev       Head
 	checkpoint string // newest checkpoint key, referenced by the next head
 	shipped    map[string]bool
@@ -113,6 +116,34 @@ func Takeover(ctx context.Context, c *Conn, term uint64) (*Publisher, *journal.C
 	return p, cp, nil
 }
 
+// ErrNotLeading says the leadership the publisher was bound to has ended
+// (the lease lost, the engine fenced or stopping): nothing is published.
+var ErrNotLeading = errors.New("cluster: not leading any more")
+
+// Bind ties the publisher to a leadership: once ctx ends, Fence and Save
+// fail at once with ErrNotLeading, and a swap or save in flight is
+// abandoned. A leader cut off from NATS would otherwise spend a swap's
+// whole timeout on each boundary queued before it noticed, and stay an
+// engine that long after its lease was lost.
+func (p *Publisher) Bind(ctx context.Context) {
+	p.mu.Lock()
+	p.lctx = ctx
+	p.mu.Unlock()
+}
+
+// leadership returns the context the publisher's calls derive from.
+func (p *Publisher) leadership() context.Context {
+	if p.lctx == nil {
+		return context.Background()
+	}
+	return p.lctx
+}
+
+// Decided buffers fates of events the leader's applier decided; the next
+// head swap that succeeds publishes them to every node (the
+// writes.ApplierOptions' Decided; evaluating goroutines).
+func (p *Publisher) Decided(sts []journal.Status) { p.decided.add(sts) }
+
 // SetFeed names the feed whose progress the heads report.
 func (p *Publisher) SetFeed(f *Feed) { p.feed = f }
 
@@ -132,7 +163,10 @@ func (p *Publisher) Fence(st *snapshot.Store, at time.Time) error {
 	if p.fenced {
 		return ErrFenced
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if p.leadership().Err() != nil {
+		return ErrNotLeading
+	}
+	ctx, cancel := context.WithTimeout(p.leadership(), 5*time.Second)
 	defer cancel()
 	infos := st.Entries()
 	entries := make([]HeadEntry, 0, len(infos))
@@ -180,6 +214,7 @@ func (p *Publisher) Fence(st *snapshot.Store, at time.Time) error {
 	if err != nil {
 		if isMismatch(err) {
 			p.fenced = true
+			p.decided.take() // the next leader decides them again
 			ferr := fmt.Errorf("%w (expected head revision %d, seq %d): %v", ErrFenced, p.rev, p.prev.Seq, err)
 			if p.OnFenced != nil {
 				go p.OnFenced(ferr)
@@ -189,6 +224,14 @@ func (p *Publisher) Fence(st *snapshot.Store, at time.Time) error {
 		return fmt.Errorf("cluster: swap the head: %w", err)
 	}
 	p.rev, p.prev = rev, h
+	// The fates decided so far, now that a head at least as new as their
+	// boundary is out; those not published wait for the next head.
+	if runs := p.decided.take(); len(runs) > 0 {
+		if rest, err := p.c.publishEvents(ctx, &h, runs); err != nil {
+			p.decided.putBack(rest)
+			p.c.Log.Warn("cluster: the events' fates wait for the next head", "error", err)
+		}
+	}
 	p.collect(ctx, &h)
 	return nil
 }
@@ -202,7 +245,13 @@ func (p *Publisher) Save(cp *journal.Checkpoint) error {
 	}
 	hash := snapshot.HashOf(b)
 	key := checkpointKey(hash)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	p.mu.Lock()
+	lctx := p.leadership()
+	p.mu.Unlock()
+	if lctx.Err() != nil {
+		return ErrNotLeading
+	}
+	ctx, cancel := context.WithTimeout(lctx, 10*time.Second)
 	defer cancel()
 	if err := p.c.putBlob(ctx, key, b); err != nil {
 		return err

@@ -35,6 +35,12 @@ type Cluster struct {
 	WriteTimeout    Duration `toml:"write_timeout"`    // with "replicated": longest wait for the stream before 202 pending
 	InlineMax       int      `toml:"inline_max"`       // snapshots and checkpoints above this go to the object store
 	CheckpointEvery Duration `toml:"checkpoint_every"` // how often the leader saves its state to the cluster
+
+	// DebugLeadWithoutLease makes the node lead once, at start, without
+	// the engine lease: two engines then believe they lead, and fencing
+	// (the head's compare-and-swap) must keep one head chain. For tests
+	// and debugging only; never in production.
+	DebugLeadWithoutLease bool `toml:"debug_lead_without_lease"`
 }
 
 // DefaultCluster is [cluster] when a key is absent.
@@ -159,5 +165,8 @@ func (c *Config) validateCluster(bad func(key, format string, args ...any)) {
 	}
 	if k.CheckpointEvery.Duration < 10*time.Millisecond {
 		bad("cluster.checkpoint_every", "must be at least 10ms, got %s", k.CheckpointEvery.Duration)
+	}
+	if k.DebugLeadWithoutLease && !k.HasRole("engine") {
+		bad("cluster.debug_lead_without_lease", "needs the \"engine\" role in cluster.roles (only an engine can lead)")
 	}
 }

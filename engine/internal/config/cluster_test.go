@@ -47,6 +47,7 @@ func TestClusterErrorsNameKeys(t *testing.T) {
 		{"enabled = true\nnode_id = \"n1\"\nembed = true\nembed_listen = \"127.0.0.1:4222\"\nembed_sync = \"sometimes\"", `"cluster.embed_sync"`},
 		{"enabled = true\nnode_id = \"n1\"\nnats_url = \"nats://a:4222\"\nembed_routes = [\"nats://b:6222\"]", `"cluster.embed"`},
 		{"enabled = true\nnode_id = \"n1\"\nnats_url = \"nats://a:4222\"\ninline_max = 2000000", `"cluster.inline_max"`},
+		{"enabled = true\nnode_id = \"n1\"\nnats_url = \"nats://a:4222\"\nroles = [\"serve\"]\ndebug_lead_without_lease = true", `"cluster.debug_lead_without_lease"`},
 	} {
 		_, err := Load(write(t, "[cluster]\n"+tc.body+"\n"))
 		if err == nil || !strings.Contains(err.Error(), tc.key) || !strings.Contains(err.Error(), "jawas.toml") {

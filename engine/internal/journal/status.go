@@ -123,6 +123,28 @@ func (s *StatusTable) Record(st Status) {
 	s.add(statusRun{Inc: inc, From: seq, To: seq, State: st.State, Boundary: st.Boundary, Reason: st.Reason})
 }
 
+// RecordRange stores st's fate (its ID is ignored) for events from..to of
+// incarnation inc at once, as Record would one by one (the cluster's
+// nodes receive the leader's fates as such ranges).
+func (s *StatusTable) RecordRange(inc string, from, to uint64, st Status) {
+	if from == 0 || to < from {
+		return
+	}
+	if _, _, ok := ParseID(FormatID(inc, from)); !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if idx := s.byInc[inc]; len(idx) > 0 {
+		r := &s.runs[idx[len(idx)-1]-s.drop]
+		if r.To+1 == from && r.State == st.State && r.Reason == st.Reason && r.Boundary.Equal(st.Boundary) {
+			r.To = to
+			return
+		}
+	}
+	s.add(statusRun{Inc: inc, From: from, To: to, State: st.State, Boundary: st.Boundary, Reason: st.Reason})
+}
+
 // add appends r and evicts the oldest runs over max. Under mu.
 func (s *StatusTable) add(r statusRun) {
 	if _, known := s.byInc[r.Inc]; !known {

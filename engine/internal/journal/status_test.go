@@ -205,3 +205,30 @@ func TestStatusTableJSONMatchesReflection(t *testing.T) {
 		}
 	}
 }
+
+// RecordRange is Record for each event of a range: one run, extended by
+// an adjacent range decided alike, overridden by a later range.
+func TestStatusTableRecordRange(t *testing.T) {
+	inc := strings.Repeat("1", 24)
+	b := time.Unix(100, 0).UTC()
+	s := NewStatusTable(0)
+	s.RecordRange(inc, 1, 1000, Status{State: StateApplied, Boundary: b})
+	s.RecordRange(inc, 1001, 2000, Status{State: StateApplied, Boundary: b})
+	if s.Len() != 1 {
+		t.Fatalf("two adjacent ranges decided alike: %d runs, want 1", s.Len())
+	}
+	s.RecordRange(inc, 500, 500, Status{State: StateRejected, Boundary: b.Add(time.Second), Reason: "later"})
+	s.RecordRange(inc, 0, 3, Status{State: StateApplied}) // no event 0: ignored
+	s.RecordRange("not an incarnation", 1, 3, Status{State: StateApplied})
+	for _, tc := range []struct {
+		seq   uint64
+		state string
+	}{{1, StateApplied}, {499, StateApplied}, {500, StateRejected}, {2000, StateApplied}, {2001, StatePending}} {
+		if st, _ := s.Get(FormatID(inc, tc.seq)); st.State != tc.state {
+			t.Errorf("event %d: %+v, want %s", tc.seq, st, tc.state)
+		}
+	}
+	if s.Len() != 2 {
+		t.Fatalf("%d runs, want 2 (the bad ranges add none)", s.Len())
+	}
+}

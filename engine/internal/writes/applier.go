@@ -41,6 +41,11 @@ type ApplierOptions struct {
 	Feed    Feed
 	Initial *journal.Checkpoint
 	Save    func(*journal.Checkpoint) error
+	// Decided, when set, is told each boundary's fates of events as they
+	// are decided (cluster mode: the leader ships them to every node's
+	// /_jawas/events/ID). Called on an evaluating goroutine; sts is
+	// reused after the call returns.
+	Decided func(sts []journal.Status)
 }
 
 // Feed is a source of journal records other than the local segments.
@@ -326,6 +331,9 @@ func (a *Applier) applyHeld(s *period.Source, boundary time.Time) {
 	}
 	a.dirty = true
 	a.changes++
+	if a.opt.Decided != nil {
+		a.opt.Decided(statuses)
+	}
 }
 
 // buf returns a spare applyBuf, or a new one.

@@ -22,5 +22,5 @@ const (
 // (staggered over one interval) or flat out when every is 0. wg counts the
 // loops.
 func epollLoad(addr string, req []byte, want, n, loops int, every time.Duration, t *tally, stop <-chan struct{}, wg *sync.WaitGroup) {
-	epollhttp.Load(addr, req, want, n, loops, every, &t.Counts, stop, wg)
+	epollhttp.Load([]string{addr}, req, want, n, loops, every, &t.Counts, stop, wg)
 }

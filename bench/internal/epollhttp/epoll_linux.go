@@ -45,6 +45,7 @@ type epollConn struct {
 	status  int  // of the response being read, once its head is parsed
 	size    int  // head + body bytes of that response; -1 until its head is parsed
 	busy    bool // a request is out and its response not complete
+	marked  bool // that response's head holds Counts.Mark
 	pending bool // paced: a fire time passed while busy; send when the response is complete
 }
 
@@ -79,23 +80,32 @@ type epollLoop struct {
 type Counts struct {
 	OK   atomic.Int64 // answers with the wanted status
 	Late atomic.Int64 // paced sends that went out after their fire time
+
+	// Mark, when set (before Load), is a header line, e.g.
+	// "X-Jawas-Replicated: yes": Marked counts the answers with the wanted
+	// status whose head holds it (compared without regard to case).
+	Mark   string
+	Marked atomic.Int64
 }
 
-// Load starts min(loops, n) event loops that share n connections to addr
-// round-robin, each connection sending req every `every` (staggered over
-// one interval) or flat out when every is 0, and counting in t the answers
-// whose status is want. wg counts the loops; they end at stop.
-func Load(addr string, req []byte, want, n, loops int, every time.Duration, t *Counts, stop <-chan struct{}, wg *sync.WaitGroup) {
+// Load starts min(loops, n) event loops that share n connections
+// round-robin, connection c to addrs[c%len(addrs)], each connection sending
+// req every `every` (staggered over one interval) or flat out when every is
+// 0, and counting in t the answers whose status is want. wg counts the
+// loops; they end at stop.
+func Load(addrs []string, req []byte, want, n, loops int, every time.Duration, t *Counts, stop <-chan struct{}, wg *sync.WaitGroup) {
 	loops = max(1, min(loops, n))
 	for i := 0; i < loops; i++ {
 		wg.Add(1)
 		go func() { // one event loop; ends at stop
 			defer wg.Done()
 			var first []time.Duration // of this loop's connections: global index c*loops+i
+			var to []string
 			for c := i; c < n; c += loops {
 				first = append(first, every*time.Duration(c)/time.Duration(n))
+				to = append(to, addrs[c%len(addrs)])
 			}
-			l, err := newEpollLoop(addr, req, want, every, first, t)
+			l, err := newEpollLoop(to, req, want, every, first, t)
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "epollhttp:", err)
 				return
@@ -106,19 +116,21 @@ func Load(addr string, req []byte, want, n, loops int, every time.Duration, t *C
 }
 
 // newEpollLoop dials one connection per entry of first (its first fire
-// time, from when the dialing is done) and registers them with a new epoll
-// instance. A failed dial is reported and skipped.
-func newEpollLoop(addr string, req []byte, want int, every time.Duration, first []time.Duration, t *Counts) (*epollLoop, error) {
-	sa, domain, err := sockaddr(addr)
-	if err != nil {
-		return nil, err
-	}
+// time, from when the dialing is done) to the same entry of to, and
+// registers them with a new epoll instance. A failed dial is reported and
+// skipped.
+func newEpollLoop(to []string, req []byte, want int, every time.Duration, first []time.Duration, t *Counts) (*epollLoop, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, os.NewSyscallError("epoll_create1", err)
 	}
 	l := &epollLoop{epfd: epfd, req: req, want: want, every: every, t: t}
-	for _, f := range first {
+	for k, f := range first {
+		sa, domain, err := sockaddr(to[k])
+		if err != nil {
+			l.close()
+			return nil, err
+		}
 		fd, err := dial(sa, domain)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "epollhttp: dial:", err)
@@ -325,12 +337,16 @@ func (l *epollLoop) advance(c *epollConn) {
 				c.buf = append(c.buf, make([]byte, size-len(c.buf))...)
 			}
 			c.status, c.size = status, size
+			c.marked = l.t.Mark != "" && containsFold(c.buf[:end+4], l.t.Mark)
 		}
 		if c.n < c.size {
 			return
 		}
 		if c.status == l.want {
 			l.t.OK.Add(1)
+			if c.marked {
+				l.t.Marked.Add(1)
+			}
 		}
 		c.n = copy(c.buf, c.buf[c.size:c.n])
 		c.busy, c.size = false, -1

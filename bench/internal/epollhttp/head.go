@@ -35,3 +35,14 @@ func ParseHead(h []byte) (status, size int, err error) {
 	}
 	return 0, 0, fmt.Errorf("response without Content-Length: %q", h)
 }
+
+// containsFold reports whether h holds s, compared without regard to ASCII
+// case.
+func containsFold(h []byte, s string) bool {
+	for i := 0; i+len(s) <= len(h); i++ {
+		if bytes.EqualFold(h[i:i+len(s)], []byte(s)) {
+			return true
+		}
+	}
+	return false
+}

@@ -190,6 +190,9 @@ func (n *node) lead(ctx context.Context, term uint64, leased bool) {
 	defer feed.Stop()
 	pub.SetFeed(feed)
 	pub.OnFenced = func(err error) { stop(err) }
+	if n.cfg.Cluster.Embed {
+		go n.c.StepDownHere(lctx, n.cfg.Cluster.NodeID) // a few requests; ends with lctx at the latest
+	}
 	eng, err := NewEngine(EngineOptions{Config: n.cfg, Log: log, SnapshotDir: n.snapDir, MetricsDir: n.mdir,
 		cluster: &engineCluster{store: n.store, feed: feed, initial: cp, save: pub.Save, fence: pub.Fence,
 			every: n.cfg.Cluster.CheckpointEvery.Duration}})

@@ -303,13 +303,15 @@ if [ "$MODE" = all ] || [ "$MODE" = idle ]; then
 fi
 
 # ---- CLUSTER: three nodes on embedded NATS (fsync before every ack): replicated
-# writes/s and write-to-visible on another node, the same client against one
-# node as the baseline, and the fault tests (failover time is logged by
-# TestKillLeaderUnderWrites). engine/internal/cluster; about two minutes.
+# writes/s at 64 and 256 writers vs one node with the same client, write-to-
+# visible on another node, a follower's reads vs one node's, failover time
+# from a leader SIGKILL with the default lease_ttl (external and embedded
+# NATS), each beside its goal (bench/cluster, about three minutes); then the
+# fault tests of engine/internal/cluster under write load.
 if [ "$MODE" = all ] || [ "$MODE" = cluster ]; then
 	printf "\n## Cluster (NATS JetStream, three nodes on this machine)\n\n"
-	(cd "$root" && go test -count=1 -run '^$' -bench 'Benchmark(Cluster|Single)Writes' -benchtime 1x ./engine/internal/cluster/ |
-		grep -E '^Benchmark|^(ok|FAIL)') || log "cluster benchmarks failed (see above)"
+	(cd "$root" && go build -o "$work/bin/jawas-cluster" ./cmd/jawas && go build -o "$work/bin/cluster" ./bench/cluster &&
+		"$work/bin/cluster" -jawas "$work/bin/jawas-cluster") || log "bench/cluster failed (see above)"
 	(cd "$root" && go test -count=1 -run 'TestKillLeaderUnderWrites|TestKillStreamLeaderUnderWrites' -v ./engine/internal/cluster/ |
 		grep -E -- '--- (PASS|FAIL)|killed|acknowledged writes, all|^(ok|FAIL)') || log "cluster fault tests failed (see above)"
 fi

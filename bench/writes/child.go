@@ -54,8 +54,8 @@ func childLoad(addr string, n int, rate float64) (t *tally, stop func(), err err
 				fmt.Sscan(line, &ok, &late)
 			}
 		}
-		t.ok.Store(ok)
-		t.late.Store(late)
+		t.OK.Store(ok)
+		t.Late.Store(late)
 	}
 	t.cpu = func() proc.CPU {
 		c, _ := proc.Tree(cmd.Process.Pid)
@@ -86,7 +86,7 @@ func writerChild(spec string) error {
 	t := load(parts[0], postReq, 202, n, *genThreads, rate, stop, &wg)
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
-		fmt.Printf("%d %d\n", t.ok.Load(), t.late.Load())
+		fmt.Printf("%d %d\n", t.OK.Load(), t.Late.Load())
 	}
 	close(stop)
 	wg.Wait()

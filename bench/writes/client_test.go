@@ -60,7 +60,7 @@ func (s *fakeServer) serve(c net.Conn) {
 		}
 		n += m
 		for {
-			end := bytes.Index(buf[:n], crlf2)
+			end := bytes.Index(buf[:n], []byte("\r\n\r\n"))
 			if end < 0 {
 				break
 			}
@@ -119,7 +119,7 @@ func TestClients(t *testing.T) {
 				time.Sleep(d)
 				close(stop)
 				wg.Wait()
-				ok, sent, late := tl.ok.Load(), s.sent.Load(), tl.late.Load()
+				ok, sent, late := tl.OK.Load(), s.sent.Load(), tl.Late.Load()
 				// Answers still in flight at stop were sent, not counted.
 				if ok == 0 || ok > sent || ok < sent-conns {
 					t.Fatalf("counted %d 200s, server sent %d (%d connections)", ok, sent, conns)

@@ -81,6 +81,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jawas/jawas/bench/internal/epollhttp"
 	"github.com/jawas/jawas/bench/internal/proc"
 )
 
@@ -398,9 +399,9 @@ func client(addr string, req []byte, want int, p *pacer, t *tally, stop <-chan s
 		status, size := 0, -1 // size: header + body bytes, once known
 		for size < 0 || n < size {
 			if size < 0 {
-				if end := bytes.Index(buf[:n], crlf2); end >= 0 {
+				if end := bytes.Index(buf[:n], []byte("\r\n\r\n")); end >= 0 {
 					var err error
-					if status, size, err = parseHead(buf[:end+4]); err != nil {
+					if status, size, err = epollhttp.ParseHead(buf[:end+4]); err != nil {
 						fmt.Fprintln(os.Stderr, "writes:", err)
 						return
 					}
@@ -424,7 +425,7 @@ func client(addr string, req []byte, want int, p *pacer, t *tally, stop <-chan s
 			n += m
 		}
 		if status == want {
-			t.ok.Add(1)
+			t.OK.Add(1)
 		}
 		n = copy(buf, buf[size:n]) // nothing, unless the server sent more than asked
 	}
@@ -484,36 +485,6 @@ func (p *pacer) wait(stop <-chan struct{}) bool {
 	return true
 }
 
-var (
-	crlf2  = []byte("\r\n\r\n")
-	hCL    = []byte("\r\ncontent-length:")
-	hCLLen = len(hCL)
-)
-
-// parseHead returns the status and the response's total size (head + body)
-// from a response head ending in CRLF CRLF.
-func parseHead(h []byte) (status, size int, err error) {
-	if len(h) < 12 || !bytes.HasPrefix(h, []byte("HTTP/1.")) {
-		return 0, 0, fmt.Errorf("bad status line %q", h[:min(len(h), 40)])
-	}
-	status, err = strconv.Atoi(string(h[9:12]))
-	if err != nil {
-		return 0, 0, fmt.Errorf("bad status line %q", h[:min(len(h), 40)])
-	}
-	for i := 0; i+hCLLen <= len(h); i++ {
-		if h[i] == '\r' && bytes.EqualFold(h[i:i+hCLLen], hCL) {
-			v := h[i+hCLLen:]
-			v = v[:bytes.IndexByte(v, '\r')]
-			cl, err := strconv.Atoi(string(bytes.TrimSpace(v)))
-			if err != nil || cl < 0 {
-				return 0, 0, fmt.Errorf("bad Content-Length %q", v)
-			}
-			return status, len(h) + cl, nil
-		}
-	}
-	return 0, 0, fmt.Errorf("response without Content-Length: %q", h)
-}
-
 // nethttpClient is the client this bench used first (net/http's response
 // parser), kept to show what it cost.
 func nethttpClient(c net.Conn, req []byte, want int, p *pacer, t *tally, stop <-chan struct{}) {
@@ -530,15 +501,14 @@ func nethttpClient(c net.Conn, req []byte, want int, p *pacer, t *tally, stop <-
 		}
 		io.Copy(io.Discard, resp.Body)
 		if resp.StatusCode == want {
-			t.ok.Add(1)
+			t.OK.Add(1)
 		}
 	}
 }
 
 // tally counts one load's answers; its clients add to it.
 type tally struct {
-	ok   atomic.Int64 // answers with the wanted status
-	late atomic.Int64 // paced sends that went out after their fire time
+	epollhttp.Counts // answers with the wanted status, paced sends that went out late
 
 	// For a load run by a child process (-writers-process): fetch copies
 	// the child's counts into ok and late, cpu returns the child's CPU.
@@ -574,7 +544,7 @@ func load(addr string, req []byte, want, n, loops int, rate float64, stop <-chan
 	}
 	for i := 0; i < n; i++ {
 		wg.Add(1)
-		p := newPacer(every*time.Duration(i)/time.Duration(n), every, &t.late) // staggered over one interval
+		p := newPacer(every*time.Duration(i)/time.Duration(n), every, &t.Late) // staggered over one interval
 		go client(addr, req, want, p, t, stop, wg)                             // one client connection; ends at stop
 	}
 	return t
@@ -636,12 +606,12 @@ func measure(s *server, d time.Duration, counted, other *tally) (result, error) 
 	c0 := other.childCPU()
 	other.refresh()
 	g0, t0 := selfCPU(), time.Now()
-	n0, o0, l0 := counted.ok.Load(), other.ok.Load(), counted.late.Load()+other.late.Load()
+	n0, o0, l0 := counted.OK.Load(), other.OK.Load(), counted.Late.Load()+other.Late.Load()
 	time.Sleep(d)
 	other.refresh()
 	var r result
-	r.n, r.other = counted.ok.Load()-n0, other.ok.Load()-o0
-	r.late = counted.late.Load() + other.late.Load() - l0
+	r.n, r.other = counted.OK.Load()-n0, other.OK.Load()-o0
+	r.late = counted.Late.Load() + other.Late.Load() - l0
 	r.secs = time.Since(t0).Seconds()
 	r.gen = selfCPU().Sub(g0)
 	if c := other.childCPU().Sub(c0); c.Total() > 0 {

@@ -92,3 +92,14 @@ func Tree(pid int) (CPU, error) {
 	tick := time.Second / clockTick
 	return CPU{User: time.Duration(ticksU) * tick, Sys: time.Duration(ticksS) * tick}, nil
 }
+
+// Self returns the CPU used by pid itself (all its threads), without its
+// children.
+func Self(pid int) (CPU, error) {
+	s, err := readStat(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return CPU{}, fmt.Errorf("cpu of pid %d: %w", pid, err)
+	}
+	tick := time.Second / clockTick
+	return CPU{User: time.Duration(s.utime) * tick, Sys: time.Duration(s.stime) * tick}, nil
+}

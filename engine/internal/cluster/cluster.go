@@ -30,6 +30,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -257,4 +258,47 @@ func isMismatch(err error) bool {
 		return true
 	}
 	return strings.Contains(err.Error(), "wrong last sequence")
+}
+
+// StepDownHere asks the JetStream streams the engine depends on (the
+// journal, the lease, snapshot and nodes buckets, the object store) to
+// elect a leader on another server when the server named server leads
+// them. A node that embeds its NATS server calls it when it starts to
+// lead the engine: a crash of that node then takes down the engine and a
+// follower of each stream only, and the next engine need not wait out a
+// raft election of those streams (NATS's election timeout is seconds)
+// before it can read the lease, the head and the journal. Errors are
+// logged: a stream that keeps its leader here only makes a later failover
+// slower.
+func (c *Conn) StepDownHere(ctx context.Context, server string) {
+	names := []string{c.Names.Stream, "KV_" + c.Names.Lease, "KV_" + c.Names.Snap, "KV_" + c.Names.Nodes, "OBJ_" + c.Names.Blobs}
+	for _, name := range names {
+		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		st, err := c.JS.Stream(ictx, name)
+		cancel()
+		if err != nil {
+			c.Log.Debug("cluster: stream info for a step-down", "stream", name, "error", err)
+			continue
+		}
+		ci := st.CachedInfo().Cluster
+		if ci == nil || ci.Leader != server || len(ci.Replicas) == 0 {
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		m, err := c.NC.RequestWithContext(rctx, fmt.Sprintf("$JS.API.STREAM.LEADER.STEPDOWN.%s", name), nil)
+		cancel()
+		if err == nil {
+			var resp struct {
+				Error *jetstream.APIError `json:"error"`
+			}
+			if json.Unmarshal(m.Data, &resp) == nil && resp.Error != nil {
+				err = resp.Error
+			}
+		}
+		if err != nil {
+			c.Log.Warn("cluster: cannot move a stream's leader off this node's NATS server", "stream", name, "error", err)
+			continue
+		}
+		c.Log.Info("cluster: moved a stream's leader off this node's NATS server", "stream", name)
+	}
 }

@@ -45,8 +45,19 @@ func NewLease(c *Conn) *Lease {
 }
 
 // Campaign blocks until this node holds the lease (then it returns the
-// term, the lease revision it was won at) or ctx ends.
+// term, the lease revision it was won at) or ctx ends. It tries every
+// ttl/8, and at once when a watch on the lease key sees it deleted: by
+// the holder's Release, or by the bucket's TTL (the marker the server
+// writes when the key ages out), so a dead leader's successor does not
+// wait for its next try.
 func (l *Lease) Campaign(ctx context.Context) (uint64, error) {
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	var gone <-chan jetstream.KeyValueEntry // nil (never ready) without a watch
+	if w, err := l.c.Lease.Watch(wctx, leaseKey, jetstream.UpdatesOnly()); err == nil {
+		defer w.Stop()
+		gone = w.Updates()
+	}
 	for {
 		now := time.Now()
 		v, _ := json.Marshal(LeaseInfo{Node: l.node, Since: now, Renew: now})
@@ -64,12 +75,34 @@ func (l *Lease) Campaign(ctx context.Context) (uint64, error) {
 			l.c.Log.Debug("cluster: lease campaign", "error", err)
 		}
 		l.look(ctx)
-		select {
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case <-time.After(l.ttl / 8):
+		t := time.NewTimer(l.ttl / 8)
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return 0, ctx.Err()
+			case <-t.C:
+				break wait
+			case e, ok := <-gone:
+				if !ok {
+					gone = nil // the watch ended: polling only
+					continue
+				}
+				if e != nil && e.Operation() != jetstream.KeyValuePut {
+					t.Stop()
+					break wait
+				}
+			}
 		}
 	}
+}
+
+// get reads the lease key.
+func (l *Lease) get(ctx context.Context) (jetstream.KeyValueEntry, error) {
+	gctx, cancel := context.WithTimeout(ctx, l.ttl/4)
+	defer cancel()
+	return l.c.Lease.Get(gctx, leaseKey)
 }
 
 // look records who holds the lease now.
@@ -129,8 +162,24 @@ func (l *Lease) renew(ctx context.Context) error {
 		l.mu.Unlock()
 		return nil
 	case isMismatch(err):
+		// An earlier renewal that timed out here may have been stored all
+		// the same: the key then holds this very term's value at a newer
+		// revision. Only another value means another node took it.
+		seen := "no holder"
+		if e, gerr := l.get(ctx); gerr == nil {
+			var h LeaseInfo
+			if json.Unmarshal(e.Value(), &h) == nil && h.Node == l.node && h.Since.Equal(since) {
+				l.mu.Lock()
+				l.rev = e.Revision()
+				l.mu.Unlock()
+				return nil // renewed at the next tick, on that revision
+			}
+			seen = fmt.Sprintf("%s since %s at revision %d", h.Node, h.Since.Format(time.RFC3339Nano), e.Revision())
+		} else if !errors.Is(gerr, jetstream.ErrKeyNotFound) && !errors.Is(gerr, jetstream.ErrKeyDeleted) && time.Since(last) <= l.ttl-l.ttl/4 {
+			return nil // cannot tell yet: look again at the next tick
+		}
 		l.drop()
-		return fmt.Errorf("%w: another node took it", ErrLeaseLost)
+		return fmt.Errorf("%w: another node took it (renewing revision %d: %v; the key holds %s)", ErrLeaseLost, rev, err, seen)
 	case time.Since(last) > l.ttl-l.ttl/4:
 		// Not renewed for most of the TTL: the key may expire any
 		// moment and another node win it. Stop before that.

@@ -1,0 +1,75 @@
+package cluster_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/jawas/jawas/engine/internal/cluster"
+	"github.com/jawas/jawas/engine/internal/config"
+)
+
+// leaseConn connects node id to nc with a lease_ttl of ttl.
+func leaseConn(t *testing.T, nc *natsCluster, id string, ttl time.Duration) *cluster.Conn {
+	t.Helper()
+	cfg := config.DefaultCluster()
+	cfg.Enabled, cfg.NodeID, cfg.NATSURL, cfg.Replicas = true, id, nc.urls(), 1
+	cfg.LeaseTTL = config.Duration{Duration: ttl}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := cluster.Connect(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	must(t, err)
+	t.Cleanup(c.Close)
+	return c
+}
+
+// TestLeaseKeepsItsOwnStoredRenewal: a renewal whose acknowledgement was
+// lost (it timed out here but the server stored it) leaves the key one
+// revision ahead, holding this very term's value. The holder's next
+// renewal then fails its compare-and-swap; it must see its own value and
+// keep the lease, not demote itself as if another node had taken it. A
+// value from another node still loses it.
+func TestLeaseKeepsItsOwnStoredRenewal(t *testing.T) {
+	nc := startNATS(t, 3, false)
+	c := leaseConn(t, nc, "n1", time.Second)
+	l := cluster.NewLease(c)
+	ctx := context.Background()
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	_, err := l.Campaign(cctx)
+	cancel()
+	must(t, err)
+
+	// The stored renewal the holder never heard of: its own value again.
+	e, err := c.Lease.Get(ctx, "engine")
+	must(t, err)
+	if _, err := c.Lease.Update(ctx, "engine", e.Value(), e.Revision()); err != nil {
+		t.Fatal(err)
+	}
+	hctx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond) // six renewals at ttl/4
+	err = l.Hold(hctx)
+	cancel()
+	if err != nil {
+		t.Fatalf("Hold after a stored renewal it did not hear of: %v; want the lease kept", err)
+	}
+	if held, _ := l.Held(); !held {
+		t.Fatal("lease not held after Hold returned nil")
+	}
+
+	// Another node's value at a newer revision: lost.
+	e, err = c.Lease.Get(ctx, "engine")
+	must(t, err)
+	other, _ := json.Marshal(cluster.LeaseInfo{Node: "n2", Since: time.Now(), Renew: time.Now()})
+	if _, err := c.Lease.Update(ctx, "engine", other, e.Revision()); err != nil {
+		t.Fatal(err)
+	}
+	hctx, cancel = context.WithTimeout(ctx, 5*time.Second)
+	err = l.Hold(hctx)
+	cancel()
+	if !errors.Is(err, cluster.ErrLeaseLost) {
+		t.Fatalf("Hold after another node took the key: %v; want ErrLeaseLost", err)
+	}
+}

@@ -33,8 +33,14 @@ func TestReforwardAfterLostPosition(t *testing.T) {
 	}
 	account(t, nodes, acked, 10*time.Second)
 
-	n2.kill()
+	// The forwarder saves its position at most every 250 ms (durably once
+	// a second): wait for it, so that deleting it below is what loses it.
 	pos := filepath.Join(n2.data, "journal", "forwarded.json")
+	waitFor(t, 10*time.Second, "n2's forwarded position saved", func() bool {
+		_, err := os.Stat(pos)
+		return err == nil
+	})
+	n2.kill()
 	if _, err := os.Stat(pos); err != nil {
 		t.Fatalf("the forwarded position is not where the test expects it: %v", err)
 	}

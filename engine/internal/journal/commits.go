@@ -9,12 +9,15 @@ package journal
 //
 // The count is 8 bytes in <dir>/journal/commits.count, mapped shared by
 // every process (Linux; elsewhere Load reports no count and the engine
-// always reads). A worker bumps it under the commit gate before Append
-// stamps the records (engine/internal/writes/gate.go), and the engine loads
-// it under the same gate, held exclusively, before it sizes the segments:
-// a count unchanged since such a load means no record was stamped since
-// then, since the bump comes first. AppendReset, which takes no gate, bumps
-// before stamping and again once the record is on the file.
+// always reads). Every Writer bumps it before it stamps the first record
+// of a batch (Append) and again once the batch is on the file (Commit). A
+// worker appends under the commit gate (engine/internal/writes/gate.go),
+// and the engine loads the count under the same gate, held exclusively,
+// before it sizes the segments: a count unchanged since such a load means
+// no record was stamped since then, since the bump comes first. The bump
+// after the commit is for writers outside the gate (AppendReset): an
+// engine that read between the two bumps, and missed the record, reads
+// again at its next boundary.
 
 import "fmt"
 

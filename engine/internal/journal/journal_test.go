@@ -835,8 +835,8 @@ func TestReadWhileWriting(t *testing.T) {
 
 // TestCommitCount: the count is one number for every process that opens it
 // under a data directory (two mappings of the file here), kept in the
-// file across opens; AppendReset counts its record twice (before the
-// stamp, and once it is on the file).
+// file across opens; a Writer counts each batch twice (before its first
+// stamp, and once it is on the file), AppendReset included.
 func TestCommitCount(t *testing.T) {
 	dir := t.TempDir()
 	a, err := OpenCommitCount(dir)
@@ -858,15 +858,39 @@ func TestCommitCount(t *testing.T) {
 	if err := errors.Join(a.Close(), b.Close()); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := AppendReset(dir, "s"); err != nil {
-		t.Fatal(err)
-	}
 	c, err := OpenCommitCount(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	if n, _ := c.Load(); n != 3 {
+		t.Errorf("count %d after reopening, want 3", n)
+	}
+	// A writer counts a batch before its first stamp, not per record, and
+	// again once it is committed.
+	w, err := OpenWriter(dir, 0, WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	for i, want := range []uint64{4, 4} {
+		if _, err := w.Append(&Record{Source: "s", Method: "POST"}); err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := c.Load(); n != want {
+			t.Errorf("count %d after append %d, want %d", n, i, want)
+		}
+	}
+	if err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
 	if n, _ := c.Load(); n != 5 {
-		t.Errorf("count %d after reopening and a reset, want 5", n)
+		t.Errorf("count %d after the commit, want 5", n)
+	}
+	if _, _, err := AppendReset(dir, "s"); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := c.Load(); n != 7 {
+		t.Errorf("count %d after a reset, want 7", n)
 	}
 }

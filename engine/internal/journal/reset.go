@@ -24,26 +24,15 @@ const AdminSlot = 999
 // under the data directory dir, in a segment of its own, and returns the
 // record's ID and stamp.
 func AppendReset(dir, source string) (id string, at time.Time, err error) {
-	count, err := OpenCommitCount(dir)
-	if err != nil {
-		return "", time.Time{}, fmt.Errorf("append reset: %w", err)
-	}
-	defer count.Close()
 	w, err := OpenWriter(dir, AdminSlot, WriterOptions{Durability: Sync})
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("append reset: %w", err)
 	}
-	// Counted before the stamp, like a worker's commit, and again once
-	// on the file: this append takes no commit gate, so an engine may
-	// read between the two and miss the record; the second count makes
-	// it read again at its next boundary.
-	count.Bump()
 	r := Record{Source: source, Method: MethodReset}
 	id, err = w.Append(&r)
 	if err == nil {
 		err = w.Commit()
 	}
-	count.Bump()
 	if cerr := w.Close(); err == nil {
 		err = cerr
 	}

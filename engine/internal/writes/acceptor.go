@@ -561,9 +561,6 @@ func (a *Acceptor) commit(batch []pending) {
 	ids := a.ids[:0]
 	defer func() { clear(ids); a.ids = ids[:0] }()
 	failed := a.gate.enter(false)
-	if failed == nil {
-		a.gate.count.Bump() // before the stamps: see gate.go
-	}
 	for i := 0; failed == nil && i < len(batch); i++ {
 		id, err := a.w.Append(&batch[i].rec)
 		if err != nil {

@@ -13,8 +13,9 @@ package writes
 // engine (flock has no writer preference).
 //
 // The gate also carries the journal's commit count (journal.CommitCount):
-// a worker bumps it after entering, before Append stamps; the engine loads
-// it after entering, before it sizes the segments. At a later boundary a
+// a worker's journal.Writer bumps it in Append, before it stamps, so under
+// the gate; the engine loads it after entering, before it sizes the
+// segments. At a later boundary a
 // count unchanged since a read that left nothing behind
 // (journal.Reader.LeftBehind) means nothing was stamped since that read,
 // so the engine skips the gate and the read altogether: an idle server's

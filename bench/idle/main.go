@@ -10,17 +10,22 @@
 // say which loop still wakes.
 //
 // The demo project is not idle in one respect: its clock source renders
-// and publishes a new version every 200 ms (gzip and brotli included),
-// which is work the product promises, not waste. -quiet replaces it with
-// a source that never changes, to show the floor of the process model
-// itself; both are printed by bench/run.sh MODE=idle.
+// and publishes a new version every 200 ms (gzip and brotli included), and
+// so does its arena (its output carries the boundary's time), which is
+// work the product promises, not waste. -quiet replaces the clock with a
+// source that never changes and drops the time from the arena's output,
+// to show the floor of the process model itself; both are printed by
+// bench/run.sh MODE=idle, each with the versions the sources published in
+// the window (none for -quiet, or the figure is not the floor).
 package main
 
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,6 +38,7 @@ import (
 	"time"
 
 	"github.com/jawas/jawas/bench/internal/jawasproc"
+	"github.com/jawas/jawas/engine/api"
 )
 
 func main() {
@@ -57,7 +63,7 @@ func run(bin, root string, window, settle time.Duration, quiet bool, goal float6
 	}
 	defer os.RemoveAll(tmp)
 	proj := filepath.Join(tmp, "demo")
-	for _, d := range []string{"sources", "site", "templates"} {
+	for _, d := range []string{"sources", "site", "templates", "data"} { // data: market.js's SQLite file
 		if err := os.CopyFS(filepath.Join(proj, d), os.DirFS(filepath.Join(root, d))); err != nil {
 			return fmt.Errorf("copy the demo: %w", err)
 		}
@@ -72,16 +78,35 @@ func run(bin, root string, window, settle time.Duration, quiet bool, goal float6
 	if err := os.WriteFile(filepath.Join(proj, "jawas.toml"), toml, 0o644); err != nil {
 		return err
 	}
-	what := "demo project (clock renders a new version every 200 ms)"
+	what := "demo project (clock and arena publish a new version every 200 ms)"
 	if quiet {
-		what = "demo project, clock replaced by a constant source"
+		what = "demo project, clock replaced by a constant source, arena without its time"
 		constant := "export const period = \"200ms\";\nexport default function render() { return { ok: true }; }\n"
 		if err := os.WriteFile(filepath.Join(proj, "sources", "clock.js"), []byte(constant), 0o644); err != nil {
 			return err
 		}
+		arena := filepath.Join(proj, "sources", "arena.ts")
+		src, err := os.ReadFile(arena)
+		if err != nil {
+			return err
+		}
+		const stamped = "return { now: ctx.nowMs, "
+		if !bytes.Contains(src, []byte(stamped)) {
+			return fmt.Errorf("%s: no %q to drop: the constant variant would publish every period", arena, stamped)
+		}
+		if err := os.WriteFile(arena, bytes.Replace(src, []byte(stamped), []byte("return { "), 1), 0o644); err != nil {
+			return err
+		}
 	}
+	dataDir := filepath.Join(tmp, "data")
+	cfg, err := api.LoadConfig(proj)
+	if err != nil {
+		return err
+	}
+	cfg.Serve.DataDir = dataDir
+	status := filepath.Join(api.RunDir(cfg), "metrics", "engine.json") // engine/internal/metrics.EngineFile
 
-	cmd := exec.Command(bin, "serve", "-C", proj, "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(tmp, "data"))
+	cmd := exec.Command(bin, "serve", "-C", proj, "--listen", "127.0.0.1:0", "--data-dir", dataDir)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -114,6 +139,10 @@ func run(bin, root string, window, settle time.Duration, quiet bool, goal float6
 	if err != nil {
 		return err
 	}
+	vBefore, err := versions(status)
+	if err != nil {
+		return err
+	}
 	start := time.Now()
 	time.Sleep(window)
 	after, err := sample(cmd.Process.Pid)
@@ -121,6 +150,13 @@ func run(bin, root string, window, settle time.Duration, quiet bool, goal float6
 		return err
 	}
 	wall := time.Since(start)
+	// The status file is rewritten at most once a second when only
+	// counters moved: read it a second later for what the window did.
+	time.Sleep(1100 * time.Millisecond)
+	vAfter, err := versions(status)
+	if err != nil {
+		return err
+	}
 
 	pct := func(d time.Duration) float64 { return 100 * d.Seconds() / wall.Seconds() }
 	var total time.Duration
@@ -160,6 +196,17 @@ func run(bin, root string, window, settle time.Duration, quiet bool, goal float6
 	fmt.Printf("| **whole tree** | **%.3f%%** (goal < %.1f%%: %s) | %.1f |\n\n", pct(total), goal, verdict, wakes)
 	fmt.Printf("CPU from /proc/PID/stat (10 ms ticks: ±%.3f%% over this window); wake-ups are context switches of every thread. Load average: %s\n",
 		pct(10*time.Millisecond*time.Duration(len(after))), jawasproc.LoadAvg())
+	var published []string
+	names := slices.Sorted(maps.Keys(vAfter))
+	for _, name := range names {
+		if d := vAfter[name] - vBefore[name]; d > 0 {
+			published = append(published, fmt.Sprintf("%s %d", name, d))
+		}
+	}
+	if len(published) == 0 {
+		published = []string{"none"}
+	}
+	fmt.Printf("Versions published in the window (engine status file): %s\n", strings.Join(published, ", "))
 	logMu.Lock()
 	defer logMu.Unlock()
 	if len(problems) > 0 {
@@ -169,6 +216,29 @@ func run(bin, root string, window, settle time.Duration, quiet bool, goal float6
 		}
 	}
 	return nil
+}
+
+// versions reads each source's count of published versions from the
+// engine status file.
+func versions(path string) (map[string]uint64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("engine status: %w", err)
+	}
+	var st struct { // engine/internal/metrics.EngineStatus, what is read of it
+		Sources []struct {
+			Name     string `json:"name"`
+			Versions uint64 `json:"versions"`
+		} `json:"sources"`
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("engine status %s: %w", path, err)
+	}
+	out := map[string]uint64{}
+	for _, s := range st.Sources {
+		out[s.Name] = s.Versions
+	}
+	return out, nil
 }
 
 // proc is one process's counters.

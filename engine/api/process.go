@@ -181,9 +181,10 @@ func engineProcess(cfg *Config, opt ServeOptions) error {
 }
 
 // workerProcess is one worker process: one epoll loop on the inherited
-// listener. It beats only while its loop makes progress (a stuck loop
-// stops beating and the supervisor replaces the process), and asks to be
-// recycled after serve.max_requests.
+// listener. It beats from the loop itself (serve.Options.Alive, at each
+// iteration, once a second when idle), so a stuck loop stops beating and
+// the supervisor replaces the process, and no timer of its own wakes the
+// process; it asks to be recycled after serve.max_requests.
 func workerProcess(cfg *Config, opt ServeOptions) error {
 	child, err := prefork.OpenChild()
 	if err != nil {
@@ -197,7 +198,28 @@ func workerProcess(cfg *Config, opt ServeOptions) error {
 	if !ok {
 		hint = -1
 	}
-	w, err := NewWorker(WorkerOptions{
+	me := child.Slot()
+	maxReq := prefork.MaxRequests()
+	var reported uint64
+	asked := false
+	var w *Worker
+	// alive runs on the loop's goroutine (after NewWorker has set w): the
+	// loop made progress at p.
+	alive := func(p time.Time) {
+		n := w.Requests()
+		me.AddRequests(int64(n - reported))
+		reported = n
+		if maxReq > 0 && int64(n) >= maxReq && !asked {
+			asked = true
+			opt.Log.Info("recycling: max_requests reached", "requests", n)
+			me.SetState(prefork.StateDraining)
+		}
+		if me.State() == prefork.StateStarting {
+			me.SetState(prefork.StateReady)
+		}
+		me.Beat(p)
+	}
+	w, err = NewWorker(WorkerOptions{
 		Config:      cfg,
 		Log:         opt.Log,
 		ListenFD:    prefork.ListenFD,
@@ -209,30 +231,10 @@ func workerProcess(cfg *Config, opt ServeOptions) error {
 		child:       child,
 		hintFD:      hint,
 		rateTable:   filepath.Join(prefork.RunDir(), "write-rate.shm"),
+		alive:       alive,
 	})
 	if err != nil {
 		return err
 	}
-	me := child.Slot()
-	maxReq := prefork.MaxRequests()
-	var reported uint64
-	asked := false
-	return child.Run(w.Run, func(now time.Time) bool {
-		n := w.Requests()
-		me.AddRequests(int64(n - reported))
-		reported = n
-		if maxReq > 0 && int64(n) >= maxReq && !asked {
-			asked = true
-			opt.Log.Info("recycling: max_requests reached", "requests", n)
-			me.SetState(prefork.StateDraining)
-		}
-		// An idle loop iterates once a second (serve's idleWait): two
-		// seconds without one means it is stuck.
-		p := w.Progress()
-		alive := !p.IsZero() && now.Sub(p) < 2*time.Second
-		if alive && me.State() == prefork.StateStarting {
-			me.SetState(prefork.StateReady)
-		}
-		return alive
-	})
+	return child.Run(w.Run, nil)
 }

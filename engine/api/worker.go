@@ -35,10 +35,11 @@ type WorkerOptions struct {
 	Dev         bool   // dev mode: HTML site files get the live-reload tag, as rendered pages do
 
 	// Set by the supervised worker process (process.go) only.
-	slot      int            // the worker table slot: the journal file and the counters are per slot
-	child     *prefork.Child // nil when not supervised
-	hintFD    int            // the supervisor's accept-hint eventfd, or -1
-	rateTable string         // the write rate limit's shared table ("": in-process)
+	slot      int                      // the worker table slot: the journal file and the counters are per slot
+	child     *prefork.Child           // nil when not supervised
+	hintFD    int                      // the supervisor's accept-hint eventfd, or -1
+	rateTable string                   // the write rate limit's shared table ("": in-process)
+	alive     func(progress time.Time) // serve.Options.Alive: the supervised worker's heartbeat
 }
 
 // Worker serves one process's share of the listening socket: snapshots,
@@ -71,6 +72,7 @@ func NewWorker(opt WorkerOptions) (*Worker, error) {
 	w.sopt.Loops = opt.Loops
 	w.sopt.Balance = true // even out connections between the loops sharing the socket
 	w.sopt.BalanceLoops = opt.Loops
+	w.sopt.Alive = opt.alive
 	if opt.child != nil {
 		w.sopt.CloseListener = true                            // refuse, rather than queue, once this worker stops accepting
 		w.sopt.BalanceLoops = opt.Loops * opt.Config.Workers() // every worker's loops share the socket

@@ -18,6 +18,7 @@
 //	SSS-IIIIIIIIIIIIIIIIIIIIIIII-NNNNNN.seg  a segment: worker slot S, incarnation I, number N
 //	checkpoint.json                          the last checkpoint (engine, fsynced)
 //	status.json                              event status published for workers (engine)
+//	commits.count                            the commit count, mapped by every process (commits.go)
 //
 // An incarnation is 24 hex digits, the writer's start time in Unix nanoseconds
 // followed by its pid, so a restarted worker never appends to a segment whose

@@ -312,6 +312,9 @@ func TestTornTail(t *testing.T) {
 			if next[filepath.Base(path)] != offs[2] {
 				t.Errorf("position %d, want %d (start of the torn record)", next[filepath.Base(path)], offs[2])
 			}
+			if !r.LeftBehind() {
+				t.Error("LeftBehind is false with a torn tail unread")
+			}
 			// Read again from there: still nothing, still no error.
 			recs, _, err = r.ReadNew(next, time.Time{})
 			if err != nil || len(recs) != 0 {
@@ -391,14 +394,19 @@ func TestVisibilityCut(t *testing.T) {
 		t.Fatal(err)
 	}
 	var pos Positions
+	// left: records stamped at or after the cut stay behind, and the
+	// reader says so (the engine reads again at the next boundary however
+	// idle the journal is).
 	for _, step := range []struct {
 		before time.Time
 		want   []string
+		left   bool
 	}{
-		{t0, nil}, // strictly before: nothing at t0
-		{t0.Add(200 * time.Millisecond), []string{"0", "1"}},
-		{t0.Add(200 * time.Millisecond), nil}, // same boundary again: exactly once
-		{t0.Add(450 * time.Millisecond), []string{"2", "3", "4"}},
+		{t0, nil, true}, // strictly before: nothing at t0
+		{t0.Add(200 * time.Millisecond), []string{"0", "1"}, true},
+		{t0.Add(200 * time.Millisecond), nil, true}, // same boundary again: exactly once
+		{t0.Add(450 * time.Millisecond), []string{"2", "3", "4"}, false},
+		{t0.Add(450 * time.Millisecond), nil, false},
 	} {
 		var recs []Record
 		recs, pos, err = r.ReadNew(pos, step.before)
@@ -407,6 +415,9 @@ func TestVisibilityCut(t *testing.T) {
 		}
 		if got := bodies(recs); !reflect.DeepEqual(got, step.want) {
 			t.Errorf("before %v: %v, want %v", step.before.Sub(t0), got, step.want)
+		}
+		if r.LeftBehind() != step.left {
+			t.Errorf("before %v: LeftBehind %v, want %v", step.before.Sub(t0), r.LeftBehind(), step.left)
 		}
 	}
 }
@@ -819,5 +830,67 @@ func TestReadWhileWriting(t *testing.T) {
 	}
 	if total != batches*perBatch {
 		t.Errorf("read %d records, want %d", total, batches*perBatch)
+	}
+}
+
+// TestCommitCount: the count is one number for every process that opens it
+// under a data directory (two mappings of the file here), kept in the
+// file across opens; a Writer counts each batch twice (before its first
+// stamp, and once it is on the file), AppendReset included.
+func TestCommitCount(t *testing.T) {
+	dir := t.TempDir()
+	a, err := OpenCommitCount(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := OpenCommitCount(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Bump()
+	a.Bump()
+	b.Bump()
+	for name, c := range map[string]*CommitCount{"a": a, "b": b} {
+		if n, ok := c.Load(); !ok || n != 3 {
+			t.Errorf("%s: count %d (ok %v), want 3", name, n, ok)
+		}
+	}
+	if err := errors.Join(a.Close(), b.Close()); err != nil {
+		t.Fatal(err)
+	}
+	c, err := OpenCommitCount(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if n, _ := c.Load(); n != 3 {
+		t.Errorf("count %d after reopening, want 3", n)
+	}
+	// A writer counts a batch before its first stamp, not per record, and
+	// again once it is committed.
+	w, err := OpenWriter(dir, 0, WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	for i, want := range []uint64{4, 4} {
+		if _, err := w.Append(&Record{Source: "s", Method: "POST"}); err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := c.Load(); n != want {
+			t.Errorf("count %d after append %d, want %d", n, i, want)
+		}
+	}
+	if err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := c.Load(); n != 5 {
+		t.Errorf("count %d after the commit, want 5", n)
+	}
+	if _, _, err := AppendReset(dir, "s"); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := c.Load(); n != 7 {
+		t.Errorf("count %d after a reset, want 7", n)
 	}
 }

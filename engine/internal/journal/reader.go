@@ -48,6 +48,10 @@ type Reader struct {
 	recs []Record
 	runs [][]Record
 
+	// left: the last ReadNew or ReadNewGated stopped short of a segment's
+	// end (see LeftBehind).
+	left bool
+
 	// SuspectFor is how long damage in a live segment must persist before
 	// it is reported: a write in progress can be seen half copied.
 	SuspectFor time.Duration
@@ -125,6 +129,7 @@ func (r *Reader) ReadNewGated(dst []Record, from Positions, before time.Time, re
 		released = true
 	}
 	defer done()
+	r.left = true // until the read below gets to every end
 	names, err := segments(r.dir)
 	if err != nil {
 		return dst, nil, err
@@ -151,6 +156,7 @@ func (r *Reader) ReadNewGated(dst []Record, from Positions, before time.Time, re
 	// grows: runs get their lengths here and their place after the last.
 	r.recs, r.data = r.recs[:0], r.data[:0]
 	runs := r.runs[:0]
+	left := false
 	for _, s := range sized {
 		n := len(r.recs)
 		var pos int64
@@ -161,7 +167,9 @@ func (r *Reader) ReadNewGated(dst []Record, from Positions, before time.Time, re
 			runs = append(runs, r.recs[n:])
 		}
 		next[s.name] = pos
+		left = left || pos < s.size
 	}
+	r.left = left
 	off := 0
 	for i, run := range runs {
 		runs[i] = r.recs[off : off+len(run)]
@@ -170,6 +178,14 @@ func (r *Reader) ReadNewGated(dst []Record, from Positions, before time.Time, re
 	r.runs = runs
 	return mergeRuns(dst, runs), next, nil
 }
+
+// LeftBehind reports whether the last ReadNew or ReadNewGated left bytes
+// of a segment unread, up to the size it took: records stamped at or
+// after its boundary, damage not reported yet, a torn tail. It is true
+// after an error. A read that left nothing behind got every record
+// committed before it took the sizes, so the engine may skip the next
+// read while no commit was counted since (CommitCount).
+func (r *Reader) LeftBehind() bool { return r.left }
 
 // Bounds on what a Reader keeps between calls: a buffer is dropped when it
 // is over 4 times what the call just made needed and over 4 MiB (about

@@ -93,6 +93,7 @@ type Writer struct {
 	pending int       // records in buf
 	err     error     // sticky: set when a write or fsync failed
 
+	count *CommitCount // bumped before a batch is stamped and after it is committed (commits.go)
 	stats Stats
 }
 
@@ -109,13 +110,19 @@ func OpenWriter(dir string, slot int, opt WriterOptions) (*Writer, error) {
 	if err := os.MkdirAll(jdir, 0o755); err != nil {
 		return nil, fmt.Errorf("open journal writer: %w", err)
 	}
+	count, err := OpenCommitCount(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open journal writer: %w", err)
+	}
 	w := &Writer{
-		dir:  jdir,
-		slot: slot,
-		inc:  fmt.Sprintf("%016x%08x", uint64(time.Now().UnixNano()), uint32(os.Getpid())),
-		opt:  opt,
+		dir:   jdir,
+		slot:  slot,
+		inc:   fmt.Sprintf("%016x%08x", uint64(time.Now().UnixNano()), uint32(os.Getpid())),
+		opt:   opt,
+		count: count,
 	}
 	if err := w.openSegment(); err != nil {
+		count.Close()
 		return nil, fmt.Errorf("open journal writer: %w", err)
 	}
 	return w, nil
@@ -175,6 +182,9 @@ func (w *Writer) Append(r *Record) (id string, err error) {
 	}
 	if w.f == nil {
 		return "", fmt.Errorf("journal append: writer is closed")
+	}
+	if w.pending == 0 {
+		w.count.Bump() // before the batch's first stamp (commits.go)
 	}
 	t := r.Time
 	if t.IsZero() {
@@ -254,6 +264,7 @@ func (w *Writer) Commit() error {
 	w.stats.Commits.Add(1)
 	w.buf = w.buf[:0]
 	w.pending = 0
+	w.count.Bump() // on the file: for a writer outside the commit gate (commits.go)
 	return nil
 }
 
@@ -275,5 +286,6 @@ func (w *Writer) Close() error {
 		err = fmt.Errorf("close journal writer: %w", cerr)
 	}
 	w.f = nil
+	w.count.Close()
 	return err
 }

@@ -51,8 +51,12 @@ func (c *Child) Close() error { return c.shared.Close() }
 // drain (then work's ctx is cancelled and Run waits for work to return).
 // Every BeatEvery (every startBeat while the slot is StateStarting), tick
 // is called with the time; when it returns true the slot beats, so a child
-// whose real work is stuck can stop beating and be replaced. Run returns work's error; a drained child whose work returned
-// nil returns nil.
+// whose real work is stuck can stop beating and be replaced. The beats
+// fall on whole multiples of BeatEvery (whole seconds), where the engine's
+// period boundaries fall too, so they share its wake-ups. With tick nil,
+// work beats the slot itself (a worker's event loop: Slot().Beat) and Run
+// sets no timer. Run returns work's error; a drained child whose work
+// returned nil returns nil.
 //
 // Threading: work runs on its own goroutine; tick runs on Run's.
 func (c *Child) Run(work func(ctx context.Context) error, tick func(now time.Time) bool) error {
@@ -61,12 +65,17 @@ func (c *Child) Run(work func(ctx context.Context) error, tick func(now time.Tim
 	done := make(chan error, 1)
 	go func() { done <- work(ctx) }() // ends when ctx is cancelled
 	drain := NotifyDrain()
+	var beat <-chan time.Time // nil without tick: never ready
+	var t *time.Timer
 	every := BeatEvery
-	if c.slot.State() == StateStarting {
-		every = startBeat
+	if tick != nil {
+		if c.slot.State() == StateStarting {
+			every = startBeat
+		}
+		t = time.NewTimer(untilNext(time.Now(), every))
+		defer t.Stop()
+		beat = t.C
 	}
-	t := time.NewTicker(every)
-	defer t.Stop()
 	for {
 		select {
 		case <-drain:
@@ -74,14 +83,21 @@ func (c *Child) Run(work func(ctx context.Context) error, tick func(now time.Tim
 			return <-done
 		case err := <-done:
 			return err
-		case now := <-t.C:
+		case now := <-beat:
 			if tick(now) {
 				c.slot.Beat(now)
 			}
 			if every != BeatEvery && c.slot.State() != StateStarting {
 				every = BeatEvery
-				t.Reset(every)
 			}
+			t.Reset(untilNext(time.Now(), every))
 		}
 	}
+}
+
+// untilNext is how long from now to the next whole multiple of every (a
+// millisecond at least, so a timer that fired a little early or late
+// never fires twice for one instant).
+func untilNext(now time.Time, every time.Duration) time.Duration {
+	return max(now.Truncate(every).Add(every).Sub(now), time.Millisecond)
 }

@@ -18,8 +18,13 @@ package prefork
 //   - the next deadline (nextDeadline): the oldest heartbeat's age
 //     reaching HeartbeatTimeout (stuck detection stays exact), a
 //     starting worker's ReadyTimeout, a restart's backoff, a drain's
-//     overrun; at the latest maxSleep, a backstop in case a ring is lost.
-// With children beating every BeatEvery, that is a few wake-ups a second.
+//     overrun; at the latest HeartbeatTimeout from now, a backstop in case
+//     a ring is lost.
+// With children beating every BeatEvery (a third of the default
+// HeartbeatTimeout), the oldest beat reaches the timeout 2 to 3 s after a
+// wake-up: the supervisor wakes every 2 to 3 s. (A backstop of 1 s woke
+// it every second, before any heartbeat deadline: bench/README.md, "Idle
+// server".)
 
 import (
 	"bytes"
@@ -37,10 +42,6 @@ import (
 
 	"golang.org/x/sys/unix"
 )
-
-// maxSleep bounds the supervisor's sleep when no deadline is nearer: a
-// backstop for a doorbell ring that could be lost (none is known to be).
-const maxSleep = time.Second
 
 // retryFull is how soon a start delayed by a full worker table is retried.
 const retryFull = 20 * time.Millisecond
@@ -387,9 +388,11 @@ func (s *supervisor) decide(now time.Time) {
 
 // nextDeadline is the earliest time at which decide could decide something
 // without a child exiting, ringing or a signal arriving: every time
-// condition decide tests, at the time it becomes true, or maxSleep from now.
+// condition decide tests, at the time it becomes true, or HeartbeatTimeout
+// from now: a backstop for a doorbell ring that could be lost (none is known
+// to be), no later than a stuck child is found.
 func (s *supervisor) nextDeadline(now time.Time) time.Time {
-	next := now.Add(maxSleep)
+	next := now.Add(s.opt.HeartbeatTimeout)
 	due := func(t time.Time) {
 		if t.Before(next) {
 			next = t

@@ -31,7 +31,10 @@ const (
 	// backstops (an accept whose wake-up was missed, the journal
 	// counters). It was sweepEvery (4 wake-ups a second per loop,
 	// bench/README.md "Idle server").
-	idleWait      = time.Second
+	idleWait = time.Second
+	// aliveEvery is how often at most the first loop calls Options.Alive
+	// (a supervised worker's heartbeat).
+	aliveEvery    = 250 * time.Millisecond
 	lingerTimeout = 2 * time.Second
 	// drainIdleGrace: a draining server closes a keep-alive connection only
 	// once it has been idle this long. Closing an idle connection races
@@ -117,6 +120,7 @@ type loop struct {
 	view      *snapshot.View
 	beat      time.Time
 	nextSweep int64
+	nextAlive int64 // unix ns; when Options.Alive may be called again (first loop)
 	accepting bool
 	paused    bool // accept paused after an error (EMFILE); resumed by the sweep
 	balanced  bool // accept paused: this loop holds more than its share (mayAccept)
@@ -241,6 +245,12 @@ func (l *loop) tick() {
 	l.view = l.s.store.View()
 	l.beat = l.s.store.Heartbeat()
 	l.opsTick()
+	if f := l.s.opt.Alive; f != nil && l.nowNS >= l.nextAlive && l == l.s.loops[0] {
+		if p := l.s.Progress(); !p.IsZero() {
+			l.nextAlive = l.nowNS + int64(aliveEvery)
+			f(p)
+		}
+	}
 }
 
 // run is the loop body; it runs on a locked OS thread until the server has

@@ -161,6 +161,14 @@ type Options struct {
 	// loop goroutine; must not block.
 	JournalStats func() (commits, fsyncs, fsyncNanos int64)
 
+	// Alive, when set, is called by the first loop on its goroutine with
+	// Progress() (when no loop's is zero) at an iteration at least
+	// aliveEvery after the call before: every iteration of an idle loop
+	// (idleWait apart), four times a second at most under load. A
+	// supervised worker beats from it, so the loops' progress is its
+	// heartbeat without a timer of its own. Must not block.
+	Alive func(progress time.Time)
+
 	// WriteMethods reports which writes a published URL accepts, for the
 	// Allow header of 405 and OPTIONS answers; nil: Write's presence alone
 	// decides. Called on a loop goroutine (error and OPTIONS paths only).

@@ -90,7 +90,14 @@ type Applier struct {
 	// (up to 10,000 statuses, ~240 KB) every period. Under mu.
 	changes, published int64
 
-	read  []journal.Record // take's buffer for the records read, under mu; empty between calls
+	// read is the journal's commit count loaded under the gate at the
+	// last read of the journal, valid when that read left nothing behind
+	// (readOK): while the count stays there, take skips the read (gate.go).
+	// Under mu.
+	read   uint64
+	readOK bool
+
+	recs  []journal.Record // take's buffer for the records read, under mu; empty between calls
 	spare []*applyBuf      // BeforeRender's buffers not in use, under mu: at most one per evaluating goroutine
 }
 
@@ -366,23 +373,28 @@ func (a *Applier) take(s *period.Source, boundary time.Time) []journal.Record {
 	if a.fatal != nil || a.closed {
 		return nil
 	}
-	recs := a.read[:0]
-	var next journal.Positions
+	recs := a.recs[:0]
+	next := a.pos
 	var err error
 	if a.opt.Feed != nil {
 		recs, next, err = a.opt.Feed.Read(recs, a.pos, boundary)
+	} else if n, ok := a.gate.count.Load(); ok && a.readOK && n == a.read {
+		// Nothing stamped since the last read, which left nothing
+		// behind: nothing to read (gate.go).
 	} else if err = a.gate.enter(true); err == nil {
 		// No commit stamped before boundary may be in flight while we
 		// read. The gate is held while the reader sizes the segments,
 		// not while it reads them: everything up to those sizes was
-		// committed.
+		// committed, and counted by n (loaded here, under the gate).
+		n, ok := a.gate.count.Load()
 		recs, next, err = a.reader.ReadNewGated(recs, a.pos, boundary, func() { a.gate.leave(true) })
+		a.read, a.readOK = n, ok && err == nil && !a.reader.LeftBehind()
 	}
 	defer func() {
 		// The records are copied into the queues: drop them from the buffer.
 		clear(recs)
-		if a.read = recs[:0]; !kept(cap(recs), len(recs)) {
-			a.read = nil
+		if a.recs = recs[:0]; !kept(cap(recs), len(recs)) {
+			a.recs = nil
 		}
 	}()
 	if err != nil {

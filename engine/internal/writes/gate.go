@@ -11,15 +11,28 @@ package writes
 // bytes up to those sizes after letting go.
 // A turnstile lock in front keeps a stream of commits from starving the
 // engine (flock has no writer preference).
+//
+// The gate also carries the journal's commit count (journal.CommitCount):
+// a worker's journal.Writer bumps it in Append, before it stamps, so under
+// the gate; the engine loads it after entering, before it sizes the
+// segments. At a later boundary a
+// count unchanged since a read that left nothing behind
+// (journal.Reader.LeftBehind) means nothing was stamped since that read,
+// so the engine skips the gate and the read altogether: an idle server's
+// engine no longer lists the journal and opens every segment for every
+// source at every boundary (bench/README.md, "Idle server").
 
 import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/jawas/jawas/engine/internal/journal"
 )
 
 type gate struct {
 	turn, commit *os.File
+	count        *journal.CommitCount
 }
 
 func openGate(dataDir string) (*gate, error) {
@@ -36,7 +49,13 @@ func openGate(dataDir string) (*gate, error) {
 		turn.Close()
 		return nil, fmt.Errorf("commit gate: %w", err)
 	}
-	return &gate{turn: turn, commit: commit}, nil
+	count, err := journal.OpenCommitCount(dataDir)
+	if err != nil {
+		turn.Close()
+		commit.Close()
+		return nil, fmt.Errorf("commit gate: %w", err)
+	}
+	return &gate{turn: turn, commit: commit, count: count}, nil
 }
 
 func flock(f *os.File, how int) error {
@@ -81,4 +100,5 @@ func (g *gate) leave(exclusive bool) {
 func (g *gate) close() {
 	g.turn.Close()
 	g.commit.Close()
+	g.count.Close()
 }

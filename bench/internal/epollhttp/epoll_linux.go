@@ -22,7 +22,6 @@ import (
 	"os"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -74,18 +73,6 @@ type epollLoop struct {
 	base  time.Time
 	fires []fire
 	next  int
-}
-
-// Counts are one load's answers.
-type Counts struct {
-	OK   atomic.Int64 // answers with the wanted status
-	Late atomic.Int64 // paced sends that went out after their fire time
-
-	// Mark, when set (before Load), is a header line, e.g.
-	// "X-Jawas-Replicated: yes": Marked counts the answers with the wanted
-	// status whose head holds it (compared without regard to case).
-	Mark   string
-	Marked atomic.Int64
 }
 
 // Load starts min(loops, n) event loops that share n connections

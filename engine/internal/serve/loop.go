@@ -186,7 +186,7 @@ func (s *Server) init() error {
 		}
 	}
 	if s.opt.Balance && s.opt.Admin.MetricsDir != "" {
-		s.balance = metrics.NewBalance(s.opt.Admin.MetricsDir, 100*time.Millisecond)
+		s.balance = metrics.NewBalance(s.opt.Admin.MetricsDir, 100*time.Millisecond, max(s.opt.BalanceLoops, len(s.loops)))
 		for i, l := range s.loops {
 			l.selfCounters = metrics.ServeFileName(s.opt.Admin.MetricsDir, s.opt.Admin.Slot, i)
 		}

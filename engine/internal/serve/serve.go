@@ -140,6 +140,11 @@ type Options struct {
 	// average stops accepting until the others catch up. Without it, a burst
 	// of new connections often lands on a single worker.
 	Balance bool
+	// BalanceLoops is how many loops share ListenFD, over every process
+	// (workers × loops): while they start, a loop counts the ones that
+	// have no counters file yet as holding no connection, instead of
+	// taking a whole burst alone (metrics.NewBalance). 0: this Server's.
+	BalanceLoops int
 
 	// AcceptHintFD is an eventfd every loop on ListenFD waits on, in every
 	// process (the supervisor passes one to all workers). A loop that stops

@@ -17,8 +17,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -76,10 +78,15 @@ func (p *Poller) Close() error {
 	return nil
 }
 
+// ctl is epoll_ctl as a raw syscall: it never blocks, and it runs once per
+// connection (the Add of an accepted one) or more, so the runtime's
+// blocking-syscall bookkeeping would only cost (see Read).
 func (p *Poller) ctl(op, fd int, events uint32) error {
 	ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
-	if err := unix.EpollCtl(p.epfd, op, fd, &ev); err != nil {
-		return os.NewSyscallError("epoll_ctl", err)
+	_, _, e := unix.RawSyscall6(unix.SYS_EPOLL_CTL, uintptr(p.epfd), uintptr(op), uintptr(fd),
+		uintptr(unsafe.Pointer(&ev)), 0, 0)
+	if e != 0 {
+		return os.NewSyscallError("epoll_ctl", e)
 	}
 	return nil
 }
@@ -194,7 +201,8 @@ func RaiseNoFile() (uint64, error) {
 }
 
 // Listen opens a non-blocking, close-on-exec TCP listening socket on addr
-// ("127.0.0.1:0", ":8080"). With reusePort it sets SO_REUSEPORT, for
+// ("127.0.0.1:0", ":8080"). backlog <= 0 asks for the kernel's maximum
+// (net.core.somaxconn). With reusePort it sets SO_REUSEPORT, for
 // designs that give each process its own socket; the default design shares
 // one socket, because when a SO_REUSEPORT listener closes, the connections
 // queued on it but not yet accepted are reset.
@@ -253,12 +261,31 @@ func Listen(addr string, backlog int, reusePort bool) (int, error) {
 		return fail("bind", err)
 	}
 	if backlog <= 0 {
-		backlog = 4096
+		backlog = maxBacklog()
 	}
 	if err := unix.Listen(fd, backlog); err != nil {
 		return fail("listen", err)
 	}
 	return fd, nil
+}
+
+// maxBacklog is net.core.somaxconn, the longest accept queue the kernel
+// grants (4096 when it cannot be read). A queue shorter than a burst of
+// new connections drops the handshakes' last ACKs: those clients believe
+// they are connected and send their first request, which waits for the
+// server's SYN-ACK retransmission, a second later (wrk at 10,000
+// connections: 2,331 ListenOverflows with a queue of 4,096, none for
+// nginx with 8,192; bench/README.md "10,000 connections").
+func maxBacklog() int {
+	b, err := os.ReadFile("/proc/sys/net/core/somaxconn")
+	if err != nil {
+		return 4096
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || n <= 0 {
+		return 4096
+	}
+	return min(n, 1<<16-1)
 }
 
 // Addr returns the local address a socket is bound to, as "ip:port".
@@ -286,26 +313,47 @@ func SetNonblock(fd int) error {
 }
 
 // Accept accepts one pending connection from a non-blocking listener, as a
-// non-blocking, close-on-exec fd with TCP_NODELAY. It returns ok false when
-// the queue is empty (EAGAIN); callers loop until then. It allocates nothing
-// (the peer address is not asked for).
-func Accept(lfd int) (fd int, ok bool, err error) {
+// non-blocking, close-on-exec fd with TCP_NODELAY, and returns the peer's
+// IP address (invalid for a peer that is not IPv4 or IPv6). It returns ok
+// false when the queue is empty (EAGAIN); callers loop until then. It
+// allocates nothing: the address comes with accept4, in a buffer on the
+// stack (it was a getpeername per connection, whose x/sys wrapper also
+// called getsockopt and allocated the address: 12 % of a worker's CPU
+// while 10,000 connections were opened, bench/README.md "10,000
+// connections"), and accept4 and setsockopt are raw syscalls (neither
+// blocks on a non-blocking listener; see Read).
+func Accept(lfd int) (fd int, peer netip.Addr, ok bool, err error) {
+	var rsa unix.RawSockaddrAny
 	for {
-		r, _, e := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(lfd), 0, 0,
-			uintptr(unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC), 0, 0)
+		n := uint32(unix.SizeofSockaddrAny)
+		r, _, e := unix.RawSyscall6(unix.SYS_ACCEPT4, uintptr(lfd), uintptr(unsafe.Pointer(&rsa)),
+			uintptr(unsafe.Pointer(&n)), uintptr(unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC), 0, 0)
 		switch e {
 		case 0:
 			fd = int(r)
-			unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-			return fd, true, nil
+			one := int32(1)
+			unix.RawSyscall6(unix.SYS_SETSOCKOPT, uintptr(fd), unix.IPPROTO_TCP, unix.TCP_NODELAY,
+				uintptr(unsafe.Pointer(&one)), 4, 0)
+			return fd, peerAddr(&rsa), true, nil
 		case unix.EINTR, unix.ECONNABORTED:
 			continue
 		case unix.EAGAIN:
-			return -1, false, nil
+			return -1, netip.Addr{}, false, nil
 		default:
-			return -1, false, fmt.Errorf("netpoll: accept: %w", os.NewSyscallError("accept4", e))
+			return -1, netip.Addr{}, false, fmt.Errorf("netpoll: accept: %w", os.NewSyscallError("accept4", e))
 		}
 	}
+}
+
+// peerAddr reads the IP address of a socket address filled by the kernel.
+func peerAddr(rsa *unix.RawSockaddrAny) netip.Addr {
+	switch rsa.Addr.Family {
+	case unix.AF_INET:
+		return netip.AddrFrom4((*unix.RawSockaddrInet4)(unsafe.Pointer(rsa)).Addr)
+	case unix.AF_INET6:
+		return netip.AddrFrom16((*unix.RawSockaddrInet6)(unsafe.Pointer(rsa)).Addr).Unmap()
+	}
+	return netip.Addr{}
 }
 
 // Read reads from a non-blocking fd. n is 0 with err nil on EAGAIN;
@@ -390,10 +438,11 @@ func IovecOf(b []byte) Iovec {
 	return v
 }
 
-// Close closes a raw fd.
+// Close closes a raw fd. It is a raw syscall: closing a socket (without
+// SO_LINGER), an eventfd or an epoll fd never sleeps (see Read).
 func Close(fd int) error {
-	if err := unix.Close(fd); err != nil {
-		return os.NewSyscallError("close", err)
+	if _, _, e := unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0); e != 0 {
+		return os.NewSyscallError("close", e)
 	}
 	return nil
 }

@@ -350,7 +350,7 @@ func (l *loop) accept() {
 			}
 			return
 		}
-		fd, ok, err := netpoll.Accept(l.lfd)
+		fd, peer, ok, err := netpoll.Accept(l.lfd)
 		if err != nil {
 			// Most likely EMFILE: stop polling the listener until the next
 			// sweep instead of spinning on it.
@@ -379,7 +379,7 @@ func (l *loop) accept() {
 		c := l.newConn(fd)
 		l.conns[fd] = c
 		l.nconns++
-		l.opened(c)
+		l.opened(c, peer)
 	}
 }
 

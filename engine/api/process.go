@@ -49,7 +49,8 @@ func Supervise(ctx context.Context, cfg *Config, opt ServeOptions) error {
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return fmt.Errorf("data directory (serve.data_dir): %w", err)
 	}
-	lfd, err := netpoll.Listen(cfg.Serve.Listen, 0, false) // the kernel's longest accept queue
+	// Backlog 0: the kernel's longest accept queue.
+	lfd, err := netpoll.Listen(cfg.Serve.Listen, 0, false)
 	if err != nil {
 		return fmt.Errorf("listen on %s (serve.listen): %w", cfg.Serve.Listen, err)
 	}

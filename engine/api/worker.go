@@ -71,7 +71,8 @@ func NewWorker(opt WorkerOptions) (*Worker, error) {
 	w.sopt.Loops = opt.Loops
 	w.sopt.Balance = true // even out connections between the loops sharing the socket
 	if opt.child != nil {
-		w.sopt.BalanceLoops = opt.Config.Workers() * opt.Loops // every worker has as many loops
+		// Every worker has as many loops as this one.
+		w.sopt.BalanceLoops = opt.Config.Workers() * opt.Loops
 		w.sopt.CloseListener = true // refuse, rather than queue, once this worker stops accepting
 		if opt.hintFD >= 0 {
 			w.sopt.AcceptHintFD = opt.hintFD // the supervisor's: shared by every worker

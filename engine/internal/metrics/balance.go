@@ -31,9 +31,9 @@ type Balance struct {
 	// loops whose counters file does not exist yet.
 	starting atomic.Bool
 	peers    atomic.Pointer[[]peer]
-	kick  chan struct{} // Accepted asks for a refresh
-	stop  chan struct{}
-	mu    sync.Mutex // one refresh at a time
+	kick     chan struct{} // Accepted asks for a refresh
+	stop     chan struct{}
+	mu       sync.Mutex // one refresh at a time
 }
 
 type peer struct {

@@ -3,13 +3,16 @@
 // This file implements the epoll loop with x/sys/unix. Waiting is split in
 // two, because of where the CPU goes in a Go epoll loop: the ordinary
 // unix.EpollWait goes through the runtime's blocking-syscall path, which
-// hands the processor to another thread whenever the wait blocks (about a
-// context switch per request under load), while a raw wait that blocks
-// stalls the garbage collector's stop-the-world. So while events keep
-// coming, Wait uses a raw epoll_pwait with timeout 0, which skips the
-// handoff; only when nothing is ready does it fall back to the ordinary
-// unix.EpollWait, which tells the scheduler it may block, so a garbage
-// collector stop-the-world is never stalled by an idle loop.
+// lets the runtime hand the loop's processor (P) to another thread while
+// it waits (a context switch and sysmon's attention per wait under load),
+// while a raw wait keeps the P for as long as it blocks. So a busy loop's
+// waits, all short (yielder.YieldEvery), are raw epoll_pwait calls, and
+// only a long wait (an idle loop) goes through unix.EpollWait, which tells
+// the scheduler it may block. A raw wait does not hold up a garbage
+// collector's stop-the-world: the runtime's preemption signal interrupts
+// epoll_pwait (EINTR, never restarted), and the loop is preempted at its
+// next function call (checked: runtime.GC beside a goroutine blocked in
+// 3 s raw waits took 2 ms, as without it).
 
 package netpoll
 
@@ -143,16 +146,32 @@ func Signal(fd int) error {
 // Wait returns the ready fds (valid until the next Wait) and whether Wake
 // was called. It first polls without blocking; only if nothing is ready does
 // it block, for at most timeout (negative: MaxIdleWait).
+//
+// A wait of at most MaxRawWait blocks in a raw epoll_pwait, keeping the
+// loop's P (see the file comment): a busy loop's short waits, which went
+// through the runtime's syscall path, let sysmon take the P whenever
+// anything else wanted one, and each take set sysmon polling every 20 us
+// again (~1,000 sysmon wake-ups a second per worker under wrk at 1,000
+// connections; bench/README.md "10,000 connections"). A garbage
+// collector's stop-the-world is not held up by it: the runtime's
+// preemption signal ends the wait with EINTR, and the loop is preempted
+// at its next function call. Longer waits (an idle loop) go through the
+// runtime, so an idle loop is not woken by sysmon's preemption every
+// 10 ms.
 func (p *Poller) Wait(timeout time.Duration) (ready []Ready, woken bool, err error) {
-	n, errno := rawWait0(p.epfd, p.events)
+	if timeout < 0 || timeout > MaxIdleWait {
+		timeout = MaxIdleWait
+	}
+	ms := int((timeout + time.Millisecond - 1) / time.Millisecond)
+	raw := 0
+	if timeout <= MaxRawWait {
+		raw = ms
+	}
+	n, errno := rawWait(p.epfd, p.events, raw)
 	if errno != 0 && errno != unix.EINTR {
 		return nil, false, fmt.Errorf("netpoll: wait: %w", os.NewSyscallError("epoll_pwait", errno))
 	}
-	if n <= 0 {
-		if timeout < 0 || timeout > MaxIdleWait {
-			timeout = MaxIdleWait
-		}
-		ms := int((timeout + time.Millisecond - 1) / time.Millisecond)
+	if n <= 0 && raw == 0 && ms > 0 {
 		n, err = unix.EpollWait(p.epfd, p.events, ms)
 		if err != nil {
 			if errors.Is(err, unix.EINTR) {
@@ -175,12 +194,16 @@ func (p *Poller) Wait(timeout time.Duration) (ready []Ready, woken bool, err err
 	return ready, woken, nil
 }
 
-// rawWait0 is epoll_pwait with timeout 0 and no signal mask, as a raw
-// syscall: it never blocks, so skipping the runtime's syscall bookkeeping
-// is safe and saves a thread handoff per batch.
-func rawWait0(epfd int, events []unix.EpollEvent) (int, unix.Errno) {
+// MaxRawWait is the longest wait Wait makes as a raw syscall: under
+// sysmon's 10 ms preemption period, so a loop that yields at least this
+// often (yielder.YieldEvery) is not sent preemption signals for it.
+const MaxRawWait = 9 * time.Millisecond
+
+// rawWait is epoll_pwait with no signal mask, as a raw syscall, for at most
+// ms milliseconds (0: a poll that never blocks).
+func rawWait(epfd int, events []unix.EpollEvent, ms int) (int, unix.Errno) {
 	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd),
-		uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+		uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), uintptr(ms), 0, 0)
 	return int(r), e
 }
 

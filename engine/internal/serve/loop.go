@@ -243,7 +243,7 @@ func (l *loop) tick() {
 	l.opsTick()
 }
 
-// run is the loop body; it runs on a locked OS thread until the server has
+// run is the loop body; it runs on its own goroutine until the server has
 // drained (nil) or fails.
 func (l *loop) run() error {
 	if err := l.p.AddListener(l.lfd); err != nil {

@@ -194,6 +194,12 @@ func workerProcess(cfg *Config, opt ServeOptions) error {
 	if _, err := netpoll.RaiseNoFile(); err != nil {
 		opt.Log.Warn("cannot raise the open-file limit", "error", err)
 	}
+	// A worker's wake-ups do not preempt its clients (or anything else):
+	// it serves requests in batches instead of one or two per wake-up
+	// (netpoll.BatchScheduling).
+	if err := netpoll.BatchScheduling(); err != nil {
+		opt.Log.Warn("cannot set batch scheduling", "error", err)
+	}
 	hint, ok := prefork.InheritedFile(0)
 	if !ok {
 		hint = -1

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -218,4 +219,52 @@ func TestRaiseNoFile(t *testing.T) {
 	if n < 64 {
 		t.Fatalf("nofile limit %d", n)
 	}
+}
+
+// TestBatchScheduling: every thread of the process, and a thread started
+// afterwards, runs under SCHED_BATCH. (The test process keeps the policy.)
+func TestBatchScheduling(t *testing.T) {
+	if err := BatchScheduling(); err != nil {
+		t.Fatal(err)
+	}
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range tasks {
+		tid, _ := strconv.Atoi(task.Name())
+		a, err := unix.SchedGetAttr(tid, 0)
+		if err == unix.ESRCH {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Policy != unix.SCHED_BATCH {
+			t.Errorf("thread %d: policy %d, want SCHED_BATCH", tid, a.Policy)
+		}
+	}
+	// Goroutines locked to their threads force the runtime to start more
+	// threads than existed above; each must have inherited the policy.
+	const n = 8
+	policies := make(chan uint32, n)
+	release := make(chan struct{})
+	for i := 0; i < n; i++ {
+		go func() {
+			runtime.LockOSThread() // exits with the goroutine: the thread is not reused
+			a, err := unix.SchedGetAttr(0, 0)
+			if err != nil {
+				policies <- 1 << 31
+			} else {
+				policies <- a.Policy
+			}
+			<-release
+		}()
+	}
+	for i := 0; i < n; i++ {
+		if p := <-policies; p != unix.SCHED_BATCH {
+			t.Errorf("a thread started later: policy %d, want SCHED_BATCH", p)
+		}
+	}
+	close(release)
 }

@@ -49,7 +49,8 @@ func Supervise(ctx context.Context, cfg *Config, opt ServeOptions) error {
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return fmt.Errorf("data directory (serve.data_dir): %w", err)
 	}
-	lfd, err := netpoll.Listen(cfg.Serve.Listen, 4096, false)
+	// Backlog 0: the kernel's longest accept queue.
+	lfd, err := netpoll.Listen(cfg.Serve.Listen, 0, false)
 	if err != nil {
 		return fmt.Errorf("listen on %s (serve.listen): %w", cfg.Serve.Listen, err)
 	}
@@ -193,6 +194,12 @@ func workerProcess(cfg *Config, opt ServeOptions) error {
 	defer child.Close()
 	if _, err := netpoll.RaiseNoFile(); err != nil {
 		opt.Log.Warn("cannot raise the open-file limit", "error", err)
+	}
+	// A worker's wake-ups do not preempt its clients (or anything else):
+	// it serves requests in batches instead of one or two per wake-up
+	// (netpoll.BatchScheduling).
+	if err := netpoll.BatchScheduling(); err != nil {
+		opt.Log.Warn("cannot set batch scheduling", "error", err)
 	}
 	hint, ok := prefork.InheritedFile(0)
 	if !ok {

@@ -38,7 +38,8 @@ func ServeSingle(ctx context.Context, cfg *Config, opt ServeOptions) error {
 	defer stopEngine()
 	engineDone := make(chan error, 1)
 	go func() { engineDone <- eng.Run(ectx) }() // until stopEngine
-	lfd, err := netpoll.Listen(cfg.Serve.Listen, 4096, false)
+	// Backlog 0: the kernel's longest accept queue.
+	lfd, err := netpoll.Listen(cfg.Serve.Listen, 0, false)
 	if err != nil {
 		stopEngine()
 		<-engineDone

@@ -26,11 +26,14 @@ import (
 // refreshes the set of peers when asked (see NewBalance) until Close.
 type Balance struct {
 	dir    string
-	peers  atomic.Pointer[[]peer]
-	expect atomic.Int64  // loops expected in all during the start-up phase; 0 after it
-	kick   chan struct{} // Accepted asks for a refresh
-	stop   chan struct{}
-	mu     sync.Mutex // one refresh at a time
+	expect int64 // loops expected to share the listener; 0: those seen
+	// starting is true during the start-up phase, while expect counts
+	// loops whose counters file does not exist yet.
+	starting atomic.Bool
+	peers    atomic.Pointer[[]peer]
+	kick     chan struct{} // Accepted asks for a refresh
+	stop     chan struct{}
+	mu       sync.Mutex // one refresh at a time
 }
 
 type peer struct {
@@ -48,13 +51,7 @@ const (
 )
 
 // NewBalance watches the counters files under dir (every loop's, this
-// process's included). expect is how many loops share the listener when
-// all of them run (0: unknown): during the start-up phase a loop counts
-// the ones that have not shown up yet as peers holding no connection, so
-// the first loop to run does not take a whole burst queued before its
-// siblings started (seen: 32 of 32 connections on one worker, kept for
-// good). After the phase only the loops seen count, so a sibling that
-// never starts cannot hold accepts back for longer than the phase. The peer set is refreshed often for startupPhase,
+// process's included). The peer set is refreshed often for startupPhase,
 // then only when a loop accepts a connection (Accepted), at most once per
 // refresh: an idle server lists no directory. It used to be refreshed every refresh
 // whether or not anything was accepted (a glob of the metrics directory
@@ -62,15 +59,22 @@ const (
 // bench/README.md "Idle server"). What Allow reads meanwhile is the peers'
 // live counters; only the set of peers can be late, by one refresh after
 // a worker was replaced, as before.
+//
+// expect is how many loops share the listener, over every process (0: as
+// many as have a counters file). During the start-up phase a loop that
+// expects more peers than it sees counts the missing ones as holding no
+// connection: the workers start together, but a worker that created its
+// counters file before its sibling had would otherwise take a whole burst
+// as the lone loop (TestE2EBurstAsSoonAsItAnswers went 0/32 once under
+// load). After the start-up phase only the loops seen count, so a worker
+// that never came up does not keep the others from accepting.
 func NewBalance(dir string, refresh time.Duration, expect int) *Balance {
 	return newBalance(dir, refresh, startupPhase, expect)
 }
 
 func newBalance(dir string, refresh, startup time.Duration, expect int) *Balance {
-	b := &Balance{dir: dir, kick: make(chan struct{}, 1), stop: make(chan struct{})}
-	if startup > 0 {
-		b.expect.Store(int64(expect))
-	}
+	b := &Balance{dir: dir, expect: int64(expect), kick: make(chan struct{}, 1), stop: make(chan struct{})}
+	b.starting.Store(startup > 0)
 	empty := []peer{}
 	b.peers.Store(&empty)
 	b.refresh()
@@ -90,7 +94,7 @@ func newBalance(dir string, refresh, startup time.Duration, expect int) *Balance
 				t.Reset(min(refresh, startupRefresh))
 			}
 		}
-		b.expect.Store(0)
+		b.starting.Store(false)
 		for {
 			select {
 			case <-b.stop:
@@ -114,9 +118,9 @@ func newBalance(dir string, refresh, startup time.Duration, expect int) *Balance
 // average of all live loops (average + 1 + average/32: when every
 // connection is busy, as under a closed-loop load, a looser margin left one
 // core saturated and the other half idle). The loop holding the
-// fewest is always allowed, so connections never wait for all of them;
-// during the start-up phase loops expected but not seen yet count as
-// holding none (see NewBalance).
+// fewest is always allowed, so connections never wait for all of them
+// (during the start-up phase, a loop expected but not seen yet counts as
+// holding none: see NewBalance).
 func (b *Balance) Allow(self string, mine int64) bool {
 	peers := *b.peers.Load()
 	total, n := mine, int64(1)
@@ -129,7 +133,9 @@ func (b *Balance) Allow(self string, mine int64) bool {
 		}
 		n++
 	}
-	n = max(n, b.expect.Load())
+	if n < b.expect && b.starting.Load() {
+		n = b.expect
+	}
 	avg := total / n
 	return mine <= avg+1+avg/32
 }

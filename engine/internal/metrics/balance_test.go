@@ -87,6 +87,63 @@ func TestBalanceRefreshesWhenAccepting(t *testing.T) {
 	}
 }
 
+// TestBalanceWaitsForAnExpectedPeer: a worker that starts before its
+// sibling has created its counters file counts the sibling as an empty
+// peer during the start-up phase, so it takes only its share of a burst
+// (one that took all 32 of an e2e burst was the flake this fixes); once
+// the sibling's file appears its real count is used, and after the
+// start-up phase a sibling that never came does not count.
+func TestBalanceWaitsForAnExpectedPeer(t *testing.T) {
+	dir := t.TempDir()
+	self := ServeFileName(dir, 1, 0)
+	a, err := OpenServe(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+
+	b := NewBalance(dir, time.Hour, 2)
+	defer b.Close()
+	if !b.Allow(self, 0) || !b.Allow(self, 1) {
+		t.Fatal("a loop below its share must be allowed")
+	}
+	if b.Allow(self, 3) {
+		t.Fatal("with its sibling not started, a loop holding 3 was allowed to take more (avg 1: up to 2)")
+	}
+	// The sibling starts late: its file appears, and the fast start-up
+	// refresh finds it.
+	peer, err := OpenServe(ServeFileName(dir, 2, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	peer.C.Open.Store(3)
+	for deadline := time.Now().Add(10 * time.Second); !b.Allow(self, 3); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the late sibling's counters were not seen: peers %d", len(*b.peers.Load()))
+		}
+	}
+	if b.Allow(self, 20) {
+		t.Fatal("a loop holding 20 beside a sibling with 3 was allowed")
+	}
+
+	// After the start-up phase, a loop expected but never seen is ignored.
+	dir2 := t.TempDir()
+	self2 := ServeFileName(dir2, 1, 0)
+	a2, err := OpenServe(self2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a2.Close()
+	b2 := newBalance(dir2, time.Hour, time.Millisecond, 2)
+	defer b2.Close()
+	for deadline := time.Now().Add(10 * time.Second); !b2.Allow(self2, 100); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("a lone loop is still held back by a sibling that never came, long after the start-up phase")
+		}
+	}
+}
+
 // TestBalanceCountsLoopsNotStartedYet: a loop running before its siblings
 // have shown up holds back once it has more than its share of the loops
 // expected (a burst queued before they started would otherwise all land

@@ -3,13 +3,16 @@
 // This file implements the epoll loop with x/sys/unix. Waiting is split in
 // two, because of where the CPU goes in a Go epoll loop: the ordinary
 // unix.EpollWait goes through the runtime's blocking-syscall path, which
-// hands the processor to another thread whenever the wait blocks (about a
-// context switch per request under load), while a raw wait that blocks
-// stalls the garbage collector's stop-the-world. So while events keep
-// coming, Wait uses a raw epoll_pwait with timeout 0, which skips the
-// handoff; only when nothing is ready does it fall back to the ordinary
-// unix.EpollWait, which tells the scheduler it may block, so a garbage
-// collector stop-the-world is never stalled by an idle loop.
+// lets the runtime hand the loop's processor (P) to another thread while
+// it waits (a context switch and sysmon's attention per wait under load),
+// while a raw wait keeps the P for as long as it blocks. So a busy loop's
+// waits, all short (yielder.YieldEvery), are raw epoll_pwait calls, and
+// only a long wait (an idle loop) goes through unix.EpollWait, which tells
+// the scheduler it may block. A raw wait does not hold up a garbage
+// collector's stop-the-world: the runtime's preemption signal interrupts
+// epoll_pwait (EINTR, never restarted), and the loop is preempted at its
+// next function call (checked: runtime.GC beside a goroutine blocked in
+// 3 s raw waits took 2 ms, as without it).
 
 package netpoll
 
@@ -17,8 +20,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -76,10 +81,15 @@ func (p *Poller) Close() error {
 	return nil
 }
 
+// ctl is epoll_ctl as a raw syscall: it never blocks, and it runs once per
+// connection (the Add of an accepted one) or more, so the runtime's
+// blocking-syscall bookkeeping would only cost (see Read).
 func (p *Poller) ctl(op, fd int, events uint32) error {
 	ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
-	if err := unix.EpollCtl(p.epfd, op, fd, &ev); err != nil {
-		return os.NewSyscallError("epoll_ctl", err)
+	_, _, e := unix.RawSyscall6(unix.SYS_EPOLL_CTL, uintptr(p.epfd), uintptr(op), uintptr(fd),
+		uintptr(unsafe.Pointer(&ev)), 0, 0)
+	if e != 0 {
+		return os.NewSyscallError("epoll_ctl", e)
 	}
 	return nil
 }
@@ -136,16 +146,32 @@ func Signal(fd int) error {
 // Wait returns the ready fds (valid until the next Wait) and whether Wake
 // was called. It first polls without blocking; only if nothing is ready does
 // it block, for at most timeout (negative: MaxIdleWait).
+//
+// A wait of at most MaxRawWait blocks in a raw epoll_pwait, keeping the
+// loop's P (see the file comment): a busy loop's short waits, which went
+// through the runtime's syscall path, let sysmon take the P whenever
+// anything else wanted one, and each take set sysmon polling every 20 us
+// again (~1,000 sysmon wake-ups a second per worker under wrk at 1,000
+// connections; bench/README.md "10,000 connections"). A garbage
+// collector's stop-the-world is not held up by it: the runtime's
+// preemption signal ends the wait with EINTR, and the loop is preempted
+// at its next function call. Longer waits (an idle loop) go through the
+// runtime, so an idle loop is not woken by sysmon's preemption every
+// 10 ms.
 func (p *Poller) Wait(timeout time.Duration) (ready []Ready, woken bool, err error) {
-	n, errno := rawWait0(p.epfd, p.events)
+	if timeout < 0 || timeout > MaxIdleWait {
+		timeout = MaxIdleWait
+	}
+	ms := int((timeout + time.Millisecond - 1) / time.Millisecond)
+	raw := 0
+	if timeout <= MaxRawWait {
+		raw = ms
+	}
+	n, errno := rawWait(p.epfd, p.events, raw)
 	if errno != 0 && errno != unix.EINTR {
 		return nil, false, fmt.Errorf("netpoll: wait: %w", os.NewSyscallError("epoll_pwait", errno))
 	}
-	if n <= 0 {
-		if timeout < 0 || timeout > MaxIdleWait {
-			timeout = MaxIdleWait
-		}
-		ms := int((timeout + time.Millisecond - 1) / time.Millisecond)
+	if n <= 0 && raw == 0 && ms > 0 {
 		n, err = unix.EpollWait(p.epfd, p.events, ms)
 		if err != nil {
 			if errors.Is(err, unix.EINTR) {
@@ -168,12 +194,16 @@ func (p *Poller) Wait(timeout time.Duration) (ready []Ready, woken bool, err err
 	return ready, woken, nil
 }
 
-// rawWait0 is epoll_pwait with timeout 0 and no signal mask, as a raw
-// syscall: it never blocks, so skipping the runtime's syscall bookkeeping
-// is safe and saves a thread handoff per batch.
-func rawWait0(epfd int, events []unix.EpollEvent) (int, unix.Errno) {
+// MaxRawWait is the longest wait Wait makes as a raw syscall: under
+// sysmon's 10 ms preemption period, so a loop that yields at least this
+// often (yielder.YieldEvery) is not sent preemption signals for it.
+const MaxRawWait = 9 * time.Millisecond
+
+// rawWait is epoll_pwait with no signal mask, as a raw syscall, for at most
+// ms milliseconds (0: a poll that never blocks).
+func rawWait(epfd int, events []unix.EpollEvent, ms int) (int, unix.Errno) {
 	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd),
-		uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+		uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), uintptr(ms), 0, 0)
 	return int(r), e
 }
 
@@ -194,7 +224,8 @@ func RaiseNoFile() (uint64, error) {
 }
 
 // Listen opens a non-blocking, close-on-exec TCP listening socket on addr
-// ("127.0.0.1:0", ":8080"). With reusePort it sets SO_REUSEPORT, for
+// ("127.0.0.1:0", ":8080"). backlog <= 0 asks for the kernel's maximum
+// (net.core.somaxconn). With reusePort it sets SO_REUSEPORT, for
 // designs that give each process its own socket; the default design shares
 // one socket, because when a SO_REUSEPORT listener closes, the connections
 // queued on it but not yet accepted are reset.
@@ -253,12 +284,31 @@ func Listen(addr string, backlog int, reusePort bool) (int, error) {
 		return fail("bind", err)
 	}
 	if backlog <= 0 {
-		backlog = 4096
+		backlog = maxBacklog()
 	}
 	if err := unix.Listen(fd, backlog); err != nil {
 		return fail("listen", err)
 	}
 	return fd, nil
+}
+
+// maxBacklog is net.core.somaxconn, the longest accept queue the kernel
+// grants (4096 when it cannot be read). A queue shorter than a burst of
+// new connections drops the handshakes' last ACKs: those clients believe
+// they are connected and send their first request, which waits for the
+// server's SYN-ACK retransmission, a second later (wrk at 10,000
+// connections: 2,331 ListenOverflows with a queue of 4,096, none for
+// nginx with 8,192; bench/README.md "10,000 connections").
+func maxBacklog() int {
+	b, err := os.ReadFile("/proc/sys/net/core/somaxconn")
+	if err != nil {
+		return 4096
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || n <= 0 {
+		return 4096
+	}
+	return min(n, 1<<16-1)
 }
 
 // Addr returns the local address a socket is bound to, as "ip:port".
@@ -286,26 +336,47 @@ func SetNonblock(fd int) error {
 }
 
 // Accept accepts one pending connection from a non-blocking listener, as a
-// non-blocking, close-on-exec fd with TCP_NODELAY. It returns ok false when
-// the queue is empty (EAGAIN); callers loop until then. It allocates nothing
-// (the peer address is not asked for).
-func Accept(lfd int) (fd int, ok bool, err error) {
+// non-blocking, close-on-exec fd with TCP_NODELAY, and returns the peer's
+// IP address (invalid for a peer that is not IPv4 or IPv6). It returns ok
+// false when the queue is empty (EAGAIN); callers loop until then. It
+// allocates nothing: the address comes with accept4, in a buffer on the
+// stack (it was a getpeername per connection, whose x/sys wrapper also
+// called getsockopt and allocated the address: 12 % of a worker's CPU
+// while 10,000 connections were opened, bench/README.md "10,000
+// connections"), and accept4 and setsockopt are raw syscalls (neither
+// blocks on a non-blocking listener; see Read).
+func Accept(lfd int) (fd int, peer netip.Addr, ok bool, err error) {
+	var rsa unix.RawSockaddrAny
 	for {
-		r, _, e := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(lfd), 0, 0,
-			uintptr(unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC), 0, 0)
+		n := uint32(unix.SizeofSockaddrAny)
+		r, _, e := unix.RawSyscall6(unix.SYS_ACCEPT4, uintptr(lfd), uintptr(unsafe.Pointer(&rsa)),
+			uintptr(unsafe.Pointer(&n)), uintptr(unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC), 0, 0)
 		switch e {
 		case 0:
 			fd = int(r)
-			unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-			return fd, true, nil
+			one := int32(1)
+			unix.RawSyscall6(unix.SYS_SETSOCKOPT, uintptr(fd), unix.IPPROTO_TCP, unix.TCP_NODELAY,
+				uintptr(unsafe.Pointer(&one)), 4, 0)
+			return fd, peerAddr(&rsa), true, nil
 		case unix.EINTR, unix.ECONNABORTED:
 			continue
 		case unix.EAGAIN:
-			return -1, false, nil
+			return -1, netip.Addr{}, false, nil
 		default:
-			return -1, false, fmt.Errorf("netpoll: accept: %w", os.NewSyscallError("accept4", e))
+			return -1, netip.Addr{}, false, fmt.Errorf("netpoll: accept: %w", os.NewSyscallError("accept4", e))
 		}
 	}
+}
+
+// peerAddr reads the IP address of a socket address filled by the kernel.
+func peerAddr(rsa *unix.RawSockaddrAny) netip.Addr {
+	switch rsa.Addr.Family {
+	case unix.AF_INET:
+		return netip.AddrFrom4((*unix.RawSockaddrInet4)(unsafe.Pointer(rsa)).Addr)
+	case unix.AF_INET6:
+		return netip.AddrFrom16((*unix.RawSockaddrInet6)(unsafe.Pointer(rsa)).Addr).Unmap()
+	}
+	return netip.Addr{}
 }
 
 // Read reads from a non-blocking fd. n is 0 with err nil on EAGAIN;
@@ -390,10 +461,11 @@ func IovecOf(b []byte) Iovec {
 	return v
 }
 
-// Close closes a raw fd.
+// Close closes a raw fd. It is a raw syscall: closing a socket (without
+// SO_LINGER), an eventfd or an epoll fd never sleeps (see Read).
 func Close(fd int) error {
-	if err := unix.Close(fd); err != nil {
-		return os.NewSyscallError("close", err)
+	if _, _, e := unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0); e != 0 {
+		return os.NewSyscallError("close", e)
 	}
 	return nil
 }
@@ -403,6 +475,36 @@ func Close(fd int) error {
 func CloseWriteSide(fd int) error {
 	if err := unix.Shutdown(fd, unix.SHUT_WR); err != nil {
 		return os.NewSyscallError("shutdown", err)
+	}
+	return nil
+}
+
+// BatchScheduling puts every thread of the process under SCHED_BATCH, and
+// so the threads it starts later (a new thread inherits its creator's
+// policy). The kernel then never lets a wake-up of these threads preempt
+// the task running on the CPU: a loop woken by a client's request waits
+// for the client's time slice to end or for it to block, and finds a
+// batch of requests instead of one. Under SCHED_OTHER the loop, using
+// less CPU than its clients, won every wake-up and ran for one or two
+// requests at a time: wrk at 1,000 connections made 0.24-0.42 context
+// switches per request against jawas, 0.04-0.09 against nginx (whose
+// slower loop batches by itself), 0.04-0.09 against jawas under
+// SCHED_BATCH (bench/README.md "10,000 connections"). An idle CPU still
+// runs a woken thread at once.
+func BatchScheduling() error {
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return fmt.Errorf("netpoll: batch scheduling: %w", err)
+	}
+	for _, t := range tasks {
+		tid, err := strconv.Atoi(t.Name())
+		if err != nil {
+			continue
+		}
+		attr := unix.SchedAttr{Policy: unix.SCHED_BATCH}
+		if err := unix.SchedSetAttr(tid, &attr, 0); err != nil && err != unix.ESRCH { // ESRCH: the thread ended meanwhile
+			return fmt.Errorf("netpoll: batch scheduling of thread %d: %w", tid, os.NewSyscallError("sched_setattr", err))
+		}
 	}
 	return nil
 }

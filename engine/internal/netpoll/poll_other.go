@@ -8,6 +8,7 @@ package netpoll
 
 import (
 	"errors"
+	"net/netip"
 	"time"
 )
 
@@ -37,10 +38,11 @@ func (p *Poller) AddListener(fd int) error                         { return ErrU
 func (p *Poller) Wake() error                                      { return ErrUnsupported }
 func (p *Poller) Wait(time.Duration) ([]Ready, bool, error)        { return nil, false, ErrUnsupported }
 func RaiseNoFile() (uint64, error)                                 { return 0, ErrUnsupported }
+func BatchScheduling() error                                       { return ErrUnsupported }
 func Listen(addr string, backlog int, reusePort bool) (int, error) { return -1, ErrUnsupported }
 func Addr(fd int) (string, error)                                  { return "", ErrUnsupported }
 func SetNonblock(fd int) error                                     { return ErrUnsupported }
-func Accept(lfd int) (int, bool, error)                            { return -1, false, ErrUnsupported }
+func Accept(lfd int) (int, netip.Addr, bool, error)                { return -1, netip.Addr{}, false, ErrUnsupported }
 func Read(fd int, p []byte) (int, bool, error)                     { return 0, false, ErrUnsupported }
 func Writev(fd int, iov []Iovec) (int, error)                      { return 0, ErrUnsupported }
 func Write(fd int, p []byte) (int, error)                          { return 0, ErrUnsupported }

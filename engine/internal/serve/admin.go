@@ -108,12 +108,13 @@ func (l *loop) closeOps() {
 }
 
 // opened records a new connection, its client and whether it may use the
-// admin endpoints. Loop goroutine only.
-func (l *loop) opened(c *conn) {
+// admin endpoints (ip: the peer address accept4 gave, invalid when none).
+// Loop goroutine only.
+func (l *loop) opened(c *conn, ip netip.Addr) {
 	l.ops.m.Accepted.Add(1)
 	l.ops.m.Open.Add(1)
 	c.ops = connOps{}
-	if ip, ok := peerIP(c.fd); ok {
+	if ip.IsValid() {
 		c.ops.peer = ip
 		l.setClient(c, ip)
 		px := &l.s.opt.Proxies

@@ -190,7 +190,7 @@ func (s *Server) init() error {
 		}
 	}
 	if s.opt.Balance && s.opt.Admin.MetricsDir != "" {
-		s.balance = metrics.NewBalance(s.opt.Admin.MetricsDir, 100*time.Millisecond, s.opt.BalanceLoops)
+		s.balance = metrics.NewBalance(s.opt.Admin.MetricsDir, 100*time.Millisecond, max(s.opt.BalanceLoops, len(s.loops)))
 		for i, l := range s.loops {
 			l.selfCounters = metrics.ServeFileName(s.opt.Admin.MetricsDir, s.opt.Admin.Slot, i)
 		}
@@ -253,7 +253,7 @@ func (l *loop) tick() {
 	}
 }
 
-// run is the loop body; it runs on a locked OS thread until the server has
+// run is the loop body; it runs on its own goroutine until the server has
 // drained (nil) or fails.
 func (l *loop) run() error {
 	if err := l.p.AddListener(l.lfd); err != nil {
@@ -360,7 +360,7 @@ func (l *loop) accept() {
 			}
 			return
 		}
-		fd, ok, err := netpoll.Accept(l.lfd)
+		fd, peer, ok, err := netpoll.Accept(l.lfd)
 		if err != nil {
 			// Most likely EMFILE: stop polling the listener until the next
 			// sweep instead of spinning on it.
@@ -389,7 +389,7 @@ func (l *loop) accept() {
 		c := l.newConn(fd)
 		l.conns[fd] = c
 		l.nconns++
-		l.opened(c)
+		l.opened(c, peer)
 	}
 }
 

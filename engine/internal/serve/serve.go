@@ -1,5 +1,5 @@
-// Package serve owns the worker's HTTP/1.1 serving: event loops (one per
-// locked OS thread, no goroutine per connection), connections with their
+// Package serve owns the worker's HTTP/1.1 serving: event loops (one
+// goroutine each, no goroutine per connection), connections with their
 // input and output buffers, routing of a request to a snapshot, a rendered
 // page or a site file, and the response headers that state jawas's caching
 // contract (ETag, Cache-Control, X-Jawas-Period/Next/Stale).
@@ -141,9 +141,10 @@ type Options struct {
 	// of new connections often lands on a single worker.
 	Balance bool
 
-	// BalanceLoops is how many loops share the listener when all of them
-	// run, in every process (0: unknown). While they start, Balance counts
-	// those not seen yet as holding no connection (metrics.NewBalance).
+	// BalanceLoops is how many loops share ListenFD, over every process
+	// (workers × loops): while they start, a loop counts the ones that
+	// have no counters file yet as holding no connection, instead of
+	// taking a whole burst alone (metrics.NewBalance). 0: this Server's.
 	BalanceLoops int
 
 	// AcceptHintFD is an eventfd every loop on ListenFD waits on, in every
@@ -342,7 +343,7 @@ func (s *Server) Requests() uint64 {
 	return n
 }
 
-// Serve runs the loops, each on its own locked OS thread, and returns when
+// Serve runs the loops, each on its own goroutine, and returns when
 // all have stopped (after Shutdown) with the first loop error.
 func (s *Server) Serve() error {
 	if !s.started.CompareAndSwap(false, true) {
@@ -361,12 +362,14 @@ func (s *Server) Serve() error {
 	}
 	errs := make(chan error, len(s.loops))
 	for _, l := range s.loops {
-		// Loop goroutine: owns l, its poller and every connection it accepts.
-		go func() {
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			errs <- l.run()
-		}()
+		// Loop goroutine: owns l, its poller and every connection it
+		// accepts. Not locked to its OS thread: the loop yields every
+		// yielder.YieldEvery, and a yield of a locked goroutine hands its P
+		// to another thread and sleeps until that thread hands it back
+		// (two wake-ups; 10-28 us each on this box, against 0.1 us
+		// unlocked, and on a loaded box each waits for a CPU;
+		// bench/README.md "10,000 connections").
+		go func() { errs <- l.run() }()
 	}
 	var first error
 	for range s.loops {

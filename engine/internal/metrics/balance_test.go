@@ -143,32 +143,3 @@ func TestBalanceWaitsForAnExpectedPeer(t *testing.T) {
 		}
 	}
 }
-
-// TestBalanceCountsLoopsNotStartedYet: a loop running before its siblings
-// have shown up holds back once it has more than its share of the loops
-// expected (a burst queued before they started would otherwise all land
-// on it), and only during the start-up phase: afterwards a sibling that
-// never came cannot keep it from accepting.
-func TestBalanceCountsLoopsNotStartedYet(t *testing.T) {
-	dir := t.TempDir()
-	self := ServeFileName(dir, 1, 0)
-	a, err := OpenServe(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	const phase = 300 * time.Millisecond
-	b := newBalance(dir, time.Hour, phase, 2)
-	defer b.Close()
-	if !b.Allow(self, 1) {
-		t.Error("the first connection was refused: a loop up to its share must accept")
-	}
-	if b.Allow(self, 16) {
-		t.Error("a loop holding 16 accepted more while its expected sibling had not started")
-	}
-	for deadline := time.Now().Add(10 * time.Second); !b.Allow(self, 16); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("still holding back 10 s after a %v start-up phase: a sibling that never starts must not block accepts", phase)
-		}
-	}
-}

@@ -11,7 +11,7 @@
 //	timestamp, timestamptz        string, RFC 3339 in UTC with milliseconds ("2024-03-05T06:07:08.123Z")
 //	date                          string ("2024-03-05")
 //	bytes (bytea, BLOB)           string, standard base64 with padding
-//	json, jsonb (SQLite: JSON*)   the parsed value (map[string]any, []any, …; numbers float64)
+//	json, jsonb (SQLite: JSON*)   the JSON text as json.RawMessage (parsed by JavaScript: keys keep their order)
 //	text and anything else        string
 //
 // SQLite has no column types of its own, so the declared type of a table
@@ -21,6 +21,7 @@
 package sqldb
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -65,14 +66,16 @@ func dateValue(t time.Time) string { return t.Format("2006-01-02") }
 
 func bytesValue(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
-// jsonValue parses JSON text; text that is not JSON stays a string, so a
-// bad row in a JSON column does not fail the whole query.
+// jsonValue keeps valid JSON text as it is (json.RawMessage, parsed by the
+// JavaScript side), so an object's keys keep the order the database gives
+// them: parsed into a Go map here, they reached the render sorted. Text
+// that is not JSON stays a string, so a bad row in a JSON column does not
+// fail the whole query.
 func jsonValue(b []byte) any {
-	var v any
-	if err := json.Unmarshal(b, &v); err != nil {
+	if !json.Valid(b) {
 		return string(b)
 	}
-	return v
+	return json.RawMessage(bytes.Clone(b))
 }
 
 // bindParams checks each parameter and turns it into a value both drivers

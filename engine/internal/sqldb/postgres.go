@@ -127,7 +127,13 @@ func (p *pgDB) run(ctx context.Context, pool *pgxpool.Pool, text string, params 
 		if err != nil {
 			return nil, err
 		}
+		raw := rows.RawValues()
 		for i, v := range vals {
+			if oid := fds[i].DataTypeOID; (oid == pgtype.JSONOID || oid == pgtype.JSONBOID) && v != nil && i < len(raw) {
+				// The text, not pgx's map: keys keep their order.
+				vals[i] = jsonValue(jsonText(raw[i], oid, fds[i].Format))
+				continue
+			}
 			vals[i] = pgValue(fds[i].DataTypeOID, v)
 		}
 		res.Rows = append(res.Rows, vals)
@@ -177,6 +183,15 @@ func (p *pgDB) close() {
 		}
 	}
 	p.ro, p.rw = nil, nil
+}
+
+// jsonText is a json or jsonb column's text from its wire bytes: binary
+// jsonb is a version byte (1) and the text.
+func jsonText(b []byte, oid uint32, format int16) []byte {
+	if oid == pgtype.JSONBOID && format == pgtype.BinaryFormatCode && len(b) > 0 && b[0] == 1 {
+		return b[1:]
+	}
+	return b
 }
 
 // pgValue maps one value as pgx decoded it (rows.Values) by the column's

@@ -159,43 +159,33 @@ func (c *Conn) setup(parent context.Context, per time.Duration) error {
 	}
 	r := c.Cfg.Replicas
 	step()
-	if _, err := c.JS.Stream(ctx, c.Names.Stream); errors.Is(err, jetstream.ErrStreamNotFound) {
-		_, err = c.JS.CreateStream(ctx, jetstream.StreamConfig{
-			Name:        c.Names.Stream,
-			Description: "jawas journal: every node's accepted writes",
-			Subjects:    []string{c.Names.Subject + ".>"},
-			Storage:     jetstream.FileStorage,
-			Replicas:    r,
-			Retention:   jetstream.LimitsPolicy,
-			MaxAge:      7 * 24 * time.Hour,
-			Duplicates:  10 * time.Minute,
-			Discard:     jetstream.DiscardOld,
-		})
-		if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			return fmt.Errorf("journal stream %s: %w", c.Names.Stream, err)
-		}
-	} else if err != nil {
-		return fmt.Errorf("journal stream %s: %w", c.Names.Stream, err)
+	if err := c.stream(ctx, "journal", jetstream.StreamConfig{
+		Name:        c.Names.Stream,
+		Description: "jawas journal: every node's accepted writes",
+		Subjects:    []string{c.Names.Subject + ".>"},
+		Storage:     jetstream.FileStorage,
+		Replicas:    r,
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      7 * 24 * time.Hour,
+		Duplicates:  10 * time.Minute,
+		Discard:     jetstream.DiscardOld,
+	}); err != nil {
+		return err
 	}
 	step()
-	if _, err := c.JS.Stream(ctx, c.Names.Events); errors.Is(err, jetstream.ErrStreamNotFound) {
-		_, err = c.JS.CreateStream(ctx, jetstream.StreamConfig{
-			Name:        c.Names.Events,
-			Description: "jawas events' fates, as the leader decided them (GET /_jawas/events/ID)",
-			Subjects:    []string{c.Names.EventSubject},
-			Storage:     jetstream.FileStorage,
-			Replicas:    r,
-			Retention:   jetstream.LimitsPolicy,
-			MaxAge:      time.Hour,
-			MaxMsgs:     20000,
-			Duplicates:  2 * time.Minute,
-			Discard:     jetstream.DiscardOld,
-		})
-		if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			return fmt.Errorf("events stream %s: %w", c.Names.Events, err)
-		}
-	} else if err != nil {
-		return fmt.Errorf("events stream %s: %w", c.Names.Events, err)
+	if err := c.stream(ctx, "events", jetstream.StreamConfig{
+		Name:        c.Names.Events,
+		Description: "jawas events' fates, as the leader decided them (GET /_jawas/events/ID)",
+		Subjects:    []string{c.Names.EventSubject},
+		Storage:     jetstream.FileStorage,
+		Replicas:    r,
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      time.Hour,
+		MaxMsgs:     20000,
+		Duplicates:  2 * time.Minute,
+		Discard:     jetstream.DiscardOld,
+	}); err != nil {
+		return err
 	}
 	var err error
 	step()
@@ -229,6 +219,21 @@ func (c *Conn) setup(parent context.Context, per time.Duration) error {
 	}
 	if err != nil {
 		return fmt.Errorf("object store %s: %w", c.Names.Blobs, err)
+	}
+	return nil
+}
+
+// stream finds the stream cfg names, or creates it (another node creating
+// it meanwhile is fine); what names it in errors.
+func (c *Conn) stream(ctx context.Context, what string, cfg jetstream.StreamConfig) error {
+	_, err := c.JS.Stream(ctx, cfg.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		if _, err = c.JS.CreateStream(ctx, cfg); errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			err = nil
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%s stream %s: %w", what, cfg.Name, err)
 	}
 	return nil
 }

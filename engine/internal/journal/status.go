@@ -107,20 +107,9 @@ func (s *StatusTable) Knows(inc string) bool {
 // Record stores the fate of an event; a later Record of the same event
 // overrides an earlier one. IDs that do not parse are ignored.
 func (s *StatusTable) Record(st Status) {
-	inc, seq, ok := ParseID(st.ID)
-	if !ok {
-		return
+	if inc, seq, ok := ParseID(st.ID); ok {
+		s.recordRange(inc, seq, seq, st)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if idx := s.byInc[inc]; len(idx) > 0 {
-		r := &s.runs[idx[len(idx)-1]-s.drop]
-		if r.To+1 == seq && r.State == st.State && r.Reason == st.Reason && r.Boundary.Equal(st.Boundary) {
-			r.To = seq
-			return
-		}
-	}
-	s.add(statusRun{Inc: inc, From: seq, To: seq, State: st.State, Boundary: st.Boundary, Reason: st.Reason})
 }
 
 // RecordRange stores st's fate (its ID is ignored) for events from..to of
@@ -133,6 +122,12 @@ func (s *StatusTable) RecordRange(inc string, from, to uint64, st Status) {
 	if _, _, ok := ParseID(FormatID(inc, from)); !ok {
 		return
 	}
+	s.recordRange(inc, from, to, st)
+}
+
+// recordRange extends the incarnation's last run when the range follows
+// it with the same fate, or adds a run.
+func (s *StatusTable) recordRange(inc string, from, to uint64, st Status) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if idx := s.byInc[inc]; len(idx) > 0 {

@@ -59,12 +59,21 @@ func TestLeaseKeepsItsOwnStoredRenewal(t *testing.T) {
 		t.Fatal("lease not held after Hold returned nil")
 	}
 
-	// Another node's value at a newer revision: lost.
-	e, err = c.Lease.Get(ctx, "engine")
-	must(t, err)
+	// Another node's value at a newer revision: lost. A renewal that was
+	// in flight when Hold returned may still be stored between the Get and
+	// the Update (seen once in make test: "wrong last sequence"): read
+	// again and retry, a few times.
 	other, _ := json.Marshal(cluster.LeaseInfo{Node: "n2", Since: time.Now(), Renew: time.Now()})
-	if _, err := c.Lease.Update(ctx, "engine", other, e.Revision()); err != nil {
-		t.Fatal(err)
+	for attempt := 1; ; attempt++ {
+		e, err = c.Lease.Get(ctx, "engine")
+		must(t, err)
+		if _, err = c.Lease.Update(ctx, "engine", other, e.Revision()); err == nil {
+			break
+		}
+		if attempt == 5 {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	hctx, cancel = context.WithTimeout(ctx, 5*time.Second)
 	err = l.Hold(hctx)

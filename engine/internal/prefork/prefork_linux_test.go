@@ -26,6 +26,23 @@ import (
 func TestKillWorkerUnderLoad(t *testing.T) {
 	p := startSupervisor(t, 2)
 	s := p.shm()
+	// Both workers accept before the keep-alive clients connect: a worker
+	// reports ready just before its accept loop runs, and 50 connections
+	// made in that moment all went to the other one (seen twice in make
+	// test), so the kill below would have had no connection to cut.
+	w0, _ := ready(s)
+	waitUntil(t, 5*time.Second, "an answer from each worker on fresh connections", func() bool {
+		seen := map[string]bool{}
+		for range 20 {
+			req, _ := http.NewRequest("GET", "http://"+p.addr+"/", nil)
+			req.Close = true
+			if r, err := http.DefaultClient.Do(req); err == nil {
+				seen[r.Header.Get("X-Pid")] = true
+				r.Body.Close()
+			}
+		}
+		return seen[strconv.Itoa(w0[0])] && seen[strconv.Itoa(w0[1])]
+	})
 	// 50 keep-alive clients, plus 5 opening a connection per request so that
 	// the replacement gets connections to prove it serves.
 	l := startLoad(p.addr, loadSpec{keepAlive: 50, fresh: 5, pace: 10 * time.Millisecond, dur: 6 * time.Second, max: 1000})

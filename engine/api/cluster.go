@@ -99,7 +99,7 @@ func clusterNode(ctx context.Context, cfg *Config, opt ServeOptions, runDir stri
 		if forced {
 			forced = false
 			log.Warn("cluster: leading WITHOUT the lease (cluster.debug_lead_without_lease = true: for tests only)")
-			n.lead(ctx, 0, false)
+			n.lead(ctx, 0, n.holdLease(ctx, false))
 			continue
 		}
 		// Follower: mirror the heads until this node wins the lease.
@@ -112,12 +112,23 @@ func clusterNode(ctx context.Context, cfg *Config, opt ServeOptions, runDir stri
 		} else {
 			<-ctx.Done()
 		}
-		stopMirror()
-		<-mirrored
 		if ctx.Err() != nil {
+			stopMirror()
+			<-mirrored
 			break
 		}
-		n.lead(ctx, term, true)
+		// The lease is renewed from the moment it is won: the mirror may
+		// take a while to stop (a watch on the NATS server that died with
+		// the old leader), and a lease won but not renewed expired under
+		// two new leaders in a row (TestKillEmbeddedLeaderUnderWrites).
+		hold := n.holdLease(ctx, true)
+		stopped := time.Now()
+		stopMirror()
+		<-mirrored
+		if d := time.Since(stopped); d > 250*time.Millisecond {
+			log.Warn("cluster: the mirror took long to stop", "took", d.Round(time.Millisecond))
+		}
+		n.lead(ctx, term, hold)
 	}
 	if n.lease != nil {
 		n.lease.Release()
@@ -148,36 +159,15 @@ type node struct {
 // state the last head names, reads the stream from the sequence that
 // state reflects, and publishes until the lease is lost, the engine is
 // fenced (another engine swapped the head), or ctx ends.
-func (n *node) lead(ctx context.Context, term uint64, leased bool) {
+func (n *node) lead(ctx context.Context, term uint64, hold *leaseHold) {
 	log := n.log
 	start := time.Now()
-	lctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var why error
-	var whyOnce sync.Once
-	stop := func(err error) {
-		whyOnce.Do(func() { why = err })
-		cancel()
-	}
-	// The lease is renewed from the start: a takeover may wait out a NATS
-	// server's election (a node that embeds the server the old leader
-	// killed with it), and must not lose the lease meanwhile.
-	held := make(chan struct{})
-	go func() { // renews the lease until lctx ends or it is lost
-		defer close(held)
-		if !leased {
-			return
-		}
-		if err := n.lease.Hold(lctx); err != nil {
-			stop(err)
-		}
-	}()
-	defer func() { cancel(); <-held }() // cancel first: a panic must not wait for the lease holder for ever
+	leased, lctx := hold.leased, hold.ctx
+	defer hold.end() // a panic must not wait for the lease holder for ever: end cancels first
 	pub, cp, feed, from, err := n.takeover(lctx, term)
 	if err != nil {
-		cancel()
-		<-held
-		if why != nil {
+		hold.end()
+		if why := hold.why(); why != nil {
 			log.Warn("cluster: engine lease lost during the takeover; demoting to follower", "error", why)
 		} else if ctx.Err() == nil {
 			log.Error("cluster: takeover failed; giving the lease up", "error", err)
@@ -189,7 +179,7 @@ func (n *node) lead(ctx context.Context, term uint64, leased bool) {
 	defer feed.Stop()
 	pub.SetFeed(feed)
 	pub.Bind(lctx) // a lost lease abandons the swap in flight
-	pub.OnFenced = func(err error) { stop(err) }
+	pub.OnFenced = hold.stop
 	if n.cfg.Cluster.Embed {
 		go n.c.StepDownHere(lctx, n.cfg.Cluster.NodeID) // a few requests; ends with lctx at the latest
 	}
@@ -198,8 +188,7 @@ func (n *node) lead(ctx context.Context, term uint64, leased bool) {
 			every: n.cfg.Cluster.CheckpointEvery.Duration, decided: pub.Decided}})
 	if err != nil {
 		log.Error("cluster: cannot start the engine; giving the lease up", "error", err)
-		cancel()
-		<-held
+		hold.end()
 		n.release(leased)
 		sleepCtx(ctx, n.cfg.Cluster.LeaseTTL.Duration)
 		return
@@ -212,7 +201,8 @@ func (n *node) lead(ctx context.Context, term uint64, leased bool) {
 	err = eng.Run(lctx)
 	n.setLeader(false, nil, nil)
 	n.mirror.SetApplied(pub.Prev())
-	switch {
+	hold.end()
+	switch why := hold.why(); {
 	case errors.Is(why, cluster.ErrFenced):
 		log.Error("cluster: engine fenced: another engine published the head; demoting to follower", "error", why)
 	case why != nil:
@@ -220,11 +210,64 @@ func (n *node) lead(ctx context.Context, term uint64, leased bool) {
 	case err != nil:
 		log.Error("cluster: engine stopped", "error", err)
 	}
-	cancel()
-	<-held
 	if leased {
 		n.lease.Release()
 	}
+}
+
+// leaseHold is a leadership: its context ends when the lease is lost, the
+// engine is fenced, or the leadership ends; while it lasts a goroutine
+// renews the lease (when it was won: not for cluster.debug_lead_without_lease).
+type leaseHold struct {
+	leased bool
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu  sync.Mutex
+	err error // why it ended early
+}
+
+// holdLease starts renewing the lease just won (when leased). The renewal
+// runs from then on, through the mirror's stop and the takeover, which may
+// wait out a NATS server's election (a node that embeds the server the
+// old leader killed with it), so the lease is not lost meanwhile.
+func (n *node) holdLease(ctx context.Context, leased bool) *leaseHold {
+	h := &leaseHold{leased: leased, done: make(chan struct{})}
+	h.ctx, h.cancel = context.WithCancel(ctx)
+	go func() {
+		defer close(h.done)
+		if !leased {
+			return
+		}
+		if err := n.lease.Hold(h.ctx); err != nil {
+			h.stop(err)
+		}
+	}()
+	return h
+}
+
+// stop ends the leadership for why (the first reason given is kept).
+func (h *leaseHold) stop(why error) {
+	h.mu.Lock()
+	if h.err == nil {
+		h.err = why
+	}
+	h.mu.Unlock()
+	h.cancel()
+}
+
+// why is the reason the leadership ended early, nil if none.
+func (h *leaseHold) why() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.err
+}
+
+// end stops the renewals and waits for them to stop; safe to repeat.
+func (h *leaseHold) end() {
+	h.cancel()
+	<-h.done
 }
 
 // takeoverFor bounds the retries of a takeover: past it the node gives

@@ -25,20 +25,30 @@ const (
 func bodyKey(hash string) string       { return "v." + hash }
 func checkpointKey(hash string) string { return "c." + hash }
 
-// putBlob stores body under key.
+// putBlob stores body under key. Each put to the bucket is retried while
+// it goes unanswered (retryUnanswered): a key only ever holds its
+// content, so a put repeated is harmless.
 func (c *Conn) putBlob(ctx context.Context, key string, body []byte) error {
+	put := func(v []byte) error {
+		return retryUnanswered(ctx, func(ctx context.Context) error {
+			_, err := c.Snap.Put(ctx, key, v)
+			return err
+		})
+	}
 	if len(body) <= c.Cfg.InlineMax {
 		v := make([]byte, 0, 1+len(body))
 		v = append(append(v, inlineMark), body...)
-		if _, err := c.Snap.Put(ctx, key, v); err != nil {
+		if err := put(v); err != nil {
 			return fmt.Errorf("cluster: put %s: %w", key, err)
 		}
 		return nil
 	}
+	// A large object may take longer than one attempt's deadline: it has
+	// the caller's whole deadline.
 	if _, err := c.Blobs.PutBytes(ctx, key, body); err != nil {
 		return fmt.Errorf("cluster: put %s in the object store: %w", key, err)
 	}
-	if _, err := c.Snap.Put(ctx, key, []byte{objectMark}); err != nil {
+	if err := put([]byte{objectMark}); err != nil {
 		return fmt.Errorf("cluster: put %s: %w", key, err)
 	}
 	return nil

@@ -272,9 +272,13 @@ func isMismatch(err error) bool {
 // lead the engine: a crash of that node then takes down the engine and a
 // follower of each stream only, and the next engine need not wait out a
 // raft election of those streams (NATS's election timeout is seconds)
-// before it can read the lease, the head and the journal. Errors are
-// logged: a stream that keeps its leader here only makes a later failover
-// slower.
+// before it can read the lease, the head and the journal. A stream is
+// moved only when every other replica is online and current: a step-down
+// to a peer still catching up (a node restarted a moment ago), or while
+// another is down, leaves the stream without a leader until an election
+// settles it, and the new engine's first publish waited 5 s on such a
+// stream (bench/cluster, failover-embedded). Errors are logged: a stream
+// that keeps its leader here only makes a later failover slower.
 func (c *Conn) StepDownHere(ctx context.Context, server string) {
 	names := []string{c.Names.Stream, "KV_" + c.Names.Lease, "KV_" + c.Names.Snap, "KV_" + c.Names.Nodes, "OBJ_" + c.Names.Blobs}
 	for _, name := range names {
@@ -287,6 +291,10 @@ func (c *Conn) StepDownHere(ctx context.Context, server string) {
 		}
 		ci := st.CachedInfo().Cluster
 		if ci == nil || ci.Leader != server || len(ci.Replicas) == 0 {
+			continue
+		}
+		if lagging := laggingReplica(ci.Replicas); lagging != "" {
+			c.Log.Info("cluster: a stream's leader stays on this node's NATS server: a replica is not current", "stream", name, "replica", lagging)
 			continue
 		}
 		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -306,4 +314,49 @@ func (c *Conn) StepDownHere(ctx context.Context, server string) {
 		}
 		c.Log.Info("cluster: moved a stream's leader off this node's NATS server", "stream", name)
 	}
+}
+
+// laggingReplica names a replica that is offline, not current, or not
+// heard from within two raft heartbeats; "" when there is none.
+func laggingReplica(peers []*jetstream.PeerInfo) string {
+	for _, p := range peers {
+		if p.Offline || !p.Current || p.Active > 2*EmbedRaftHeartbeat {
+			return p.Name
+		}
+	}
+	return ""
+}
+
+// attemptTimeout bounds one request to a stream that is retried (see
+// retryUnanswered).
+const attemptTimeout = time.Second
+
+// retryUnanswered runs op, each attempt with its own deadline of
+// attemptTimeout, until it succeeds, fails otherwise than by going
+// unanswered, or ctx ends. A request that reaches a stream while its raft
+// group elects a leader is dropped, not refused: a single request with a
+// boundary's 5 s deadline waited all of it, where the group had a leader
+// again within two seconds (bench/cluster, failover-embedded). op must be
+// safe to repeat.
+func retryUnanswered(ctx context.Context, op func(context.Context) error) error {
+	for {
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		err := op(actx)
+		cancel()
+		if err == nil || ctx.Err() != nil || !unanswered(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// unanswered reports whether err says a request got no answer (as opposed
+// to an answer that refused it).
+func unanswered(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
 }

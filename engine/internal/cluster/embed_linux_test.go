@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -44,4 +45,101 @@ func TestEmbeddedThreeNodes(t *testing.T) {
 	}
 	// The status page is refreshed every 500 ms.
 	waitFor(t, 5*time.Second, "a node's status naming it the leader", func() bool { return leaderOf(nodes) != "" })
+}
+
+// startEmbedded starts three nodes that each embed a NATS server routed to
+// the others (the README's embedded recipe) and returns them with the
+// servers' client URLs.
+func startEmbedded(t *testing.T) ([]*node, []string) {
+	var client, route [3]int
+	var routes, urls []string
+	for i := range client {
+		client[i], route[i] = freePort(t), freePort(t)
+		routes = append(routes, fmt.Sprintf("%q", fmt.Sprintf("nats://127.0.0.1:%d", route[i])))
+		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", client[i]))
+	}
+	var nodes []*node
+	for i := range client {
+		extra := fmt.Sprintf("embed = true\nembed_listen = \"127.0.0.1:%d\"\nembed_cluster = \"127.0.0.1:%d\"\nembed_routes = [%s]\n",
+			client[i], route[i], strings.Join(routes, ", "))
+		nodes = append(nodes, newNode(t, nodeConfig{id: fmt.Sprintf("e%d", i+1), extra: extra}))
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, n := range nodes {
+				t.Logf("log of %s:\n%s", n.id, n.logs())
+			}
+		}
+	})
+	for _, n := range nodes {
+		waitFor(t, 40*time.Second, n.id+" serving /log.json", func() bool { _, _, err := n.read(); return err == nil })
+	}
+	return nodes, urls
+}
+
+// TestKillEmbeddedLeaderUnderWrites SIGKILLs the node that leads the
+// engine in the embedded recipe, so its NATS server (a member of every
+// raft group) dies with it, while clients write to and read from every
+// node: a live node serves a new boundary within 10 s, no read on a live
+// node fails, and once the node is back every acknowledged write is
+// served exactly once by every node, with no fork in the heads. It failed
+// in 2 of 6 runs (no new boundary in 15 s) when a node that had just won
+// the lease renewed it only after its mirror stopped.
+func TestKillEmbeddedLeaderUnderWrites(t *testing.T) {
+	nodes, urls := startEmbedded(t)
+	waitFor(t, 10*time.Second, "a leader", func() bool { return leaderOf(nodes) != "" })
+	writes := startWrites(nodes, 6, 20*time.Second)
+	reads := startReads(nodes, 20*time.Second)
+	waitFor(t, 10*time.Second, "writes flowing", func() bool { return writes.count() > 200 })
+
+	leader := leaderOf(nodes)
+	k := slices.IndexFunc(nodes, func(n *node) bool { return n.id == leader })
+	// The heads are watched through the servers that survive: a watch on
+	// the killed one would wait out the client's reconnection and its
+	// consumer's recreation.
+	hw := watchHeads(t, strings.Join(slices.Delete(slices.Clone(urls), k, k+1), ","))
+	waitFor(t, 5*time.Second, "a head by "+leader, func() bool { _, by := hw.firstBy("", time.Time{}); return by == leader })
+	writes.down[k].Store(true)
+	reads.down[k].Store(true)
+	killed := time.Now()
+	nodes[k].kill()
+	// Failover ends when a live node serves a boundary after the kill.
+	var took time.Duration
+	var next string
+	served := map[string]int64{}
+	waitFor(t, 15*time.Second, "a live node serving a boundary after the kill", func() bool {
+		for i, n := range nodes {
+			if i == k {
+				continue
+			}
+			if d, _, err := n.read(); err == nil {
+				served[n.id] = d.Now
+				if d.Now > killed.UnixMilli() {
+					took, next = time.Since(killed), n.id
+					return true
+				}
+			}
+		}
+		return false
+	})
+	_, by := hw.firstBy(leader, killed)
+	t.Logf("leader %s killed with its NATS server; %s served a new boundary after %v (heads by %s); served: %v", leader, next, took.Round(time.Millisecond), by, served)
+	// The goal, < 3 s, is measured by bench/cluster over repeated kills
+	// (bench/README.md, "Cluster"): most take 1-2.5 s here, a few 4-7 s
+	// on a loaded machine. Past 10 s the takeover is stuck.
+	if took > 10*time.Second {
+		t.Errorf("failover took %v, want < 10s", took)
+	}
+	before := writes.count()
+	waitFor(t, 15*time.Second, "writes after the failover", func() bool { return writes.count() > before+200 })
+	writes.finish()
+	reads.finish()
+	if len(reads.fails) > 0 {
+		t.Errorf("%d reads failed on live nodes, first: %s", len(reads.fails), reads.fails[0])
+	}
+	t.Logf("%d reads ok; %d writes acknowledged; failed posts %v", reads.ok.Load(), len(writes.acked), writes.fails)
+
+	nodes[k].start()
+	account(t, nodes, writes.acked, 30*time.Second)
+	hw.increasing(t)
 }

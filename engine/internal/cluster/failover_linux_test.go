@@ -189,6 +189,19 @@ func (hw *headWatch) chain(t *testing.T) {
 	}
 }
 
+// increasing checks the heads seen never repeat or go back in seq (a
+// fork would): a watch through a server that lost its peer may miss some
+// heads, so gaps are allowed.
+func (hw *headWatch) increasing(t *testing.T) {
+	hw.mu.Lock()
+	defer hw.mu.Unlock()
+	for i := 1; i < len(hw.heads); i++ {
+		if hw.heads[i].Seq <= hw.heads[i-1].Seq {
+			t.Errorf("head chain forked: seq %d (by %s) after %d (by %s)", hw.heads[i].Seq, hw.heads[i].Leader, hw.heads[i-1].Seq, hw.heads[i-1].Leader)
+		}
+	}
+}
+
 // account waits until every acknowledged id is served by every node, then
 // checks none is lost and none applied twice.
 func account(t *testing.T, nodes []*node, acked map[string]string, d time.Duration) {

@@ -199,18 +199,7 @@ func (p *Publisher) Fence(st *snapshot.Store, at time.Time) error {
 	if err != nil {
 		return err
 	}
-	rev, err := p.c.Snap.Update(ctx, headKey, b, p.rev)
-	if err != nil && !isMismatch(err) {
-		// The outcome is unknown (a lost acknowledgement): look.
-		if e, gerr := p.c.Snap.Get(ctx, headKey); gerr == nil {
-			var now Head
-			if json.Unmarshal(e.Value(), &now) == nil && now.Seq == h.Seq && now.Leader == h.Leader && now.Term == h.Term && now.At == h.At {
-				rev, err = e.Revision(), nil
-			} else if e.Revision() != p.rev {
-				err = fmt.Errorf("%w (head seq %d by %s)", jetstream.ErrKeyRevisionMismatch, now.Seq, now.Leader)
-			}
-		}
-	}
+	rev, err := p.swapHead(ctx, &h, b)
 	if err != nil {
 		if isMismatch(err) {
 			p.fenced = true
@@ -234,6 +223,49 @@ func (p *Publisher) Fence(st *snapshot.Store, at time.Time) error {
 	}
 	p.collect(ctx, &h)
 	return nil
+}
+
+// swapHead stores h (encoded as b) as the head if the head is still the
+// revision this publisher last stored. An attempt that goes unanswered
+// (the bucket's raft group electing a leader) has an unknown outcome: the
+// head is read, and the swap is ours if the head is h, lost if it moved
+// to anything else, and tried again if it is still the old revision. An
+// attempt has attemptTimeout, not the boundary's whole deadline: one
+// request dropped during an election cost a takeover 5 s
+// (bench/cluster, failover-embedded).
+func (p *Publisher) swapHead(ctx context.Context, h *Head, b []byte) (uint64, error) {
+	retried := false
+	for {
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		rev, err := p.c.Snap.Update(actx, headKey, b, p.rev)
+		cancel()
+		if err == nil || (isMismatch(err) && !retried) {
+			return rev, err
+		}
+		// Unanswered, or a mismatch after an unanswered attempt (which
+		// may have stored h after all): look.
+		actx, cancel = context.WithTimeout(ctx, attemptTimeout)
+		e, gerr := p.c.Snap.Get(actx, headKey)
+		cancel()
+		if gerr == nil {
+			var now Head
+			if json.Unmarshal(e.Value(), &now) == nil && now.Seq == h.Seq && now.Leader == h.Leader && now.Term == h.Term && now.At == h.At {
+				return e.Revision(), nil
+			}
+			if e.Revision() != p.rev {
+				return 0, fmt.Errorf("%w (head seq %d by %s)", jetstream.ErrKeyRevisionMismatch, now.Seq, now.Leader)
+			}
+		}
+		if ctx.Err() != nil || !(unanswered(err) || isMismatch(err)) {
+			return 0, err
+		}
+		retried = true
+		select {
+		case <-ctx.Done():
+			return 0, err
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // Save stores a checkpoint under its hash; the next head names it (the

@@ -120,6 +120,7 @@ func ChildRole() string { return prefork.Role() }
 // come back as engine.Diagnostics.
 func RunChild(cfg *Config, opt ServeOptions) error {
 	prefork.WatchParent()
+	prefork.YieldToOOMKiller()
 	// The supervisor forwards SIGUSR1 (reopen logs). Take it from the
 	// start so it never kills a child.
 	prefork.NotifyReopen()

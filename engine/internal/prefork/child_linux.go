@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -160,4 +161,30 @@ func NotifyReopen() <-chan os.Signal {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGUSR1)
 	return ch
+}
+
+// ChildOOMScoreAdj is how much more a child's oom_score_adj is than its
+// supervisor's (capped at 1000, the most).
+const ChildOOMScoreAdj = 500
+
+// YieldToOOMKiller raises this child's oom_score_adj ChildOOMScoreAdj
+// above the value it inherited from the supervisor, so that when memory
+// runs out the kernel's OOM killer takes a child, which the supervisor
+// restarts, rather than the supervisor, whose death takes every child
+// with it. Measured in a 200 MiB memory cgroup (TestE2EOOMKillReported):
+// the engine was killed, and 25 ms later, before its memory was released,
+// a second OOM event killed the supervisor (8 MB resident, the largest
+// left) in about one run in ten. Raising one's own value needs no
+// privilege; errors are ignored (the value stays as inherited).
+func YieldToOOMKiller() {
+	const path = "/proc/self/oom_score_adj"
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return
+	}
+	cur, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return
+	}
+	os.WriteFile(path, []byte(strconv.Itoa(min(cur+ChildOOMScoreAdj, 1000))), 0)
 }

@@ -28,6 +28,9 @@ func InheritedFile(i int) (int, bool) { return -1, false }
 // WatchParent does nothing on other systems.
 func WatchParent() {}
 
+// YieldToOOMKiller does nothing on other systems.
+func YieldToOOMKiller() {}
+
 // NotifyDrain returns a channel that is never closed on other systems.
 func NotifyDrain() <-chan struct{} { return make(chan struct{}) }
 

@@ -109,6 +109,7 @@ func NewForwarder(c *Conn, dataDir, runDir string) (*Forwarder, error) {
 
 // Close releases the forwarder (after Run returned).
 func (f *Forwarder) Close() {
+	f.reader.Close()
 	f.poker.close()
 	f.wake.close()
 	f.acks.Close()

@@ -14,6 +14,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/jawas/jawas/engine/api"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -162,6 +164,9 @@ func (m *Main) runHelp(ctx context.Context, args []string) error {
 func main() {
 	if code, ok := runChild(); ok { // re-executed supervisor children
 		os.Exit(code)
+	}
+	if len(os.Args) > 1 && os.Args[1] == "serve" {
+		api.PrepareServe()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

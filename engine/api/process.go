@@ -115,6 +115,12 @@ func Supervise(ctx context.Context, cfg *Config, opt ServeOptions) error {
 // ("engine", "worker" or "validate"), "" otherwise.
 func ChildRole() string { return prefork.Role() }
 
+// PrepareServe is for the main function of a binary that serves, before
+// it opens anything: on Linux it re-executes the process once with the
+// timer slack the supervisor's children get (prefork.ChildTimerSlack),
+// which the embedded NATS server's process needs as much as they do.
+func PrepareServe() { prefork.ExecWithTimerSlack() }
+
 // RunChild runs this process as the supervisor's child in the role
 // ChildRole names, until the supervisor asks it to drain. Author errors
 // come back as engine.Diagnostics.

@@ -43,6 +43,12 @@ func TestMain(m *testing.M) {
 	if os.Getenv("JAWAS_TEST_SUPERVISOR") == "1" {
 		os.Exit(runTestSupervisor())
 	}
+	if os.Getenv("JAWAS_TEST_SLACK_EXEC") == "1" {
+		prefork.ExecWithTimerSlack() // see TestExecWithTimerSlack
+		slack, err := os.ReadFile("/proc/self/timerslack_ns")
+		fmt.Printf("pid=%d slack=%s marker=%q err=%v\n", os.Getpid(), strings.TrimSpace(string(slack)), os.Getenv("JAWAS_TIMER_SLACK_EXEC"), err)
+		os.Exit(0)
+	}
 	os.Exit(m.Run())
 }
 

@@ -35,3 +35,6 @@ func NotifyDrain() <-chan struct{} { return make(chan struct{}) }
 func NotifyReopen() <-chan os.Signal { return make(chan os.Signal) }
 
 func ring() {}
+
+// ExecWithTimerSlack does nothing on other systems.
+func ExecWithTimerSlack() {}

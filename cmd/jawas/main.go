@@ -14,8 +14,6 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-
-	"github.com/jawas/jawas/engine/api"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -24,6 +22,10 @@ var version = "dev"
 // Main carries the process's streams so tests can run subcommands in-process.
 type Main struct {
 	Stdout, Stderr io.Writer
+	// Process is set when Main runs as the process's own main: serve may
+	// then re-execute it (api.PrepareServe). Tests running commands
+	// in-process leave it false.
+	Process bool
 }
 
 type command struct {
@@ -165,11 +167,8 @@ func main() {
 	if code, ok := runChild(); ok { // re-executed supervisor children
 		os.Exit(code)
 	}
-	if len(os.Args) > 1 && os.Args[1] == "serve" {
-		api.PrepareServe()
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	m := &Main{Stdout: os.Stdout, Stderr: os.Stderr}
+	m := &Main{Stdout: os.Stdout, Stderr: os.Stderr, Process: true}
 	os.Exit(m.Run(ctx, os.Args[1:]))
 }

@@ -5,6 +5,7 @@ package prefork
 import (
 	"context"
 	"os"
+	"time"
 )
 
 // Supervise is only implemented on Linux.
@@ -37,4 +38,4 @@ func NotifyReopen() <-chan os.Signal { return make(chan os.Signal) }
 func ring() {}
 
 // ExecWithTimerSlack does nothing on other systems.
-func ExecWithTimerSlack() {}
+func ExecWithTimerSlack(time.Duration) {}

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/jawas/jawas/engine/internal/prefork"
 )
 
 // timerSlack returns the timer slack of process pid's main thread.
@@ -26,27 +24,47 @@ func timerSlack(t *testing.T, pid int) int64 {
 	return n
 }
 
-// TestChildrenTimerSlack: the engine and the workers run with
-// ChildTimerSlack (and so every thread they start, the runtime's sysmon
-// included), while the supervisor's thread that forked them is given its
-// own slack back. (Fails with cmd.Start in place of startWithSlack.)
+// TestChildrenTimerSlack: the children (engine, workers) run with
+// Options.TimerSlack, and so every thread they start (the runtime's
+// sysmon included), whatever the supervisor's; zero leaves them the
+// supervisor's own. (Fails with cmd.Start in place of startWithSlack.)
 func TestChildrenTimerSlack(t *testing.T) {
-	p := startSupervisor(t, 2)
-	p.waitReady(2, 10*time.Second)
-	workers, engine := ready(p.shm())
-	want := prefork.ChildTimerSlack.Nanoseconds()
-	for name, pid := range map[string]int{"engine": engine, "worker 0": workers[0], "worker 1": workers[1]} {
-		if got := timerSlack(t, pid); got != want {
-			t.Errorf("%s (pid %d): timer slack %d ns, want %d", name, pid, got, want)
-		}
-	}
-	if got, mine := timerSlack(t, p.cmd.Process.Pid), timerSlack(t, os.Getpid()); got != mine {
-		t.Errorf("supervisor's main thread: timer slack %d ns, want its own %d", got, mine)
+	for _, tc := range []struct {
+		name              string
+		env               []string
+		supervisor, child int64 // 0: this test process's
+	}{
+		{"default", nil, 0, 0},
+		{"children 1 ms", []string{"TEST_CHILD_SLACK=1ms"}, 0, 1_000_000},
+		{"supervisor 1 ms, children 200 us", []string{"TEST_SLACK=1", "TEST_CHILD_SLACK=200us"}, 1_000_000, 200_000},
+		{"supervisor 1 ms, children inherit", []string{"TEST_SLACK=1"}, 1_000_000, 1_000_000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := startSupervisor(t, 2, tc.env...)
+			p.waitReady(2, 10*time.Second)
+			workers, engine := ready(p.shm())
+			for name, c := range map[string]struct {
+				pid  int
+				want int64
+			}{
+				"supervisor": {p.cmd.Process.Pid, tc.supervisor},
+				"engine":     {engine, tc.child},
+				"worker 0":   {workers[0], tc.child},
+				"worker 1":   {workers[1], tc.child},
+			} {
+				if c.want == 0 {
+					c.want = timerSlack(t, os.Getpid())
+				}
+				if got := timerSlack(t, c.pid); got != c.want {
+					t.Errorf("%s (pid %d): timer slack %d ns, want %d", name, c.pid, got, c.want)
+				}
+			}
+		})
 	}
 }
 
 // TestExecWithTimerSlack: the process re-executes itself once, keeping its
-// pid, and then runs with ChildTimerSlack; the marker of the re-execution
+// pid, and then runs with the slack asked for (1 ms); the marker of the re-execution
 // is gone from its environment (its children must not see it).
 func TestExecWithTimerSlack(t *testing.T) {
 	cmd := exec.Command(os.Args[0])
@@ -55,7 +73,7 @@ func TestExecWithTimerSlack(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	want := fmt.Sprintf("pid=%d slack=%d marker=\"\" err=<nil>", cmd.Process.Pid, prefork.ChildTimerSlack.Nanoseconds())
+	want := fmt.Sprintf("pid=%d slack=%d marker=\"\" err=<nil>", cmd.Process.Pid, time.Millisecond.Nanoseconds())
 	if got := strings.TrimSpace(string(out)); got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}

@@ -22,6 +22,10 @@ var version = "dev"
 // Main carries the process's streams so tests can run subcommands in-process.
 type Main struct {
 	Stdout, Stderr io.Writer
+	// Process is set when Main runs as the process's own main: serve may
+	// then re-execute it (api.PrepareServe). Tests running commands
+	// in-process leave it false.
+	Process bool
 }
 
 type command struct {
@@ -165,6 +169,6 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	m := &Main{Stdout: os.Stdout, Stderr: os.Stderr}
+	m := &Main{Stdout: os.Stdout, Stderr: os.Stderr, Process: true}
 	os.Exit(m.Run(ctx, os.Args[1:]))
 }

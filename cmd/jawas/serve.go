@@ -91,6 +91,9 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if m.Process && !f.single {
+		api.PrepareServe(cfg) // may re-execute this process, once
+	}
 	opt := api.ServeOptions{
 		Log:         newLogger(m.Stderr, f.logFormat, f.logLevel),
 		Dev:         f.dev,

@@ -93,6 +93,7 @@ func Supervise(ctx context.Context, cfg *Config, opt ServeOptions) error {
 		PidFile:         pidFile,
 		MaxRequests:     int64(cfg.Serve.MaxRequests),
 		ShutdownTimeout: cfg.Serve.ShutdownTimeout.Duration,
+		TimerSlack:      timerSlack(cfg),
 		Reload: func() error { // SIGHUP: re-read jawas.toml; children re-read it when replaced
 			if opt.Reload == nil {
 				return nil
@@ -114,6 +115,45 @@ func Supervise(ctx context.Context, cfg *Config, opt ServeOptions) error {
 // ChildRole is this process's role when the supervisor started it
 // ("engine", "worker" or "validate"), "" otherwise.
 func ChildRole() string { return prefork.Role() }
+
+// clusterTimerSlack is the timer slack of every process of a cluster
+// node (prctl PR_SET_TIMERSLACK; Linux's default is 50 us): how late the
+// kernel may fire a timer of theirs, to batch wake-ups.
+//
+// It is for the Go runtime's monitor thread (sysmon), which sleeps 20 us
+// at a time while the process is busy and it keeps retaking processors
+// from threads blocked in system calls (fsync, and any call the kernel
+// deschedules on a loaded machine): under the cluster write load
+// (bench/cluster, 64 writers) sysmon was ~25 % of all the jawas
+// processes' CPU, each of the twelve polling thousands of times a
+// second; the slack stretches each sleep to about 1 ms. Timers may fire
+// up to 1 ms later (a group's commit window, a boundary, a lease
+// renewal). Not on a single node: there its workers' groups, held on a
+// commit-window timer, were held longer, and writes with durability
+// "sync" fell from 31,000-40,000 to 29,000-31,000/s (bench/writes, 3
+// pairs). Measured: bench/README.md, "Cluster".
+const clusterTimerSlack = time.Millisecond
+
+// timerSlack is the children's timer slack for cfg (zero: inherited).
+func timerSlack(cfg *Config) time.Duration {
+	if cfg.Cluster.Enabled {
+		return clusterTimerSlack
+	}
+	return 0
+}
+
+// PrepareServe is for the main function of a binary that serves cfg
+// with Supervise, before Supervise and before anything that must not run
+// twice: on Linux, for a cluster node, it re-executes the process once
+// (same pid, arguments and environment) with the timer slack its
+// children get, which the process that embeds the NATS server needs as
+// much as they do (see clusterTimerSlack). It may replace the process
+// image: never call it in a process that hosts anything else.
+func PrepareServe(cfg *Config) {
+	if s := timerSlack(cfg); s > 0 {
+		prefork.ExecWithTimerSlack(s)
+	}
+}
 
 // RunChild runs this process as the supervisor's child in the role
 // ChildRole names, until the supervisor asks it to drain. Author errors

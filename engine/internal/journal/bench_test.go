@@ -106,3 +106,51 @@ func BenchmarkReadNew(b *testing.B) {
 		b.ReportMetric(float64(cputime.Process()-cpu0)/float64(b.N*2*perWriter), "cpu-ns/record")
 	}
 }
+
+// BenchmarkReadNewNothing measures a read that finds nothing new, the
+// cluster forwarder's most frequent call (it reads after every poke, one
+// per group commit): two live segments and four dead ones, all read to
+// their ends.
+func BenchmarkReadNewNothing(b *testing.B) {
+	dir := b.TempDir()
+	body := []byte(`{"id":1}` + "\n")
+	for slot := range 6 {
+		w, err := OpenWriter(dir, slot, WriterOptions{Durability: None})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for range 100 {
+			if _, err := w.Append(&Record{Source: "q", Method: "POST", ContentType: "application/json", Body: body}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := w.Commit(); err != nil {
+			b.Fatal(err)
+		}
+		if slot < 4 {
+			w.Close()
+		} else {
+			defer w.Close()
+		}
+	}
+	r, err := OpenReader(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	recs, pos, err := r.ReadNew(nil, time.Time{})
+	if err != nil || len(recs) != 600 {
+		b.Fatalf("read %d records (%v), want 600", len(recs), err)
+	}
+	cpu0 := cputime.Process()
+	for b.Loop() {
+		recs, next, err := r.ReadNew(pos, time.Time{})
+		if err != nil || len(recs) != 0 {
+			b.Fatalf("read %d records (%v), want none", len(recs), err)
+		}
+		pos = next
+	}
+	if cpu0 >= 0 {
+		b.ReportMetric(float64(cputime.Process()-cpu0)/float64(b.N), "cpu-ns/op")
+	}
+}

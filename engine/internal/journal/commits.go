@@ -7,8 +7,8 @@ package journal
 // last read (an idle server's engine read the journal for every source
 // at every boundary: bench/README.md, "Idle server").
 //
-// The count is 8 bytes in <dir>/journal/commits.count, mapped shared by
-// every process (Linux; elsewhere Load reports no count and the engine
+// The count is the first 8 bytes of <dir>/journal/commits.count, mapped
+// shared by every process (Linux; elsewhere Load reports no count and the engine
 // always reads). Every Writer bumps it before it stamps the first record
 // of a batch (Append) and again once the batch is on the file (Commit). A
 // worker appends under the commit gate (engine/internal/writes/gate.go),
@@ -18,6 +18,16 @@ package journal
 // after the commit is for writers outside the gate (AppendReset): an
 // engine that read between the two bumps, and missed the record, reads
 // again at its next boundary.
+//
+// The next 8 bytes are the segment generation: bumped by a Writer once a
+// new segment has its name (before any record is written to it) and by
+// Reader.Compact once it deleted segments. A Reader loads it before it
+// lists the journal, and lists again only when it moved (or a second
+// passed): a listing and a name parse per call were a large share of the
+// cluster forwarder's reads, one per group commit (bench/README.md,
+// "Cluster"). A writer stamps its first record in a segment after the
+// bump, so a generation unchanged since the load before a listing means
+// every segment that holds a record stamped since is in that listing.
 
 import "fmt"
 
@@ -46,6 +56,14 @@ func (c *CommitCount) Bump() { c.c.add() }
 // Load returns the count; ok is false when there is no shared count (the
 // caller must then read the journal as if the count had moved).
 func (c *CommitCount) Load() (n uint64, ok bool) { return c.c.load() }
+
+// BumpSegments counts a segment created (after its rename into place) or
+// deleted (after its removal): the segment generation.
+func (c *CommitCount) BumpSegments() { c.c.addSegs() }
+
+// Segments returns the segment generation; ok is false when there is no
+// shared count (the caller must then list the journal).
+func (c *CommitCount) Segments() (n uint64, ok bool) { return c.c.loadSegs() }
 
 // Close unmaps the count.
 func (c *CommitCount) Close() error { return c.c.close() }

@@ -11,4 +11,8 @@ func (commitMap) add() {}
 
 func (commitMap) load() (uint64, bool) { return 0, false }
 
+func (commitMap) addSegs() {}
+
+func (commitMap) loadSegs() (uint64, bool) { return 0, false }
+
 func (commitMap) close() error { return nil }

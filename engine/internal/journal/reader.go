@@ -28,7 +28,17 @@ func (e *CorruptError) Error() string {
 	return fmt.Sprintf("journal corrupt: %s at offset %d: %s", e.File, e.Offset, e.Reason)
 }
 
-// Reader reads the segments of every worker, for the engine.
+// Reader reads the segments of every worker, for the engine and for the
+// cluster forwarder.
+//
+// Between calls it keeps the live segments open, remembers the size of
+// the dead ones (final: a dead segment never grows), and lists the
+// journal directory again only when the segment generation moved
+// (commits.go) or listRefresh passed: a call that finds nothing new
+// costs a flock test, an fstat and a read per live segment, nothing for
+// a dead segment read to its end. The forwarder reads once per group
+// commit, and a listing plus an open and close of every segment was
+// more than half of its CPU (bench/README.md, "Cluster").
 //
 // Threading: a Reader belongs to one goroutine (the engine's period loop).
 type Reader struct {
@@ -36,6 +46,14 @@ type Reader struct {
 	dead    map[string]bool // segments known to have no writer (final)
 	suspect map[string]suspicion
 	strs    interner // repeated strings of the records read
+
+	count    *CommitCount        // its segment generation (nil: always list)
+	names    []string            // the last listing
+	gen      uint64              // segment generation loaded before it
+	listedAt time.Time           // when it was taken (zero: list next call)
+	files    map[string]*os.File // segments kept open between calls
+	ends     map[string]int64    // final sizes of the dead segments
+	relist   time.Duration       // listRefresh (tests set it longer)
 
 	// Buffers reused from call to call, because allocating them anew was
 	// a large share of the bytes the engine's apply path allocated per
@@ -73,7 +91,85 @@ func OpenReader(dir string) (*Reader, error) {
 	if err := os.MkdirAll(jdir, 0o755); err != nil {
 		return nil, fmt.Errorf("open journal reader: %w", err)
 	}
-	return &Reader{dir: jdir, dead: map[string]bool{}, suspect: map[string]suspicion{}, SuspectFor: DefaultSuspectFor}, nil
+	count, err := OpenCommitCount(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open journal reader: %w", err)
+	}
+	return &Reader{dir: jdir, dead: map[string]bool{}, suspect: map[string]suspicion{}, SuspectFor: DefaultSuspectFor,
+		count: count, files: map[string]*os.File{}, ends: map[string]int64{}, relist: listRefresh}, nil
+}
+
+// Close closes the segments the Reader keeps open. It is not usable after.
+func (r *Reader) Close() error {
+	for name, f := range r.files {
+		f.Close()
+		delete(r.files, name)
+	}
+	r.listedAt = time.Time{}
+	if r.count != nil {
+		err := r.count.Close()
+		r.count = nil
+		return err
+	}
+	return nil
+}
+
+// listRefresh bounds how long a Reader trusts its last listing while the
+// segment generation stays put: a writer that does not bump it (another
+// build's, during a reload) has its new segments read at most this late.
+const listRefresh = time.Second
+
+// list returns the segment names: the last listing while the segment
+// generation has not moved since it was loaded before that listing,
+// else a new one, after which it forgets what it kept of segments gone.
+func (r *Reader) list() ([]string, error) {
+	var gen uint64
+	ok := false
+	if r.count != nil {
+		gen, ok = r.count.Segments()
+	}
+	if ok && gen == r.gen && !r.listedAt.IsZero() && time.Since(r.listedAt) < r.relist {
+		return r.names, nil
+	}
+	now := time.Now()
+	names, err := segments(r.dir)
+	if err != nil {
+		r.listedAt = time.Time{}
+		return nil, err
+	}
+	r.names, r.gen, r.listedAt = names, gen, now
+	if !ok {
+		r.listedAt = time.Time{}
+	}
+	if len(r.files)+len(r.ends) > 0 {
+		listed := make(map[string]bool, len(names))
+		for _, name := range names {
+			listed[name] = true
+		}
+		for name, f := range r.files {
+			if !listed[name] {
+				f.Close()
+				delete(r.files, name)
+			}
+		}
+		for name := range r.ends {
+			if !listed[name] {
+				delete(r.ends, name)
+			}
+		}
+	}
+	return names, nil
+}
+
+// forget drops what the Reader kept of segment name (deleted).
+func (r *Reader) forget(name string) {
+	if f := r.files[name]; f != nil {
+		f.Close()
+		delete(r.files, name)
+	}
+	delete(r.ends, name)
+	delete(r.dead, name)
+	delete(r.suspect, name)
 }
 
 // segments lists the segment file names in order.
@@ -130,17 +226,17 @@ func (r *Reader) ReadNewGated(dst []Record, from Positions, before time.Time, re
 	}
 	defer done()
 	r.left = true // until the read below gets to every end
-	names, err := segments(r.dir)
+	names, err := r.list()
 	if err != nil {
 		return dst, nil, err
 	}
+	next = make(Positions, len(names))
 	sized := make([]sizedSegment, 0, len(names))
-	defer func() {
-		for _, s := range sized {
-			s.f.Close()
-		}
-	}()
 	for _, name := range names {
+		if end, ok := r.ends[name]; ok && from[name] == end {
+			next[name] = end // dead, read to its end: nothing more, ever
+			continue
+		}
 		s, ok, err := r.size(name, from[name])
 		if err != nil {
 			return dst, nil, err
@@ -151,7 +247,6 @@ func (r *Reader) ReadNewGated(dst []Record, from Positions, before time.Time, re
 	}
 	done()
 	defer r.trim()
-	next = make(Positions, len(names))
 	// Every segment's records go to the end of r.recs, which may move as it
 	// grows: runs get their lengths here and their place after the last.
 	r.recs, r.data = r.recs[:0], r.data[:0]
@@ -168,6 +263,9 @@ func (r *Reader) ReadNewGated(dst []Record, from Positions, before time.Time, re
 		}
 		next[s.name] = pos
 		left = left || pos < s.size
+		if !s.live && pos == s.size {
+			r.finished(s.name, pos)
+		}
 	}
 	r.left = left
 	off := 0
@@ -285,31 +383,45 @@ func less(a, b *Record) bool {
 	return a.ID < b.ID
 }
 
+// finished notes that dead segment name was read to its end, size: later
+// calls skip it without opening it, and its file is closed.
+func (r *Reader) finished(name string, size int64) {
+	r.ends[name] = size
+	if f := r.files[name]; f != nil {
+		f.Close()
+		delete(r.files, name)
+	}
+}
+
 // sizedSegment is a segment opened and measured under the gate.
 type sizedSegment struct {
 	name, path string
-	f          *os.File
+	f          *os.File // the Reader's (r.files): not to be closed
 	size       int64
 	live       bool
 }
 
-// size opens segment name and takes its size; ok is false when it was
-// deleted since the listing. The caller closes s.f.
+// size opens segment name (or takes it from the files kept open) and
+// takes its size; ok is false when it was deleted since the listing.
 func (r *Reader) size(name string, pos int64) (s sizedSegment, ok bool, err error) {
 	path := filepath.Join(r.dir, name)
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return s, false, nil // deleted between listing and opening
-	}
-	if err != nil {
-		return s, false, fmt.Errorf("read journal: %w", err)
+	f := r.files[name]
+	if f == nil {
+		f, err = os.Open(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			r.listedAt = time.Time{} // deleted since the listing: list again next time
+			return s, false, nil
+		}
+		if err != nil {
+			return s, false, fmt.Errorf("read journal: %w", err)
+		}
+		r.files[name] = f
 	}
 	live := false
 	if !r.dead[name] {
 		// Check liveness before the size: a segment seen dead here has
 		// all of its bytes on the file already.
 		if live, err = isLive(f); err != nil {
-			f.Close()
 			return s, false, fmt.Errorf("read journal %s: %w", path, err)
 		}
 		if !live {
@@ -318,11 +430,9 @@ func (r *Reader) size(name string, pos int64) (s sizedSegment, ok bool, err erro
 	}
 	fi, err := f.Stat()
 	if err != nil {
-		f.Close()
 		return s, false, fmt.Errorf("read journal: %w", err)
 	}
 	if pos > fi.Size() {
-		f.Close()
 		return s, false, &CorruptError{File: path, Offset: pos, Reason: fmt.Sprintf("segment is %d bytes, shorter than the position already applied", fi.Size())}
 	}
 	return sizedSegment{name: name, path: path, f: f, size: fi.Size(), live: live}, true, nil
@@ -347,7 +457,6 @@ func (r *Reader) countSegment(name string, pos int64, before time.Time) (int, in
 	if err != nil || !ok {
 		return 0, pos, err
 	}
-	defer s.f.Close()
 	defer r.trim()
 	r.recs, pos, err = r.readSized(r.recs[:0], s, pos, before)
 	return len(r.recs), pos, err
@@ -408,7 +517,8 @@ func (r *Reader) scan(recs []Record, path, name string, data []byte, pos int64, 
 // Compact deletes the segments that cp fully covers and that no writer holds
 // any more. Call it only after SaveCheckpoint(cp) returned nil.
 func (r *Reader) Compact(cp *Checkpoint) error {
-	names, err := segments(r.dir)
+	r.listedAt = time.Time{} // a fresh listing, which also closes the files of segments gone
+	names, err := r.list()
 	if err != nil {
 		return fmt.Errorf("compact journal: %w", err)
 	}
@@ -431,11 +541,13 @@ func (r *Reader) Compact(cp *Checkpoint) error {
 		if err := os.Remove(filepath.Join(r.dir, name)); err != nil {
 			return fmt.Errorf("compact journal: %w", err)
 		}
-		delete(r.dead, name)
-		delete(r.suspect, name)
+		r.forget(name)
 		removed = true
 	}
 	if removed {
+		if r.count != nil {
+			r.count.BumpSegments() // every Reader lists again (commits.go)
+		}
 		if err := atomicfile.SyncDir(r.dir); err != nil {
 			return fmt.Errorf("compact journal: %w", err)
 		}

@@ -155,6 +155,7 @@ func (w *Writer) openSegment() error {
 		os.Remove(tmp)
 		return fmt.Errorf("create segment: %w", err)
 	}
+	w.count.BumpSegments() // a new name for readers to list (commits.go)
 	if w.opt.Durability == Sync {
 		if err := atomicfile.SyncDir(w.dir); err != nil {
 			f.Close()

@@ -43,6 +43,12 @@ func TestMain(m *testing.M) {
 	if os.Getenv("JAWAS_TEST_SUPERVISOR") == "1" {
 		os.Exit(runTestSupervisor())
 	}
+	if os.Getenv("JAWAS_TEST_SLACK_EXEC") == "1" {
+		prefork.ExecWithTimerSlack(time.Millisecond) // see TestExecWithTimerSlack
+		slack, err := os.ReadFile("/proc/self/timerslack_ns")
+		fmt.Printf("pid=%d slack=%s marker=%q err=%v\n", os.Getpid(), strings.TrimSpace(string(slack)), os.Getenv("JAWAS_TIMER_SLACK_EXEC"), err)
+		os.Exit(0)
+	}
 	os.Exit(m.Run())
 }
 
@@ -55,6 +61,9 @@ func envDur(name string, def time.Duration) time.Duration {
 }
 
 func runTestSupervisor() int {
+	if os.Getenv("TEST_SLACK") != "" {
+		prefork.ExecWithTimerSlack(time.Millisecond) // as a cluster node's jawas serve does (see TestChildrenTimerSlack)
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	workers, _ := strconv.Atoi(os.Getenv("TEST_WORKERS"))
 	maxReq, _ := strconv.ParseInt(os.Getenv("TEST_MAX_REQUESTS"), 10, 64)
@@ -67,6 +76,7 @@ func runTestSupervisor() int {
 		PidFile:          os.Getenv("TEST_PID_FILE"),
 		MaxRequests:      maxReq,
 		ShutdownTimeout:  envDur("TEST_SHUTDOWN_TIMEOUT", 5*time.Second),
+		TimerSlack:       envDur("TEST_CHILD_SLACK", 0),
 		HeartbeatTimeout: envDur("TEST_HEARTBEAT_TIMEOUT", 3*time.Second),
 		RestartDelay:     envDur("TEST_RESTART_DELAY", 0),
 		MaxBackoff:       envDur("TEST_MAX_BACKOFF", 0),

@@ -91,6 +91,10 @@ type Options struct {
 	Args []string
 	Env  []string
 
+	// TimerSlack is the children's timer slack (prctl PR_SET_TIMERSLACK,
+	// slack_linux.go); zero: the supervisor's own, as inherited.
+	TimerSlack time.Duration
+
 	// Listeners are bound by the caller and passed to every worker as fd 3,
 	// 4, ... The supervisor keeps them open while it runs (so the socket
 	// survives any worker) and closes them when it starts draining, so the

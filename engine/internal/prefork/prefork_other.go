@@ -5,6 +5,7 @@ package prefork
 import (
 	"context"
 	"os"
+	"time"
 )
 
 // Supervise is only implemented on Linux.
@@ -38,3 +39,6 @@ func NotifyDrain() <-chan struct{} { return make(chan struct{}) }
 func NotifyReopen() <-chan os.Signal { return make(chan os.Signal) }
 
 func ring() {}
+
+// ExecWithTimerSlack does nothing on other systems.
+func ExecWithTimerSlack(time.Duration) {}

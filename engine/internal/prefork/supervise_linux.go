@@ -485,7 +485,7 @@ func (s *supervisor) start(p *position, asNext bool, now time.Time) {
 	// retires threads unless a goroutine exits while locked to one, which
 	// this package never does.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if err := startWithSlack(cmd, s.opt.TimerSlack); err != nil {
 		slot.SetState(StateFree)
 		s.log.Error("cannot start child", "role", p.role, "worker", p.pos, "err", err)
 		p.restartAt = now.Add(s.crashed(p, 0, now))

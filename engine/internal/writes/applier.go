@@ -156,21 +156,28 @@ func OpenApplier(proj *period.Project, opt ApplierOptions) (*Applier, error) {
 	}
 	compact, err := journal.OpenReader(opt.DataDir)
 	if err != nil {
+		reader.Close()
 		return nil, fmt.Errorf("writes: open applier: %w", err)
 	}
 	lock, err := lockEngine(filepath.Join(opt.DataDir, "journal", "engine.lock"), opt.LockWait)
 	if err != nil {
+		reader.Close()
+		compact.Close()
 		return nil, fmt.Errorf("writes: open applier: %w", err)
 	}
 	g, err := openGate(opt.DataDir)
 	if err != nil {
 		lock.Close()
+		reader.Close()
+		compact.Close()
 		return nil, fmt.Errorf("writes: open applier: %w", err)
 	}
 	cp, err := journal.LoadCheckpoint(opt.DataDir)
 	if err != nil {
 		g.close()
 		lock.Close()
+		reader.Close()
+		compact.Close()
 		return nil, fmt.Errorf("writes: open applier: %w", err)
 	}
 	a := &Applier{opt: opt, reader: reader, compact: compact, lock: lock, gate: g}
@@ -178,6 +185,8 @@ func OpenApplier(proj *period.Project, opt ApplierOptions) (*Applier, error) {
 	if err != nil {
 		g.close()
 		lock.Close()
+		reader.Close()
+		compact.Close()
 		return nil, err
 	}
 	opt.Log.Info("journal loaded", "checkpoint_boundary", cp.Boundary, "segments_applied", len(cp.Positions), "pending", len(cp.Pending))
@@ -545,6 +554,13 @@ func (a *Applier) Close() error {
 	if a.opt.Feed != nil {
 		return err
 	}
+	// The readers keep segments open between reads (journal.Reader).
+	a.mu.Lock()
+	a.reader.Close()
+	a.mu.Unlock()
+	a.cpRunning.Lock()
+	a.compact.Close()
+	a.cpRunning.Unlock()
 	a.gate.close()
 	if cerr := a.lock.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("writes: close applier: %w", cerr)

@@ -100,6 +100,7 @@ func readConsistent(dir string) (*journal.Checkpoint, []journal.Record, error) {
 				return nil, nil, err
 			}
 			recs, _, err = r.ReadNew(cp.Positions, time.Time{})
+			r.Close()
 			if err != nil {
 				var ce *journal.CorruptError
 				if errors.As(err, &ce) {

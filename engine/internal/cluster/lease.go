@@ -175,7 +175,29 @@ func (l *Lease) renew(ctx context.Context) error {
 				return nil // renewed at the next tick, on that revision
 			}
 			seen = fmt.Sprintf("%s since %s at revision %d", h.Node, h.Since.Format(time.RFC3339Nano), e.Revision())
-		} else if !errors.Is(gerr, jetstream.ErrKeyNotFound) && !errors.Is(gerr, jetstream.ErrKeyDeleted) && time.Since(last) <= l.ttl-l.ttl/4 {
+		} else if gone := errors.Is(gerr, jetstream.ErrKeyNotFound) || errors.Is(gerr, jetstream.ErrKeyDeleted); gone && time.Since(last) <= l.ttl-l.ttl/4 {
+			// The key is gone though this node renewed it less than ¾ of
+			// the TTL ago: nobody else holds it (a holder needs the key).
+			// Seen after a NATS server died with the old leader: a key
+			// just won was gone at its first renewal ("wrong last
+			// sequence: 0"), and the lease then went from node to node
+			// for seconds. Create it again; if another node created it
+			// first, that node holds it and this one has lost it.
+			cctx, cancel := context.WithTimeout(ctx, l.ttl/4)
+			nrev, cerr := l.c.Lease.Create(cctx, leaseKey, v)
+			cancel()
+			if cerr == nil {
+				l.mu.Lock()
+				l.rev, l.lastRenew = nrev, now
+				l.holder = LeaseInfo{Node: l.node, Since: since, Renew: now}
+				l.mu.Unlock()
+				l.c.Log.Warn("cluster: the engine lease's key was gone under its holder; created it again", "revision", nrev)
+				return nil
+			}
+			if !isMismatch(cerr) {
+				return nil // cannot tell yet: look again at the next tick
+			}
+		} else if !gone && time.Since(last) <= l.ttl-l.ttl/4 {
 			return nil // cannot tell yet: look again at the next tick
 		}
 		l.drop()

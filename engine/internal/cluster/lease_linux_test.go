@@ -82,3 +82,54 @@ func TestLeaseKeepsItsOwnStoredRenewal(t *testing.T) {
 		t.Fatalf("Hold after another node took the key: %v; want ErrLeaseLost", err)
 	}
 }
+
+// TestLeaseKeyGoneUnderHolder: the key vanishes while its holder's lease
+// is still valid (seen after a NATS server died with the old leader: the
+// new leader's first renewal found no key). The holder creates it again
+// and keeps the lease; a key another node created meanwhile still loses
+// it.
+func TestLeaseKeyGoneUnderHolder(t *testing.T) {
+	nc := startNATS(t, 3, false)
+	c := leaseConn(t, nc, "n1", 2*time.Second)
+	l := cluster.NewLease(c)
+	ctx := context.Background()
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	_, err := l.Campaign(cctx)
+	cancel()
+	must(t, err)
+
+	must(t, c.Lease.Purge(ctx, "engine"))
+	hctx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond) // three renewals at ttl/4
+	err = l.Hold(hctx)
+	cancel()
+	if err != nil {
+		t.Fatalf("Hold after the key vanished: %v; want the lease kept", err)
+	}
+	e, err := c.Lease.Get(ctx, "engine")
+	must(t, err)
+	var h cluster.LeaseInfo
+	must(t, json.Unmarshal(e.Value(), &h))
+	if h.Node != "n1" {
+		t.Fatalf("the key holds %q, want n1", h.Node)
+	}
+
+	// Gone, then created by another node before the holder's renewal:
+	// lost. (The holder's in-flight renewal may recreate the key between
+	// the purge and the create: retried.)
+	other, _ := json.Marshal(cluster.LeaseInfo{Node: "n2", Since: time.Now(), Renew: time.Now()})
+	for attempt := 1; ; attempt++ {
+		must(t, c.Lease.Purge(ctx, "engine"))
+		if _, err = c.Lease.Create(ctx, "engine", other); err == nil {
+			break
+		}
+		if attempt == 5 {
+			t.Fatal(err)
+		}
+	}
+	hctx, cancel = context.WithTimeout(ctx, 5*time.Second)
+	err = l.Hold(hctx)
+	cancel()
+	if !errors.Is(err, cluster.ErrLeaseLost) {
+		t.Fatalf("Hold after another node created the key: %v; want ErrLeaseLost", err)
+	}
+}

@@ -13,28 +13,7 @@ import (
 // NATS. A write to one node is served by all three; the status page names
 // the leader.
 func TestEmbeddedThreeNodes(t *testing.T) {
-	var client, route [3]int
-	var routes []string
-	for i := range client {
-		client[i], route[i] = freePort(t), freePort(t)
-		routes = append(routes, fmt.Sprintf("%q", fmt.Sprintf("nats://127.0.0.1:%d", route[i])))
-	}
-	var nodes []*node
-	for i := range client {
-		extra := fmt.Sprintf("embed = true\nembed_listen = \"127.0.0.1:%d\"\nembed_cluster = \"127.0.0.1:%d\"\nembed_routes = [%s]\n",
-			client[i], route[i], strings.Join(routes, ", "))
-		nodes = append(nodes, newNode(t, nodeConfig{id: fmt.Sprintf("e%d", i+1), extra: extra}))
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, n := range nodes {
-				t.Logf("log of %s:\n%s", n.id, n.logs())
-			}
-		}
-	})
-	for _, n := range nodes {
-		waitFor(t, 40*time.Second, n.id+" serving /log.json", func() bool { _, _, err := n.read(); return err == nil })
-	}
+	nodes, _ := startEmbedded(t)
 	a, err := nodes[2].post("embedded")
 	if err != nil || a.Replicated != "yes" {
 		t.Fatalf("post: %v %+v", err, a)
@@ -131,16 +110,6 @@ func TestKillEmbeddedLeaderUnderWrites(t *testing.T) {
 	if took > 10*time.Second {
 		t.Errorf("failover took %v, want < 10s", took)
 	}
-	before := writes.count()
-	waitFor(t, 15*time.Second, "writes after the failover", func() bool { return writes.count() > before+200 })
-	writes.finish()
-	reads.finish()
-	if len(reads.fails) > 0 {
-		t.Errorf("%d reads failed on live nodes, first: %s", len(reads.fails), reads.fails[0])
-	}
-	t.Logf("%d reads ok; %d writes acknowledged; failed posts %v", reads.ok.Load(), len(writes.acked), writes.fails)
-
-	nodes[k].start()
-	account(t, nodes, writes.acked, 30*time.Second)
+	afterFailover(t, nodes, k, writes, reads, 15*time.Second, 30*time.Second)
 	hw.increasing(t)
 }

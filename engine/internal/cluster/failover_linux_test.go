@@ -282,17 +282,24 @@ func TestKillLeaderUnderWrites(t *testing.T) {
 	if took > 3*time.Second {
 		t.Errorf("failover took %v, want < 3s", took)
 	}
+	afterFailover(t, nodes, k, writes, reads, 10*time.Second, 20*time.Second)
+	hw.chain(t)
+}
+
+// afterFailover waits for 200 more writes (within wait), stops the loads,
+// checks no read on a live node failed, restarts the killed node k (it
+// ships what it had acknowledged) and checks every acknowledged write is
+// served exactly once by every node (within settle).
+func afterFailover(t *testing.T, nodes []*node, k int, writes *writeLoad, reads *readLoad, wait, settle time.Duration) {
+	t.Helper()
 	before := writes.count()
-	waitFor(t, 10*time.Second, "writes after the failover", func() bool { return writes.count() > before+200 })
+	waitFor(t, wait, "writes after the failover", func() bool { return writes.count() > before+200 })
 	writes.finish()
 	reads.finish()
 	if len(reads.fails) > 0 {
 		t.Errorf("%d reads failed on live nodes, first: %s", len(reads.fails), reads.fails[0])
 	}
 	t.Logf("%d reads ok; %d writes acknowledged; failed posts %v", reads.ok.Load(), len(writes.acked), writes.fails)
-
-	// The dead node comes back and ships what it had acknowledged.
 	nodes[k].start()
-	account(t, nodes, writes.acked, 20*time.Second)
-	hw.chain(t)
+	account(t, nodes, writes.acked, settle)
 }

@@ -183,6 +183,18 @@ func (nc *natsCluster) start(i int, child bool) {
 	}
 }
 
+// index returns the index of the server named name.
+func (nc *natsCluster) index(t testing.TB, name string) int {
+	t.Helper()
+	for i, s := range nc.specs {
+		if s.Name == name {
+			return i
+		}
+	}
+	t.Fatalf("NATS server %q is none of ours", name)
+	return -1
+}
+
 // kill SIGKILLs child server i.
 func (nc *natsCluster) kill(i int) {
 	nc.procs[i].Process.Signal(syscall.SIGKILL)

@@ -40,15 +40,7 @@ func TestKillStreamLeaderUnderWrites(t *testing.T) {
 	reads := startReads(nodes, 25*time.Second)
 	waitFor(t, 10*time.Second, "writes flowing", func() bool { return writes.count() > 200 })
 	leader := streamLeader(t, nc.urls())
-	k := -1
-	for i, s := range nc.specs {
-		if s.Name == leader {
-			k = i
-		}
-	}
-	if k < 0 {
-		t.Fatalf("stream leader %q is none of ours", leader)
-	}
+	k := nc.index(t, leader)
 	nc.kill(k)
 	killed := time.Now()
 	before := writes.count()

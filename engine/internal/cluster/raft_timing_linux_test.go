@@ -41,16 +41,7 @@ func TestKilledStreamLeaderReplacedQuickly(t *testing.T) {
 		leader = info.Cluster.Leader
 		return true
 	})
-	k := -1
-	for i, s := range nc.specs {
-		if s.Name == leader {
-			k = i
-		}
-	}
-	if k < 0 {
-		t.Fatalf("stream leader %q is none of ours", leader)
-	}
-	nc.kill(k)
+	nc.kill(nc.index(t, leader))
 	killed := time.Now()
 	var next string
 	waitFor(t, 20*time.Second, "a new stream leader", func() bool {

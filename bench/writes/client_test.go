@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jawas/jawas/bench/internal/fakehttp"
 )
 
 // fakeServer answers each GET on its connections, cycling through answers:
@@ -18,7 +20,7 @@ import (
 // starts to send, after delay, and notes when a client pipelined (sent a
 // request before the previous one's answer).
 type fakeServer struct {
-	ln        net.Listener
+	addr      string
 	delay     time.Duration
 	sent      atomic.Int64 // 200s started
 	pipelined atomic.Bool
@@ -31,61 +33,29 @@ var fakeAnswers = [][]byte{
 }
 
 func newFakeServer(t *testing.T, delay time.Duration) *fakeServer {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &fakeServer{ln: ln, delay: delay}
-	t.Cleanup(func() { ln.Close() })
-	go func() { // accept loop; ends when the listener closes
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go s.serve(c) // one connection; ends when the client closes it
+	s := &fakeServer{delay: delay}
+	s.addr = fakehttp.Start(t, func(c net.Conn, k int, pipelined bool) error {
+		if pipelined {
+			s.pipelined.Store(true)
 		}
-	}()
+		time.Sleep(s.delay)
+		a := fakeAnswers[k%len(fakeAnswers)]
+		if bytes.HasPrefix(a, []byte("HTTP/1.1 200")) {
+			s.sent.Add(1) // before writing: the client may count it before this goroutine runs again
+		}
+		if k%len(fakeAnswers) != 0 {
+			_, err := c.Write(a)
+			return err
+		}
+		for i := 0; i < len(a); i += 7 { // pieces of 7 bytes, each its own segment
+			if _, err := c.Write(a[i:min(i+7, len(a))]); err != nil {
+				return err
+			}
+			time.Sleep(50 * time.Microsecond)
+		}
+		return nil
+	})
 	return s
-}
-
-func (s *fakeServer) serve(c net.Conn) {
-	defer c.Close()
-	buf := make([]byte, 4096)
-	n, k := 0, 0
-	for {
-		m, err := c.Read(buf[n:])
-		if err != nil {
-			return
-		}
-		n += m
-		for {
-			end := bytes.Index(buf[:n], []byte("\r\n\r\n"))
-			if end < 0 {
-				break
-			}
-			n = copy(buf, buf[end+4:n])
-			if n > 0 {
-				s.pipelined.Store(true)
-			}
-			time.Sleep(s.delay)
-			a := fakeAnswers[k%len(fakeAnswers)]
-			if bytes.HasPrefix(a, []byte("HTTP/1.1 200")) {
-				s.sent.Add(1) // before writing: the client may count it before this goroutine runs again
-			}
-			if k%len(fakeAnswers) == 0 {
-				for i := 0; i < len(a); i += 7 { // pieces of 7 bytes, each its own segment
-					if _, err := c.Write(a[i:min(i+7, len(a))]); err != nil {
-						return
-					}
-					time.Sleep(50 * time.Microsecond)
-				}
-			} else if _, err := c.Write(a); err != nil {
-				return
-			}
-			k++
-		}
-	}
 }
 
 func TestClients(t *testing.T) {
@@ -115,7 +85,7 @@ func TestClients(t *testing.T) {
 				s := newFakeServer(t, tc.delay)
 				stop := make(chan struct{})
 				var wg sync.WaitGroup
-				tl := load(s.ln.Addr().String(), getReq, 200, conns, *genThreads, tc.rate, stop, &wg)
+				tl := load(s.addr, getReq, 200, conns, *genThreads, tc.rate, stop, &wg)
 				time.Sleep(d)
 				close(stop)
 				wg.Wait()

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jawas/jawas/bench/internal/fakehttp"
 )
 
 // server answers every request on its connections in turn with one of
@@ -21,56 +23,22 @@ type server struct {
 }
 
 func newServer(t *testing.T, answers ...string) *server {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	s := &server{addr: ln.Addr().String()}
+	s := &server{}
 	for _, a := range answers {
 		s.answers = append(s.answers, []byte(a))
 	}
-	go func() { // accept loop; ends when the listener closes
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
+	s.addr = fakehttp.Start(t, func(c net.Conn, k int, _ bool) error {
+		a := s.answers[k%len(s.answers)]
+		if bytes.HasPrefix(a, []byte("HTTP/1.1 202")) {
+			s.all.Add(1)
+			if bytes.Contains(bytes.ToLower(a), []byte("x-jawas-replicated: yes")) {
+				s.marked.Add(1)
 			}
-			go s.serve(c) // one connection; ends when the client closes it
 		}
-	}()
+		_, err := c.Write(a)
+		return err
+	})
 	return s
-}
-
-func (s *server) serve(c net.Conn) {
-	defer c.Close()
-	buf := make([]byte, 4096)
-	n, k := 0, 0
-	for {
-		m, err := c.Read(buf[n:])
-		if err != nil {
-			return
-		}
-		n += m
-		for {
-			end := bytes.Index(buf[:n], crlf2)
-			if end < 0 {
-				break
-			}
-			n = copy(buf, buf[end+4:n])
-			a := s.answers[k%len(s.answers)]
-			if bytes.HasPrefix(a, []byte("HTTP/1.1 202")) {
-				s.all.Add(1)
-				if bytes.Contains(bytes.ToLower(a), []byte("x-jawas-replicated: yes")) {
-					s.marked.Add(1)
-				}
-			}
-			if _, err := c.Write(a); err != nil {
-				return
-			}
-			k++
-		}
-	}
 }
 
 // TestLoadCountsMarkedAcrossAddrs: connections spread over every address

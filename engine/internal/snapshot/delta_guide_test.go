@@ -320,25 +320,12 @@ func TestComposeSplices(t *testing.T) {
 			vs = append(vs, encodeDoc(d, r.IntN(8) == 0))
 			mutateDoc(r, d, &ids)
 		}
-		p01, _ := spliceOf(vs[0], vs[1])
-		p12, _ := spliceOf(vs[1], vs[2])
+		p01, _ := Splice(vs[0], vs[1])
+		p12, _ := Splice(vs[1], vs[2])
 		check(vs[0], p01, p12)
 		out, _ := c.compose(len(vs[0]), p01, p12)
 		p02 := encodeSplices(nil, vs[0], out)
-		p23, _ := spliceOf(vs[2], vs[3])
+		p23, _ := Splice(vs[2], vs[3])
 		check(vs[0], p02, p23) // a composed patch composed again
 	}
-}
-
-func spliceOf(a, b []byte) ([]byte, error) {
-	var ta, tb jsonTree
-	if err := parseTree(&ta, a, nil); err != nil {
-		return nil, err
-	}
-	if err := parseTree(&tb, b, nil); err != nil {
-		return nil, err
-	}
-	var d differ
-	d.diff(&ta, &tb)
-	return encodeSplices(nil, a, d.out), nil
 }

@@ -165,10 +165,7 @@ func (l *Lease) renew(ctx context.Context) error {
 	cancel()
 	switch {
 	case err == nil:
-		l.mu.Lock()
-		l.rev, l.lastRenew = nrev, now
-		l.holder = LeaseInfo{Node: l.node, Since: since, Renew: now}
-		l.mu.Unlock()
+		l.renewed(nrev, since, now)
 		return nil
 	case isMismatch(err):
 		// An earlier renewal that timed out here may have been stored all
@@ -196,10 +193,7 @@ func (l *Lease) renew(ctx context.Context) error {
 			nrev, cerr := l.c.Lease.Create(cctx, leaseKey, v)
 			cancel()
 			if cerr == nil {
-				l.mu.Lock()
-				l.rev, l.lastRenew = nrev, now
-				l.holder = LeaseInfo{Node: l.node, Since: since, Renew: now}
-				l.mu.Unlock()
+				l.renewed(nrev, since, now)
 				l.c.Log.Warn("cluster: the engine lease's key was gone under its holder; created it again", "revision", nrev)
 				return nil
 			}
@@ -218,6 +212,15 @@ func (l *Lease) renew(ctx context.Context) error {
 		return fmt.Errorf("%w: not renewed for %v (%v)", ErrLeaseLost, time.Since(last).Round(time.Millisecond), err)
 	}
 	return nil // retried at the next tick
+}
+
+// renewed records a renewal stored at revision rev, made at now, of the
+// lease held since since.
+func (l *Lease) renewed(rev uint64, since, now time.Time) {
+	l.mu.Lock()
+	l.rev, l.lastRenew = rev, now
+	l.holder = LeaseInfo{Node: l.node, Since: since, Renew: now}
+	l.mu.Unlock()
 }
 
 func (l *Lease) drop() {

@@ -48,9 +48,3 @@ func init() {
 	natsElectionMin = EmbedElectionMinimum
 	natsElectionMax = EmbedElectionMaximum
 }
-
-// embeddedRaftTimings reports the raft timings the server library uses
-// now (a test checks that the link took).
-func embeddedRaftTimings() (heartbeat, electionMin, electionMax time.Duration) {
-	return natsHeartbeat, natsElectionMin, natsElectionMax
-}

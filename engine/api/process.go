@@ -71,7 +71,7 @@ func Supervise(ctx context.Context, cfg *Config, opt ServeOptions) error {
 		} else {
 			dir = cfg.Path(dir)
 		}
-		ns, err := cluster.StartEmbedded(cfg.Cluster, dir)
+		ns, err := cluster.StartEmbedded(cfg.Cluster, dir, log)
 		if err != nil {
 			return err
 		}

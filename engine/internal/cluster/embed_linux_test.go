@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -11,9 +12,20 @@ import (
 // TestEmbeddedThreeNodes runs the README's embedded recipe: three nodes,
 // each supervisor running a NATS server routed to the others, no other
 // NATS. A write to one node is served by all three; the status page names
-// the leader.
+// the leader; each server's monitoring port (cluster.embed_monitor)
+// answers /healthz with 200 once its JetStream is current.
 func TestEmbeddedThreeNodes(t *testing.T) {
-	nodes, _ := startEmbedded(t)
+	nodes, _, monitors := startEmbedded(t)
+	for _, m := range monitors {
+		waitFor(t, 10*time.Second, "/healthz 200 on "+m, func() bool {
+			resp, err := http.Get("http://" + m + "/healthz")
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK
+		})
+	}
 	a, err := nodes[2].post("embedded")
 	if err != nil || a.Replicated != "yes" {
 		t.Fatalf("post: %v %+v", err, a)
@@ -28,19 +40,20 @@ func TestEmbeddedThreeNodes(t *testing.T) {
 
 // startEmbedded starts three nodes that each embed a NATS server routed to
 // the others (the README's embedded recipe) and returns them with the
-// servers' client URLs.
-func startEmbedded(t *testing.T) ([]*node, []string) {
+// servers' client URLs and monitoring addresses (host:port).
+func startEmbedded(t *testing.T) ([]*node, []string, []string) {
 	var client, route [3]int
-	var routes, urls []string
+	var routes, urls, monitors []string
 	for i := range client {
 		client[i], route[i] = freePort(t), freePort(t)
 		routes = append(routes, fmt.Sprintf("%q", fmt.Sprintf("nats://127.0.0.1:%d", route[i])))
 		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", client[i]))
+		monitors = append(monitors, fmt.Sprintf("127.0.0.1:%d", freePort(t)))
 	}
 	var nodes []*node
 	for i := range client {
-		extra := fmt.Sprintf("embed = true\nembed_listen = \"127.0.0.1:%d\"\nembed_cluster = \"127.0.0.1:%d\"\nembed_routes = [%s]\n",
-			client[i], route[i], strings.Join(routes, ", "))
+		extra := fmt.Sprintf("embed = true\nembed_listen = \"127.0.0.1:%d\"\nembed_cluster = \"127.0.0.1:%d\"\nembed_routes = [%s]\nembed_monitor = %q\n",
+			client[i], route[i], strings.Join(routes, ", "), monitors[i])
 		nodes = append(nodes, newNode(t, nodeConfig{id: fmt.Sprintf("e%d", i+1), extra: extra}))
 	}
 	t.Cleanup(func() {
@@ -53,7 +66,7 @@ func startEmbedded(t *testing.T) ([]*node, []string) {
 	for _, n := range nodes {
 		waitFor(t, 40*time.Second, n.id+" serving /log.json", func() bool { _, _, err := n.read(); return err == nil })
 	}
-	return nodes, urls
+	return nodes, urls, monitors
 }
 
 // TestKillEmbeddedLeaderUnderWrites SIGKILLs the node that leads the
@@ -66,7 +79,7 @@ func startEmbedded(t *testing.T) ([]*node, []string) {
 // mirror to stop), about 1 run in 4 found no new boundary for 3.5-6.5 s:
 // the lease just won expired unrenewed.
 func TestKillEmbeddedLeaderUnderWrites(t *testing.T) {
-	nodes, urls := startEmbedded(t)
+	nodes, urls, _ := startEmbedded(t)
 	waitFor(t, 10*time.Second, "a leader", func() bool { return leaderOf(nodes) != "" })
 	writes := startWrites(nodes, 6, 20*time.Second)
 	reads := startReads(nodes, 20*time.Second)

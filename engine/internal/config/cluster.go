@@ -28,6 +28,7 @@ type Cluster struct {
 	EmbedRoutes  []string `toml:"embed_routes"`  // every node's route URL, nats://host:port
 	EmbedSync    string   `toml:"embed_sync"`    // "always" (fsync before every ack) or a duration
 	EmbedDir     string   `toml:"embed_dir"`     // JetStream storage; default <data_dir>/nats
+	EmbedMonitor string   `toml:"embed_monitor"` // its monitoring HTTP port (/healthz, /jsz), host:port ("" = none)
 
 	Replicas        int      `toml:"replicas"`         // copies of the journal stream and buckets
 	LeaseTTL        Duration `toml:"lease_ttl"`        // engine lease; a dead leader is replaced within about this
@@ -131,6 +132,11 @@ func (c *Config) validateCluster(bad func(key, format string, args ...any)) {
 				bad("cluster.embed_cluster", "expected host:port for the embedded NATS server's routes, such as \"127.0.0.1:6222\", got %q", k.EmbedCluster)
 			}
 		}
+		if k.EmbedMonitor != "" {
+			if _, _, err := net.SplitHostPort(k.EmbedMonitor); err != nil {
+				bad("cluster.embed_monitor", "expected host:port for the embedded NATS server's monitoring (/healthz, /jsz), such as \"127.0.0.1:8222\", got %q", k.EmbedMonitor)
+			}
+		}
 		if len(k.EmbedRoutes) > 0 && k.EmbedCluster == "" {
 			bad("cluster.embed_cluster", "must be set when cluster.embed_routes is (the route port the other nodes dial)")
 		}
@@ -145,8 +151,8 @@ func (c *Config) validateCluster(bad func(key, format string, args ...any)) {
 		if always, d := k.SyncAlways(); !always && d <= 0 {
 			bad("cluster.embed_sync", "expected \"always\" or a duration such as \"2m\", got %q", k.EmbedSync)
 		}
-	} else if len(k.EmbedRoutes) > 0 || k.EmbedListen != "" || k.EmbedCluster != "" {
-		bad("cluster.embed", "cluster.embed_listen, embed_cluster and embed_routes need cluster.embed = true")
+	} else if len(k.EmbedRoutes) > 0 || k.EmbedListen != "" || k.EmbedCluster != "" || k.EmbedMonitor != "" {
+		bad("cluster.embed", "cluster.embed_listen, embed_cluster, embed_routes and embed_monitor need cluster.embed = true")
 	}
 	if k.Replicas < 1 || k.Replicas > 5 {
 		bad("cluster.replicas", "expected 1 to 5 (JetStream's limit), got %d", k.Replicas)

@@ -45,6 +45,8 @@ func TestClusterErrorsNameKeys(t *testing.T) {
 		{"enabled = true\nnode_id = \"n1\"\nembed = true\nembed_listen = \"nowhere\"", `"cluster.embed_listen"`},
 		{"enabled = true\nnode_id = \"n1\"\nembed = true\nembed_listen = \"127.0.0.1:4222\"\nembed_routes = [\"nats://127.0.0.1:6222\"]", `"cluster.embed_cluster"`},
 		{"enabled = true\nnode_id = \"n1\"\nembed = true\nembed_listen = \"127.0.0.1:4222\"\nembed_sync = \"sometimes\"", `"cluster.embed_sync"`},
+		{"enabled = true\nnode_id = \"n1\"\nembed = true\nembed_listen = \"127.0.0.1:4222\"\nembed_monitor = \"8222\"", `"cluster.embed_monitor"`},
+		{"enabled = true\nnode_id = \"n1\"\nnats_url = \"nats://127.0.0.1:4222\"\nembed_monitor = \"127.0.0.1:8222\"", `"cluster.embed"`},
 		{"enabled = true\nnode_id = \"n1\"\nnats_url = \"nats://a:4222\"\nembed_routes = [\"nats://b:6222\"]", `"cluster.embed"`},
 		{"enabled = true\nnode_id = \"n1\"\nnats_url = \"nats://a:4222\"\ninline_max = 2000000", `"cluster.inline_max"`},
 		{"enabled = true\nnode_id = \"n1\"\nnats_url = \"nats://a:4222\"\nroles = [\"serve\"]\ndebug_lead_without_lease = true", `"cluster.debug_lead_without_lease"`},

@@ -181,7 +181,7 @@ func (n *node) lead(ctx context.Context, term uint64, hold *leaseHold) {
 	pub.Bind(lctx) // a lost lease abandons the swap in flight
 	pub.OnFenced = hold.stop
 	if n.cfg.Cluster.Embed {
-		go n.c.StepDownHere(lctx, n.cfg.Cluster.NodeID) // a few requests; ends with lctx at the latest
+		go n.c.StepDownHere(lctx, n.cfg.Cluster.NodeID) // until no stream of the engine's leads here, or lctx ends
 	}
 	eng, err := NewEngine(EngineOptions{Config: n.cfg, Log: log, SnapshotDir: n.snapDir, MetricsDir: n.mdir,
 		cluster: &engineCluster{store: n.store, feed: feed, initial: cp, save: pub.Save, fence: pub.Fence,

@@ -266,27 +266,54 @@ func isMismatch(err error) bool {
 }
 
 // StepDownHere asks the JetStream streams the engine depends on (the
-// journal, the lease, snapshot and nodes buckets, the object store) to
+// journal, the lease, snapshot and nodes buckets, the object store, the
+// events' fates) to
 // elect a leader on another server when the server named server leads
 // them. A node that embeds its NATS server calls it when it starts to
 // lead the engine: a crash of that node then takes down the engine and a
 // follower of each stream only, and the next engine need not wait out a
-// raft election of those streams (NATS's election timeout is seconds)
-// before it can read the lease, the head and the journal. A stream is
-// moved only when every other replica is online and current: a step-down
-// to a peer still catching up (a node restarted a moment ago), or while
-// another is down, leaves the stream without a leader until an election
-// settles it, and the new engine's first publish waited 5 s on such a
-// stream (bench/cluster, failover-embedded). Errors are logged: a stream
-// that keeps its leader here only makes a later failover slower.
+// raft election of those streams before it can read the lease, the head
+// and the journal. A stream is moved only when every other replica is
+// online and current: a step-down to a peer still catching up (a node
+// restarted a moment ago), or while another is down, leaves the stream
+// without a leader until an election settles it, and the new engine's
+// first publish waited 5 s on such a stream (bench/cluster,
+// failover-embedded). A stream that stays is looked at again every
+// stepDownEvery until ctx ends: right after a failover the old engine's
+// node is down, so a single pass at the takeover kept every stream the
+// survivors had elected here for the whole leadership. Errors are
+// logged: a stream that keeps its leader here only makes a later
+// failover slower.
 func (c *Conn) StepDownHere(ctx context.Context, server string) {
-	names := []string{c.Names.Stream, "KV_" + c.Names.Lease, "KV_" + c.Names.Snap, "KV_" + c.Names.Nodes, "OBJ_" + c.Names.Blobs}
+	logged := map[string]bool{}
+	for {
+		if !c.stepDownPass(ctx, server, logged) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(stepDownEvery):
+		}
+	}
+}
+
+// stepDownEvery is how often StepDownHere looks again at a stream whose
+// leader had to stay on this node's server.
+const stepDownEvery = 2 * time.Second
+
+// stepDownPass is one pass of StepDownHere; it reports whether a stream
+// still has its leader on server. logged keeps "stays" messages to one
+// per stream and replica.
+func (c *Conn) stepDownPass(ctx context.Context, server string, logged map[string]bool) (stayed bool) {
+	names := []string{c.Names.Stream, "KV_" + c.Names.Lease, "KV_" + c.Names.Snap, "KV_" + c.Names.Nodes, "OBJ_" + c.Names.Blobs, c.Names.Events}
 	for _, name := range names {
 		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		st, err := c.JS.Stream(ictx, name)
 		cancel()
 		if err != nil {
 			c.Log.Debug("cluster: stream info for a step-down", "stream", name, "error", err)
+			stayed = true
 			continue
 		}
 		ci := st.CachedInfo().Cluster
@@ -294,7 +321,11 @@ func (c *Conn) StepDownHere(ctx context.Context, server string) {
 			continue
 		}
 		if lagging := laggingReplica(ci.Replicas); lagging != "" {
-			c.Log.Info("cluster: a stream's leader stays on this node's NATS server: a replica is not current", "stream", name, "replica", lagging)
+			if !logged[name+"/"+lagging] {
+				logged[name+"/"+lagging] = true
+				c.Log.Info("cluster: a stream's leader stays on this node's NATS server while a replica is not current", "stream", name, "replica", lagging)
+			}
+			stayed = true
 			continue
 		}
 		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -309,11 +340,15 @@ func (c *Conn) StepDownHere(ctx context.Context, server string) {
 			}
 		}
 		if err != nil {
-			c.Log.Warn("cluster: cannot move a stream's leader off this node's NATS server", "stream", name, "error", err)
+			if ctx.Err() == nil {
+				c.Log.Warn("cluster: cannot move a stream's leader off this node's NATS server", "stream", name, "error", err)
+			}
+			stayed = true
 			continue
 		}
 		c.Log.Info("cluster: moved a stream's leader off this node's NATS server", "stream", name)
 	}
+	return stayed && ctx.Err() == nil
 }
 
 // laggingReplica names a replica that is offline, not current, or not
@@ -339,8 +374,17 @@ const attemptTimeout = time.Second
 // again within two seconds (bench/cluster, failover-embedded). op must be
 // safe to repeat.
 func retryUnanswered(ctx context.Context, op func(context.Context) error) error {
-	for {
-		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+	return retryUnansweredFrom(ctx, attemptTimeout, op)
+}
+
+// retryUnansweredFrom is retryUnanswered with a first attempt of first,
+// each next one twice as long up to attemptTimeout: for small requests
+// that wait on an election (creating a consumer waits for the metadata
+// leader), where a whole second lost per dropped request is most of the
+// failover's budget.
+func retryUnansweredFrom(ctx context.Context, first time.Duration, op func(context.Context) error) error {
+	for d := first; ; d = min(2*d, attemptTimeout) {
+		actx, cancel := context.WithTimeout(ctx, d)
 		err := op(actx)
 		cancel()
 		if err == nil || ctx.Err() != nil || !unanswered(err) {

@@ -59,9 +59,18 @@ func StartFeed(ctx context.Context, c *Conn, from uint64) (*Feed, error) {
 	if f.stream, err = c.JS.Stream(sctx, c.Names.Stream); err != nil {
 		return nil, fmt.Errorf("cluster: feed: %w", err)
 	}
-	cons, err := c.JS.OrderedConsumer(sctx, c.Names.Stream, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:   from + 1,
+	// Creating a consumer goes through the metadata leader, which a kill
+	// of the old engine's node (its NATS server embedded) may have taken
+	// with it: the request is dropped until a new one is elected, so it is
+	// tried in short attempts (takeovers of 1.07-1.21 s, a whole 1 s
+	// attempt lost, in bench/cluster failover-embedded).
+	var cons jetstream.Consumer
+	err = retryUnansweredFrom(sctx, 250*time.Millisecond, func(ctx context.Context) (err error) {
+		cons, err = c.JS.OrderedConsumer(ctx, c.Names.Stream, jetstream.OrderedConsumerConfig{
+			DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+			OptStartSeq:   from + 1,
+		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: feed: %w", err)

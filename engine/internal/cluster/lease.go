@@ -65,7 +65,8 @@ func (l *Lease) Campaign(ctx context.Context) (uint64, error) {
 		}
 	}()
 	var gone <-chan jetstream.KeyValueEntry // nil (never ready) until the watch is made
-	for {
+	began, seen := time.Now(), "?"
+	for try := 1; ; try++ {
 		now := time.Now()
 		v, _ := json.Marshal(LeaseInfo{Node: l.node, Since: now, Renew: now})
 		cctx, cancel := context.WithTimeout(ctx, l.ttl/2)
@@ -78,10 +79,14 @@ func (l *Lease) Campaign(ctx context.Context) (uint64, error) {
 			l.mu.Unlock()
 			return rev, nil
 		}
-		if !isMismatch(err) && !errors.Is(err, context.DeadlineExceeded) {
-			l.c.Log.Debug("cluster: lease campaign", "error", err)
-		}
 		l.look(ctx)
+		// Logged when the holder changes or the try failed otherwise than
+		// by finding the key held: a follower tries 4 times a second.
+		if h := l.Holder().Node; h != seen || !isMismatch(err) {
+			seen = h
+			l.c.Log.Debug("cluster: lease campaign: not won", "try", try, "after", time.Since(began).Round(time.Millisecond),
+				"holder", h, "error", err)
+		}
 		t := time.NewTimer(l.ttl / 8)
 	wait:
 		for {
@@ -93,12 +98,15 @@ func (l *Lease) Campaign(ctx context.Context) (uint64, error) {
 				break wait
 			case w := <-watched:
 				gone, watched = w.Updates(), nil
+				l.c.Log.Debug("cluster: lease campaign: watching the key", "after", time.Since(began).Round(time.Millisecond))
 			case e, ok := <-gone:
 				if !ok {
 					gone = nil // the watch ended: polling only
 					continue
 				}
 				if e != nil && e.Operation() != jetstream.KeyValuePut {
+					l.c.Log.Debug("cluster: lease campaign: key gone", "op", e.Operation(), "revision", e.Revision(),
+						"after", time.Since(began).Round(time.Millisecond))
 					t.Stop()
 					break wait
 				}

@@ -32,10 +32,13 @@
 // Every load is bounded by its window; the whole run takes about three
 // minutes. The load client is bench/internal/epollhttp (event loops on raw
 // sockets, the cheapest per request here). JAWAS_BENCH_KEEP=1 leaves the
-// nodes' directories (logs, journals) behind.
+// nodes' directories (logs, journals) behind; JAWAS_BENCH_LOG_LEVEL=debug
+// has the nodes log at debug (lease campaigns, the embedded NATS servers'
+// elections).
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -152,7 +155,7 @@ func run() error {
 			}
 		}
 		if want("failover-embedded") && *failoversEmb > 0 {
-			if err := benchFailover(cl, "embedded NATS: the killed node's server dies with it", *failoversEmb); err != nil {
+			if err := benchFailover(cl, "embedded NATS: the killed node's server dies with it", *failoversEmb, true); err != nil {
 				return err
 			}
 		}
@@ -181,7 +184,7 @@ func run() error {
 		if err := waitServing(cl, 60*time.Second); err != nil {
 			return err
 		}
-		if err := benchFailover(cl, "external NATS (three servers); the killed node is jawas only", *failovers); err != nil {
+		if err := benchFailover(cl, "external NATS (three servers); the killed node is jawas only", *failovers, false); err != nil {
 			return err
 		}
 	}
@@ -202,6 +205,7 @@ func orDefault(s, d string) string {
 type node struct {
 	id, dir, addr string
 	natsURL       string // the NATS URLs it connects to
+	monitor       string // its embedded NATS server's monitoring address ("" = not embedded)
 	cmd           *exec.Cmd
 	exited        chan struct{}
 	logf          *os.File
@@ -267,7 +271,7 @@ func (n *node) start() error {
 		return err
 	}
 	n.logf = lf
-	n.cmd = exec.Command(*bin, "serve")
+	n.cmd = exec.Command(*bin, "serve", "-log-level", cmp.Or(os.Getenv("JAWAS_BENCH_LOG_LEVEL"), "info"))
 	n.cmd.Dir = n.dir
 	n.cmd.Stdout, n.cmd.Stderr = lf, lf
 	// Its own process group: a crash is a SIGKILL of the group (supervisor,
@@ -444,8 +448,9 @@ func waitServing(nodes []*node, d time.Duration) error {
 
 // waitReplicasCurrent waits until every stream of the NATS cluster at urls
 // (the journal, the events, the buckets' streams) has a leader and every
-// replica online and current.
-func waitReplicasCurrent(urls string, d time.Duration) error {
+// replica online and current, and, when notOn is not "", no stream's
+// leader is the server named notOn.
+func waitReplicasCurrent(urls, notOn string, d time.Duration) error {
 	nc, err := nats.Connect(urls, nats.MaxReconnects(-1))
 	if err != nil {
 		return err
@@ -476,6 +481,9 @@ func waitReplicasCurrent(urls string, d time.Duration) error {
 					lagging = name + ": replica " + r.Name + " not current"
 				}
 			}
+			if notOn != "" && ci.Leader == notOn {
+				lagging = name + ": led by " + notOn
+			}
 			if lagging != "" {
 				break
 			}
@@ -494,13 +502,65 @@ func waitReplicasCurrent(urls string, d time.Duration) error {
 	}
 }
 
+// waitSteady waits until every stream has a leader and its replicas are
+// current and, with embedded servers, until the engine's node leads no
+// stream (30 s at most: past that it says so, and the kill goes ahead).
+func waitSteady(cl []*node, embedded bool) error {
+	if err := waitReplicasCurrent(cl[0].natsURL, "", 60*time.Second); err != nil {
+		return err
+	}
+	if !embedded {
+		return nil
+	}
+	l := leaderOf(cl)
+	if l == nil {
+		return nil
+	}
+	if err := waitReplicasCurrent(cl[0].natsURL, l.id, 30*time.Second); err != nil {
+		fmt.Printf("  (not steady before the next kill: %v)\n", err)
+	}
+	return nil
+}
+
+// waitNATSHealthy waits until every embedded NATS server answers /healthz
+// with 200: its JetStream current with the metadata leader and with every
+// stream and consumer it holds. The streams' leaders can report a
+// restarted replica current before it is (waitReplicasCurrent passed
+// 0.5 s after a restart whose server still logged "JetStream is not
+// current with the meta leader", and the next kill took 4.08 s).
+func waitNATSHealthy(cl []*node, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for _, n := range cl {
+		if n.monitor == "" {
+			continue
+		}
+		for {
+			resp, err := http.Get("http://" + n.monitor + "/healthz")
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s: NATS /healthz not 200 after %v (%v)", n.id, d, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
 // embeddedCluster starts three nodes that embed the NATS servers.
 func embeddedCluster(dir string) ([]*node, error) {
-	var clientPorts, routePorts [3]int
+	var clientPorts, routePorts, monPorts [3]int
 	var routes []string
 	for i := range 3 {
 		var err error
 		if clientPorts[i], err = freePort(); err != nil {
+			return nil, err
+		}
+		if monPorts[i], err = freePort(); err != nil {
 			return nil, err
 		}
 		if routePorts[i], err = freePort(); err != nil {
@@ -510,12 +570,13 @@ func embeddedCluster(dir string) ([]*node, error) {
 	}
 	var nodes []*node
 	for i := range 3 {
-		lines := fmt.Sprintf("embed = true\nembed_listen = \"127.0.0.1:%d\"\nembed_cluster = \"127.0.0.1:%d\"\nembed_routes = [%s]\n",
-			clientPorts[i], routePorts[i], strings.Join(routes, ", "))
+		lines := fmt.Sprintf("embed = true\nembed_listen = \"127.0.0.1:%d\"\nembed_cluster = \"127.0.0.1:%d\"\nembed_routes = [%s]\nembed_monitor = \"127.0.0.1:%d\"\n",
+			clientPorts[i], routePorts[i], strings.Join(routes, ", "), monPorts[i])
 		n, err := startNode(filepath.Join(dir, fmt.Sprintf("e%d", i+1)), fmt.Sprintf("e%d", i+1), lines)
 		if err != nil {
 			return nodes, err
 		}
+		n.monitor = fmt.Sprintf("127.0.0.1:%d", monPorts[i])
 		n.natsURL = fmt.Sprintf("nats://127.0.0.1:%d", clientPorts[i])
 		nodes = append(nodes, n)
 	}
@@ -823,10 +884,13 @@ func benchReads(cl []*node, single *node) error {
 
 // --- failover -----------------------------------------------------------------------
 
-func benchFailover(cl []*node, what string, times int) error {
+func benchFailover(cl []*node, what string, times int, embedded bool) error {
 	var took []float64
 	fmt.Printf("## Failover, %s: leader SIGKILLed (its whole process group), time until another node serves a snapshot of a boundary after the kill\n\n", what)
 	for i := 0; i < times; i++ {
+		if err := waitSteady(cl, embedded); err != nil {
+			return err
+		}
 		leader := leaderOf(cl)
 		if leader == nil {
 			return errors.New("failover: no leader")
@@ -866,13 +930,21 @@ func benchFailover(cl []*node, what string, times int) error {
 		// catching up, the groups have one current member besides the
 		// killed one). Every kill of 3 s or more in the runs that did
 		// not wait came within 0.5 s of the previous node's restart.
+		//
+		// Healthy is not enough: /healthz answered 200 and every replica
+		// was reported current 0.4-0.6 s after a restart, and a kill then
+		// took 3.8 and 8.1 s, the streams' leaders still on the engine's
+		// node (it leads them only until the restarted server is current:
+		// cluster.StepDownHere) and one of their replicas just restarted.
+		// So the next kill waits for the steady state: the engine's node
+		// leads no stream. waitSteady says when that was not reached.
 		if err := leader.start(); err != nil {
 			return err
 		}
 		if err := waitServing(cl, 60*time.Second); err != nil {
 			return err
 		}
-		if err := waitReplicasCurrent(cl[0].natsURL, 60*time.Second); err != nil {
+		if err := waitNATSHealthy(cl, 60*time.Second); err != nil {
 			return err
 		}
 	}

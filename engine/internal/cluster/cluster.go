@@ -278,29 +278,35 @@ func isMismatch(err error) bool {
 // restarted a moment ago), or while another is down, leaves the stream
 // without a leader until an election settles it, and the new engine's
 // first publish waited 5 s on such a stream (bench/cluster,
-// failover-embedded). A stream that stays is looked at again every
-// stepDownEvery until ctx ends: right after a failover the old engine's
-// node is down, so a single pass at the takeover kept every stream the
-// survivors had elected here for the whole leadership. Errors are
-// logged: a stream that keeps its leader here only makes a later
+// failover-embedded). It runs until ctx ends: right after a failover the
+// old engine's node is down, so a single pass at the takeover kept every
+// stream the survivors had elected here for the whole leadership. Errors
+// are logged: a stream that keeps its leader here only makes a later
 // failover slower.
 func (c *Conn) StepDownHere(ctx context.Context, server string) {
 	logged := map[string]bool{}
 	for {
-		if !c.stepDownPass(ctx, server, logged) {
-			return
+		wait := stepDownCheck
+		if c.stepDownPass(ctx, server, logged) {
+			wait = stepDownRetry
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(stepDownEvery):
+		case <-time.After(wait):
 		}
 	}
 }
 
-// stepDownEvery is how often StepDownHere looks again at a stream whose
-// leader had to stay on this node's server.
-const stepDownEvery = 2 * time.Second
+// StepDownHere looks again every stepDownRetry at a stream whose leader
+// had to stay on this node's server or that had no leader yet, and every
+// stepDownCheck otherwise: an election (a stream created at the start, a
+// leader lost) can still make this server a stream's leader later (a
+// test's kill found streams led there 20 s after a clean first pass).
+const (
+	stepDownRetry = 2 * time.Second
+	stepDownCheck = 10 * time.Second
+)
 
 // stepDownPass is one pass of StepDownHere; it reports whether a stream
 // still has its leader on server. logged keeps "stays" messages to one
@@ -317,6 +323,10 @@ func (c *Conn) stepDownPass(ctx context.Context, server string, logged map[strin
 			continue
 		}
 		ci := st.CachedInfo().Cluster
+		if ci != nil && ci.Leader == "" {
+			stayed = true // electing: it may elect this server
+			continue
+		}
 		if ci == nil || ci.Leader != server || len(ci.Replicas) == 0 {
 			continue
 		}

@@ -85,15 +85,16 @@ func Supervise(ctx context.Context, cfg *Config, opt ServeOptions) error {
 	log.Info("serving", "url", "http://"+addr+"/", "workers", cfg.Workers(), "pid", os.Getpid())
 	current := cfg
 	return prefork.Supervise(ctx, prefork.Options{
-		Listeners:       []*os.File{lf},
-		Inherit:         []*os.File{hint},
-		Workers:         cfg.Workers(),
-		RunDir:          RunDir(cfg),
-		LockPath:        filepath.Join(dataDir, "jawas.lock"),
-		PidFile:         pidFile,
-		MaxRequests:     int64(cfg.Serve.MaxRequests),
-		ShutdownTimeout: cfg.Serve.ShutdownTimeout.Duration,
-		TimerSlack:      timerSlack(cfg),
+		Listeners:        []*os.File{lf},
+		Inherit:          []*os.File{hint},
+		Workers:          cfg.Workers(),
+		RunDir:           RunDir(cfg),
+		LockPath:         filepath.Join(dataDir, "jawas.lock"),
+		PidFile:          pidFile,
+		MaxRequests:      int64(cfg.Serve.MaxRequests),
+		ShutdownTimeout:  cfg.Serve.ShutdownTimeout.Duration,
+		TimerSlack:       timerSlack(cfg),
+		EngineTimerSlack: engineTimerSlack,
 		Reload: func() error { // SIGHUP: re-read jawas.toml; children re-read it when replaced
 			if opt.Reload == nil {
 				return nil
@@ -131,7 +132,8 @@ func ChildRole() string { return prefork.Role() }
 // renewal). Not on a single node: there its workers' groups, held on a
 // commit-window timer, were held longer, and writes with durability
 // "sync" fell from 31,000-40,000 to 29,000-31,000/s (bench/writes, 3
-// pairs). Measured: bench/README.md, "Cluster".
+// pairs); a single node's engine gets it anyway (engineTimerSlack).
+// Measured: bench/README.md, "Cluster".
 const clusterTimerSlack = time.Millisecond
 
 // timerSlack is the children's timer slack for cfg (zero: inherited).
@@ -141,6 +143,15 @@ func timerSlack(cfg *Config) time.Duration {
 	}
 	return 0
 }
+
+// engineTimerSlack is the engine's timer slack on every node: its timers
+// are its sources' boundaries, the status file's and its beat, none of
+// which a millisecond later changes, and the slack lets the kernel fold
+// the wake-ups of an idle engine (sysmon's short sleeps after each
+// boundary, the boundary timers of sources due together). The workers
+// keep the default on a single node (see clusterTimerSlack). Measured:
+// bench/README.md, "Idle server".
+const engineTimerSlack = time.Millisecond
 
 // PrepareServe is for the main function of a binary that serves cfg
 // with Supervise, before Supervise and before anything that must not run

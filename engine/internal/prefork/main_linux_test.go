@@ -77,6 +77,7 @@ func runTestSupervisor() int {
 		MaxRequests:      maxReq,
 		ShutdownTimeout:  envDur("TEST_SHUTDOWN_TIMEOUT", 5*time.Second),
 		TimerSlack:       envDur("TEST_CHILD_SLACK", 0),
+		EngineTimerSlack: envDur("TEST_ENGINE_SLACK", 0),
 		HeartbeatTimeout: envDur("TEST_HEARTBEAT_TIMEOUT", 3*time.Second),
 		RestartDelay:     envDur("TEST_RESTART_DELAY", 0),
 		MaxBackoff:       envDur("TEST_MAX_BACKOFF", 0),

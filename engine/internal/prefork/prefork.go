@@ -94,6 +94,9 @@ type Options struct {
 	// TimerSlack is the children's timer slack (prctl PR_SET_TIMERSLACK,
 	// slack_linux.go); zero: the supervisor's own, as inherited.
 	TimerSlack time.Duration
+	// EngineTimerSlack is the engine's, when it differs from the
+	// workers'; zero: TimerSlack.
+	EngineTimerSlack time.Duration
 
 	// Listeners are bound by the caller and passed to every worker as fd 3,
 	// 4, ... The supervisor keeps them open while it runs (so the socket

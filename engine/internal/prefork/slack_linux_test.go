@@ -27,17 +27,21 @@ func timerSlack(t *testing.T, pid int) int64 {
 // TestChildrenTimerSlack: the children (engine, workers) run with
 // Options.TimerSlack, and so every thread they start (the runtime's
 // sysmon included), whatever the supervisor's; zero leaves them the
-// supervisor's own. (Fails with cmd.Start in place of startWithSlack.)
+// supervisor's own. Options.EngineTimerSlack sets the engine's alone.
+// (Fails with cmd.Start in place of startWithSlack, and with the engine's
+// slack given to every child.)
 func TestChildrenTimerSlack(t *testing.T) {
 	for _, tc := range []struct {
-		name              string
-		env               []string
-		supervisor, child int64 // 0: this test process's
+		name                       string
+		env                        []string
+		supervisor, engine, worker int64 // 0: this test process's
 	}{
-		{"default", nil, 0, 0},
-		{"children 1 ms", []string{"TEST_CHILD_SLACK=1ms"}, 0, 1_000_000},
-		{"supervisor 1 ms, children 200 us", []string{"TEST_SLACK=1", "TEST_CHILD_SLACK=200us"}, 1_000_000, 200_000},
-		{"supervisor 1 ms, children inherit", []string{"TEST_SLACK=1"}, 1_000_000, 1_000_000},
+		{"default", nil, 0, 0, 0},
+		{"children 1 ms", []string{"TEST_CHILD_SLACK=1ms"}, 0, 1_000_000, 1_000_000},
+		{"supervisor 1 ms, children 200 us", []string{"TEST_SLACK=1", "TEST_CHILD_SLACK=200us"}, 1_000_000, 200_000, 200_000},
+		{"supervisor 1 ms, children inherit", []string{"TEST_SLACK=1"}, 1_000_000, 1_000_000, 1_000_000},
+		{"engine 1 ms, workers inherit", []string{"TEST_ENGINE_SLACK=1ms"}, 0, 1_000_000, 0},
+		{"engine 1 ms, workers 200 us", []string{"TEST_ENGINE_SLACK=1ms", "TEST_CHILD_SLACK=200us"}, 0, 1_000_000, 200_000},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := startSupervisor(t, 2, tc.env...)
@@ -48,9 +52,9 @@ func TestChildrenTimerSlack(t *testing.T) {
 				want int64
 			}{
 				"supervisor": {p.cmd.Process.Pid, tc.supervisor},
-				"engine":     {engine, tc.child},
-				"worker 0":   {workers[0], tc.child},
-				"worker 1":   {workers[1], tc.child},
+				"engine":     {engine, tc.engine},
+				"worker 0":   {workers[0], tc.worker},
+				"worker 1":   {workers[1], tc.worker},
 			} {
 				if c.want == 0 {
 					c.want = timerSlack(t, os.Getpid())

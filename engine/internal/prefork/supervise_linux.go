@@ -485,7 +485,11 @@ func (s *supervisor) start(p *position, asNext bool, now time.Time) {
 	// retires threads unless a goroutine exits while locked to one, which
 	// this package never does.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := startWithSlack(cmd, s.opt.TimerSlack); err != nil {
+	slack := s.opt.TimerSlack
+	if p.role == RoleEngine && s.opt.EngineTimerSlack > 0 {
+		slack = s.opt.EngineTimerSlack
+	}
+	if err := startWithSlack(cmd, slack); err != nil {
 		slot.SetState(StateFree)
 		s.log.Error("cannot start child", "role", p.role, "worker", p.pos, "err", err)
 		p.restartAt = now.Add(s.crashed(p, 0, now))

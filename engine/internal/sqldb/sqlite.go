@@ -2,8 +2,11 @@
 // no cgo). Each database gets two database/sql pools over the same file:
 // read-only connections (PRAGMA query_only, up to Pool of them) for
 // renders, and one read-write connection, because SQLite takes one writer
-// at a time anyway. jawas never creates the file: a mistyped path is an
-// error naming it, not an empty database that has "no such table".
+// at a time anyway. Each pool keeps its queries prepared (stmtCache): a
+// source runs the same text every period, and compiling it again each
+// time was a third of its cost. jawas never creates the file: a mistyped
+// path is an error naming it, not an empty database that has "no such
+// table".
 package sqldb
 
 import (
@@ -33,7 +36,13 @@ type sqliteDB struct {
 	path string
 
 	mu     sync.Mutex
-	ro, rw *sql.DB // opened on first use of each access mode
+	ro, rw *sqlitePool // opened on first use of each access mode
+}
+
+// sqlitePool is one access mode's connections and their prepared queries.
+type sqlitePool struct {
+	db    *sql.DB
+	stmts stmtCache
 }
 
 func openSQLite(d Database, path string) (backend, error) {
@@ -48,7 +57,7 @@ func openSQLite(d Database, path string) (backend, error) {
 }
 
 // pool returns the pool for access, opening it on first use.
-func (s *sqliteDB) pool(access Access) (*sql.DB, error) {
+func (s *sqliteDB) pool(access Access) (*sqlitePool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := &s.ro
@@ -79,16 +88,34 @@ func (s *sqliteDB) pool(access Access) (*sql.DB, error) {
 	}
 	db.SetMaxOpenConns(n)
 	db.SetMaxIdleConns(n)
-	*p = db
-	return db, nil
+	*p = &sqlitePool{db: db, stmts: stmtCache{max: stmtCacheSize}}
+	return *p, nil
 }
 
 func (s *sqliteDB) query(ctx context.Context, text string, params []any, access Access) (*Result, error) {
-	db, err := s.pool(access)
+	p, err := s.pool(access)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := db.QueryContext(ctx, text, params...)
+	st, owned, err := p.stmts.get(ctx, p.db, text)
+	if err != nil {
+		return nil, err
+	}
+	if owned {
+		defer st.Close()
+	}
+	res, err := scanSQLite(ctx, st, params)
+	if err != nil && !owned && ctx.Err() == nil {
+		// Prepared afresh next time: whatever the failure left in the
+		// statement goes with it (SQLite re-prepares a statement after a
+		// schema change itself; this is only a second line).
+		p.stmts.evict(text, st)
+	}
+	return res, err
+}
+
+func scanSQLite(ctx context.Context, st *sql.Stmt, params []any) (*Result, error) {
+	rows, err := st.QueryContext(ctx, params...)
 	if err != nil {
 		return nil, err
 	}
@@ -145,9 +172,10 @@ func (s *sqliteDB) classify(err error) error {
 func (s *sqliteDB) close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, db := range []*sql.DB{s.ro, s.rw} {
-		if db != nil {
-			db.Close()
+	for _, p := range []*sqlitePool{s.ro, s.rw} {
+		if p != nil {
+			p.stmts.close()
+			p.db.Close()
 		}
 	}
 	s.ro, s.rw = nil, nil

@@ -1,0 +1,40 @@
+package main
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestE2ETimerSlack: on a single node the engine runs with a 1 ms timer
+// slack (engine/api's engineTimerSlack: fewer wake-ups idle) and the
+// workers with the supervisor's own, the default (a slack held their
+// durability = "sync" write groups longer).
+func TestE2ETimerSlack(t *testing.T) {
+	s := startServe(t, newProject(t, "workers = 2"))
+	engine := s.waitChildren("engine", 1, 10*time.Second)
+	workers := s.waitChildren("worker", 2, 10*time.Second)
+	slack := func(pid int) int64 {
+		t.Helper()
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/timerslack_ns")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	own := slack(s.pid)
+	if got := slack(engine[0].pid); got != time.Millisecond.Nanoseconds() {
+		t.Errorf("engine (pid %d): timer slack %d ns, want 1 ms", engine[0].pid, got)
+	}
+	for _, w := range workers {
+		if got := slack(w.pid); got != own {
+			t.Errorf("worker (pid %d): timer slack %d ns, want the supervisor's %d", w.pid, got, own)
+		}
+	}
+}

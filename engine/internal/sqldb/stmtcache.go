@@ -57,13 +57,22 @@ func (c *stmtCache) get(ctx context.Context, db *sql.DB, text string) (st *sql.S
 	if err != nil {
 		return nil, false, err
 	}
+	// Statements dropped here are closed after the lock is released:
+	// Stmt.Close waits for a query being started on the statement, and
+	// no other query should wait for that.
+	var drop []*sql.Stmt
+	defer func() {
+		for _, d := range drop {
+			d.Close()
+		}
+	}()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
 		return st, true, nil
 	}
 	if e, ok := c.byText[text]; ok { // another query prepared it meanwhile
-		st.Close()
+		drop = append(drop, st)
 		c.lru.MoveToFront(e)
 		return e.Value.(*cachedStmt).st, false, nil
 	}
@@ -76,7 +85,7 @@ func (c *stmtCache) get(ctx context.Context, db *sql.DB, text string) (st *sql.S
 		c.lru.Remove(old)
 		cs := old.Value.(*cachedStmt)
 		delete(c.byText, cs.text)
-		cs.st.Close()
+		drop = append(drop, cs.st)
 	}
 	return st, false, nil
 }
@@ -84,14 +93,16 @@ func (c *stmtCache) get(ctx context.Context, db *sql.DB, text string) (st *sql.S
 // evict drops text's statement if it is still st, and closes it.
 func (c *stmtCache) evict(text string, st *sql.Stmt) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	e, ok := c.byText[text]
-	if !ok || e.Value.(*cachedStmt).st != st {
-		return
+	mine := ok && e.Value.(*cachedStmt).st == st
+	if mine {
+		c.lru.Remove(e)
+		delete(c.byText, text)
 	}
-	c.lru.Remove(e)
-	delete(c.byText, text)
-	st.Close()
+	c.mu.Unlock()
+	if mine {
+		st.Close() // outside the lock, as in get
+	}
 }
 
 // len is the number of statements kept.

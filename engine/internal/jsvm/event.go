@@ -35,10 +35,8 @@ const (
 )
 
 // eventObject is a goja.DynamicObject. Values of the fixed properties are
-// built on first read (vals[k] nil until then); deleted ones have their
-// gone bit set. Properties a reducer adds live in extra, in order,
-// including a fixed one set again after it was deleted (a plain object
-// puts it last too).
+// built on first read (vals[k] nil until then); deletions and added
+// properties are its hostProps'.
 type eventObject struct {
 	rt     *runtime
 	id     string
@@ -47,10 +45,7 @@ type eventObject struct {
 	commMs int64    // committed
 	hdrs   []string // name, value pairs, names lower case, sorted by name
 	vals   [evFields]goja.Value
-	gone   uint8 // bit k: eventKeys[k] was deleted (evFields ≤ 8)
-
-	extra map[string]goja.Value
-	order []string // keys of extra, in the order they were added
+	hostProps
 }
 
 // newEvent returns the event object for ev, kept in e (which no other
@@ -111,12 +106,7 @@ func sortedHeaders(h map[string]string) []string {
 
 // fixed returns the index of k among eventKeys when it is a fixed
 // property that was never deleted, else -1.
-func (e *eventObject) fixed(k string) int {
-	if i := fixedKey(k); i >= 0 && e.gone&(1<<i) == 0 {
-		return i
-	}
-	return -1
-}
+func (e *eventObject) fixed(k string) int { return e.live(fixedKey(k)) }
 
 func fixedKey(k string) int {
 	switch k {
@@ -189,23 +179,11 @@ func (e *eventObject) Set(k string, v goja.Value) bool {
 		e.vals[i] = v
 		return true
 	}
-	if e.extra == nil {
-		e.extra = map[string]goja.Value{}
-	}
-	if _, ok := e.extra[k]; !ok {
-		e.order = append(e.order, k)
-	}
-	e.extra[k] = v
+	e.setExtra(k, v)
 	return true
 }
 
-func (e *eventObject) Has(k string) bool {
-	if e.fixed(k) >= 0 {
-		return true
-	}
-	_, ok := e.extra[k]
-	return ok
-}
+func (e *eventObject) Has(k string) bool { return e.fixed(k) >= 0 || e.hasExtra(k) }
 
 func (e *eventObject) Delete(k string) bool {
 	if i := e.fixed(k); i >= 0 {
@@ -213,19 +191,61 @@ func (e *eventObject) Delete(k string) bool {
 		e.vals[i] = nil
 		return true
 	}
-	if _, ok := e.extra[k]; ok {
-		delete(e.extra, k)
-		e.order = slices.DeleteFunc(e.order, func(s string) bool { return s == k })
-	}
+	e.deleteExtra(k)
 	return true
 }
 
-func (e *eventObject) Keys() []string {
-	keys := make([]string, 0, evFields+len(e.order))
-	for i, k := range eventKeys {
-		if e.gone&(1<<i) == 0 {
+func (e *eventObject) Keys() []string { return e.keys(eventKeys[:]) }
+
+// hostProps is what makes a host object with fixed properties (the event,
+// ctx) behave as the plain object it replaces: fixed properties deleted
+// (their gone bit set) and properties the script adds (in extra, in the
+// order they were added, including a fixed one set again after it was
+// deleted: a plain object puts it last too). At most 8 fixed properties.
+type hostProps struct {
+	gone  uint8 // bit k: the k-th fixed property was deleted
+	extra map[string]goja.Value
+	order []string // keys of extra, in the order they were added
+}
+
+// live returns i, the index of a fixed property (or -1), unless that
+// property was deleted (-1).
+func (h *hostProps) live(i int) int {
+	if i >= 0 && h.gone&(1<<i) == 0 {
+		return i
+	}
+	return -1
+}
+
+func (h *hostProps) setExtra(k string, v goja.Value) {
+	if h.extra == nil {
+		h.extra = map[string]goja.Value{}
+	}
+	if _, ok := h.extra[k]; !ok {
+		h.order = append(h.order, k)
+	}
+	h.extra[k] = v
+}
+
+func (h *hostProps) hasExtra(k string) bool {
+	_, ok := h.extra[k]
+	return ok
+}
+
+func (h *hostProps) deleteExtra(k string) {
+	if _, ok := h.extra[k]; ok {
+		delete(h.extra, k)
+		h.order = slices.DeleteFunc(h.order, func(s string) bool { return s == k })
+	}
+}
+
+// keys lists the fixed properties not deleted, in order, then the added ones.
+func (h *hostProps) keys(fixed []string) []string {
+	keys := make([]string, 0, len(fixed)+len(h.order))
+	for i, k := range fixed {
+		if h.gone&(1<<i) == 0 {
 			keys = append(keys, k)
 		}
 	}
-	return append(keys, e.order...)
+	return append(keys, h.order...)
 }

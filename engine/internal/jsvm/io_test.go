@@ -714,3 +714,67 @@ func TestPrevious(t *testing.T) {
 		t.Errorf("with previous = %s %v", out, err)
 	}
 }
+
+// TestCtxObjectLikePlain: ctx is a host object (ctx.go) that behaves as
+// the plain object it replaced, with and without a previous value: the
+// same JSON, keys, for...in, spread, entries, membership, and the same
+// effect of adding, deleting, setting again and overwriting properties;
+// ctx.now is a Date; ctx.previous is parsed once; Object.freeze throws.
+func TestCtxObjectLikePlain(t *testing.T) {
+	m := mustLoad(t, `
+const probe = (o) => {
+  const r = {};
+  r.json = JSON.stringify(o);
+  r.keys = Object.keys(o).join(",");
+  const forin = []; for (const k in o) forin.push(k); r.forin = forin.join(",");
+  r.spread = JSON.stringify({ ...o });
+  r.isDate = o.now instanceof Date;
+  r.has = ["now" in o, "nope" in o, Object.prototype.hasOwnProperty.call(o, "previous")].join(",");
+  o.added = 1; r.afterAdd = Object.keys(o).join(",");
+  delete o.nowMs; r.afterDelete = Object.keys(o).join(",") + "|" + String(o.nowMs);
+  o.nowMs = 5; r.afterReset = Object.keys(o).join(",") + "|" + o.nowMs;
+  o.now = "x"; r.overwrite = o.now;
+  r.entries = JSON.stringify(Object.entries(o));
+  return r;
+};
+export default (state, ctx) => {
+  const prevSame = ctx.previous === ctx.previous;
+  const plain = { now: new Date(ctx.nowMs), nowMs: ctx.nowMs, period: ctx.period, periodMs: ctx.periodMs, source: ctx.source, previous: ctx.previous };
+  let freeze = "none";
+  try { Object.freeze(ctx); } catch (e) { freeze = e.name; }
+  return { host: probe(ctx), plain: probe(plain), prevSame, freeze };
+};`, nil, Options{})
+	for _, prev := range []string{"", `{"n":[1,{"m":2}]}`} {
+		rc := RenderContext{Now: time.UnixMilli(1700000000200), Period: 200 * time.Millisecond}
+		if prev != "" {
+			rc.Previous = []byte(prev)
+		}
+		out, err := m.Render(rc)
+		if err != nil {
+			t.Fatalf("previous %q: %v", prev, err)
+		}
+		var got struct {
+			Host, Plain map[string]any
+			PrevSame    bool
+			Freeze      string
+		}
+		if err := json.Unmarshal(out, &got); err != nil {
+			t.Fatal(err)
+		}
+		h, _ := json.Marshal(got.Host)
+		p, _ := json.Marshal(got.Plain)
+		if string(h) != string(p) {
+			t.Errorf("previous %q: ctx differs from a plain object:\nhost  %s\nplain %s", prev, h, p)
+		}
+		wantPrev := "null"
+		if prev != "" {
+			wantPrev = prev
+		}
+		if want := `{"now":"2023-11-14T22:13:20.200Z","nowMs":1700000000200,"period":200,"periodMs":200,"source":"` + m.src.Name + `","previous":` + wantPrev + `}`; got.Host["json"] != want {
+			t.Errorf("JSON.stringify(ctx) = %v, want %s", got.Host["json"], want)
+		}
+		if !got.PrevSame || got.Freeze != "TypeError" || got.Host["isDate"] != true {
+			t.Errorf("previous %q: ctx.previous === ctx.previous %v, Object.freeze(ctx) %s, ctx.now a Date %v", prev, got.PrevSame, got.Freeze, got.Host["isDate"])
+		}
+	}
+}

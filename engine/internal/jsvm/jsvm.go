@@ -455,11 +455,7 @@ func (m *Module) Render(ctx RenderContext) ([]byte, error) {
 	rt := m.rt
 	var out []byte
 	err := m.guard(rt, "render", true, func() error {
-		jsCtx, err := m.renderContext(rt, ctx)
-		if err != nil {
-			return err
-		}
-		v, err := rt.render(goja.Undefined(), rt.state, jsCtx)
+		v, err := rt.render(goja.Undefined(), rt.state, newCtx(rt, ctx, m.src.Name))
 		if err != nil {
 			return err
 		}
@@ -560,41 +556,6 @@ func (r rejection) Error() string { return "promise rejected: " + r.reason.Strin
 type resultError string
 
 func (e resultError) Error() string { return string(e) }
-
-// renderContext builds the JS ctx argument of render.
-func (m *Module) renderContext(rt *runtime, ctx RenderContext) (goja.Value, error) {
-	o := rt.vm.NewObject()
-	nowMs := ctx.Now.UnixMilli()
-	now, err := rt.vm.New(rt.date, rt.vm.ToValue(nowMs))
-	if err != nil {
-		return nil, err
-	}
-	periodMs := float64(ctx.Period) / float64(time.Millisecond)
-	_ = o.Set("now", now)
-	_ = o.Set("nowMs", nowMs)
-	_ = o.Set("period", periodMs)
-	_ = o.Set("periodMs", periodMs)
-	_ = o.Set("source", m.src.Name)
-	if ctx.Previous == nil {
-		_ = o.Set("previous", goja.Null())
-		return o, nil
-	}
-	var prev goja.Value
-	get := rt.vm.ToValue(func(goja.FunctionCall) goja.Value {
-		if prev == nil {
-			v, err := rt.parseJSON(goja.Undefined(), rt.vm.ToValue(string(ctx.Previous)))
-			if err != nil {
-				panic(err)
-			}
-			prev = v
-		}
-		return prev
-	})
-	if err := o.DefineAccessorProperty("previous", get, nil, goja.FLAG_FALSE, goja.FLAG_TRUE); err != nil {
-		return nil, err
-	}
-	return o, nil
-}
 
 // event builds the JS event argument of a reducer. The body goes through
 // JSON so JavaScript gets plain objects, never wrapped Go values.

@@ -68,13 +68,14 @@ type Publisher struct {
 	shipped    map[string]bool
 	refs       map[string]time.Time // blob key → last time a head referenced it
 	lastGC     time.Time
+	grace      time.Duration // blobGrace (shorter in tests)
 	fenced     bool
 }
 
 // Takeover reads the head and the checkpoint it names: where a new
 // leader starts. cp is nil when the cluster has no checkpoint yet.
 func Takeover(ctx context.Context, c *Conn, term uint64) (*Publisher, *journal.Checkpoint, error) {
-	p := &Publisher{c: c, term: term, shipped: map[string]bool{}, refs: map[string]time.Time{}, lastGC: time.Now()}
+	p := &Publisher{c: c, term: term, shipped: map[string]bool{}, refs: map[string]time.Time{}, lastGC: time.Now(), grace: blobGrace}
 	gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	e, err := c.Snap.Get(gctx, headKey)
@@ -322,6 +323,9 @@ func (p *Publisher) Save(cp *journal.Checkpoint) error {
 // that referenced it: long enough for a lagging node to fetch it.
 const blobGrace = 2 * time.Minute
 
+// gcEvery is how often, at most, a publisher collects blobs.
+const gcEvery = 30 * time.Second
+
 // collect deletes the blobs no head has referenced for blobGrace, at most
 // every 30 s. Under mu.
 func (p *Publisher) collect(ctx context.Context, h *Head) {
@@ -332,12 +336,12 @@ func (p *Publisher) collect(ctx context.Context, h *Head) {
 	if h.Checkpoint != "" {
 		p.refs[h.Checkpoint] = now
 	}
-	if now.Sub(p.lastGC) < 30*time.Second {
+	if now.Sub(p.lastGC) < gcEvery {
 		return
 	}
 	p.lastGC = now
 	for k, t := range p.refs {
-		if now.Sub(t) > blobGrace {
+		if now.Sub(t) > p.grace {
 			p.c.deleteBlob(ctx, k)
 			delete(p.refs, k)
 			if len(k) > 2 && k[:2] == "v." {

@@ -30,15 +30,15 @@ const (
 	cxFields
 )
 
-// ctxObject is a goja.DynamicObject; its fixed properties' values are
-// built on first read (vals[k] nil until then).
+// ctxObject is a goja.DynamicObject whose fixed properties' values are
+// built on first read (Get); the rest is its hostProps'.
 type ctxObject struct {
 	rt       *runtime
 	nowMs    int64
 	periodMs float64
 	source   string
-	previous []byte // JSON; nil: none
-	vals     [cxFields]goja.Value
+	previous []byte               // JSON; nil: none
+	arr      [cxFields]goja.Value // hostProps.vals
 	hostProps
 }
 
@@ -46,6 +46,7 @@ type ctxObject struct {
 func newCtx(rt *runtime, c RenderContext, source string) *goja.Object {
 	o := &ctxObject{rt: rt, nowMs: c.Now.UnixMilli(), periodMs: float64(c.Period) / float64(time.Millisecond),
 		source: source, previous: c.Previous}
+	o.hostProps = hostProps{names: ctxKeys[:], index: ctxKey, vals: o.arr[:]}
 	return rt.vm.NewDynamicObject(o)
 }
 
@@ -67,18 +68,12 @@ func ctxKey(k string) int {
 	return -1
 }
 
-func (c *ctxObject) fixed(k string) int { return c.live(ctxKey(k)) }
-
 func (c *ctxObject) Get(k string) goja.Value {
-	i := c.fixed(k)
-	if i < 0 {
-		return c.extra[k] // nil when absent
-	}
-	if v := c.vals[i]; v != nil {
+	i, v := c.lookup(k)
+	if i < 0 || v != nil {
 		return v
 	}
 	vm := c.rt.vm
-	var v goja.Value
 	switch i {
 	case cxNow:
 		d, err := vm.New(c.rt.date, vm.ToValue(c.nowMs))
@@ -106,26 +101,3 @@ func (c *ctxObject) Get(k string) goja.Value {
 	c.vals[i] = v
 	return v
 }
-
-func (c *ctxObject) Set(k string, v goja.Value) bool {
-	if i := c.fixed(k); i >= 0 {
-		c.vals[i] = v
-		return true
-	}
-	c.setExtra(k, v)
-	return true
-}
-
-func (c *ctxObject) Has(k string) bool { return c.fixed(k) >= 0 || c.hasExtra(k) }
-
-func (c *ctxObject) Delete(k string) bool {
-	if i := c.fixed(k); i >= 0 {
-		c.gone |= 1 << i
-		c.vals[i] = nil
-		return true
-	}
-	c.deleteExtra(k)
-	return true
-}
-
-func (c *ctxObject) Keys() []string { return c.keys(ctxKeys[:]) }

@@ -34,17 +34,16 @@ const (
 	evFields
 )
 
-// eventObject is a goja.DynamicObject. Values of the fixed properties are
-// built on first read (vals[k] nil until then); deletions and added
-// properties are its hostProps'.
+// eventObject is a goja.DynamicObject whose fixed properties' values are
+// built on first read (Get); the rest is its hostProps'.
 type eventObject struct {
 	rt     *runtime
 	id     string
 	method string
-	timeMs int64    // arrival
-	commMs int64    // committed
-	hdrs   []string // name, value pairs, names lower case, sorted by name
-	vals   [evFields]goja.Value
+	timeMs int64                // arrival
+	commMs int64                // committed
+	hdrs   []string             // name, value pairs, names lower case, sorted by name
+	arr    [evFields]goja.Value // hostProps.vals
 	hostProps
 }
 
@@ -53,6 +52,7 @@ type eventObject struct {
 // eventObject.hdrs.
 func newEvent(rt *runtime, e *eventObject, id, method string, timeMs, committedMs int64, body goja.Value, hdrs []string) *goja.Object {
 	*e = eventObject{rt: rt, id: id, method: method, timeMs: timeMs, commMs: committedMs, hdrs: hdrs}
+	e.hostProps = hostProps{names: eventKeys[:], index: fixedKey, vals: e.arr[:]}
 	e.vals[evBody] = body
 	return rt.vm.NewDynamicObject(e)
 }
@@ -104,10 +104,6 @@ func sortedHeaders(h map[string]string) []string {
 	return out
 }
 
-// fixed returns the index of k among eventKeys when it is a fixed
-// property that was never deleted, else -1.
-func (e *eventObject) fixed(k string) int { return e.live(fixedKey(k)) }
-
 func fixedKey(k string) int {
 	switch k {
 	case "id":
@@ -131,15 +127,11 @@ func fixedKey(k string) int {
 }
 
 func (e *eventObject) Get(k string) goja.Value {
-	i := e.fixed(k)
-	if i < 0 {
-		return e.extra[k] // nil when absent
-	}
-	if v := e.vals[i]; v != nil {
+	i, v := e.lookup(k)
+	if i < 0 || v != nil {
 		return v
 	}
 	vm := e.rt.vm
-	var v goja.Value
 	switch i {
 	case evID:
 		v = vm.ToValue(e.id)
@@ -174,50 +166,47 @@ func (e *eventObject) Get(k string) goja.Value {
 	return v
 }
 
-func (e *eventObject) Set(k string, v goja.Value) bool {
-	if i := e.fixed(k); i >= 0 {
-		e.vals[i] = v
-		return true
-	}
-	e.setExtra(k, v)
-	return true
-}
-
-func (e *eventObject) Has(k string) bool { return e.fixed(k) >= 0 || e.hasExtra(k) }
-
-func (e *eventObject) Delete(k string) bool {
-	if i := e.fixed(k); i >= 0 {
-		e.gone |= 1 << i
-		e.vals[i] = nil
-		return true
-	}
-	e.deleteExtra(k)
-	return true
-}
-
-func (e *eventObject) Keys() []string { return e.keys(eventKeys[:]) }
-
 // hostProps is what makes a host object with fixed properties (the event,
-// ctx) behave as the plain object it replaces: fixed properties deleted
-// (their gone bit set) and properties the script adds (in extra, in the
-// order they were added, including a fixed one set again after it was
-// deleted: a plain object puts it last too). At most 8 fixed properties.
+// ctx) behave as the plain object it replaces, its goja.DynamicObject
+// methods but Get: the fixed properties in order, writable and deletable
+// (a deleted one has its gone bit set), then the properties the script
+// adds (in extra, in the order they were added, including a fixed one set
+// again after it was deleted: a plain object puts it last too). The
+// owner's Get builds a fixed property's value on first read (lookup) and
+// keeps it in vals.
 type hostProps struct {
-	gone  uint8 // bit k: the k-th fixed property was deleted
+	names []string         // the fixed properties, in order (at most 8)
+	index func(string) int // a name's index in names, -1 for any other
+	vals  []goja.Value     // their values; nil until built
+	gone  uint8            // bit i: names[i] was deleted
 	extra map[string]goja.Value
 	order []string // keys of extra, in the order they were added
 }
 
-// live returns i, the index of a fixed property (or -1), unless that
-// property was deleted (-1).
-func (h *hostProps) live(i int) int {
-	if i >= 0 && h.gone&(1<<i) == 0 {
+// fixed returns k's index among the fixed properties when it is one that
+// was not deleted, else -1.
+func (h *hostProps) fixed(k string) int {
+	if i := h.index(k); i >= 0 && h.gone&(1<<i) == 0 {
 		return i
 	}
 	return -1
 }
 
-func (h *hostProps) setExtra(k string, v goja.Value) {
+// lookup returns, for a fixed property k, its index and its value (nil
+// when not built yet); for any other, -1 and the value the script gave
+// it (nil when absent).
+func (h *hostProps) lookup(k string) (int, goja.Value) {
+	if i := h.fixed(k); i >= 0 {
+		return i, h.vals[i]
+	}
+	return -1, h.extra[k]
+}
+
+func (h *hostProps) Set(k string, v goja.Value) bool {
+	if i := h.fixed(k); i >= 0 {
+		h.vals[i] = v
+		return true
+	}
 	if h.extra == nil {
 		h.extra = map[string]goja.Value{}
 	}
@@ -225,24 +214,33 @@ func (h *hostProps) setExtra(k string, v goja.Value) {
 		h.order = append(h.order, k)
 	}
 	h.extra[k] = v
+	return true
 }
 
-func (h *hostProps) hasExtra(k string) bool {
+func (h *hostProps) Has(k string) bool {
+	if h.fixed(k) >= 0 {
+		return true
+	}
 	_, ok := h.extra[k]
 	return ok
 }
 
-func (h *hostProps) deleteExtra(k string) {
+func (h *hostProps) Delete(k string) bool {
+	if i := h.fixed(k); i >= 0 {
+		h.gone |= 1 << i
+		h.vals[i] = nil
+		return true
+	}
 	if _, ok := h.extra[k]; ok {
 		delete(h.extra, k)
 		h.order = slices.DeleteFunc(h.order, func(s string) bool { return s == k })
 	}
+	return true
 }
 
-// keys lists the fixed properties not deleted, in order, then the added ones.
-func (h *hostProps) keys(fixed []string) []string {
-	keys := make([]string, 0, len(fixed)+len(h.order))
-	for i, k := range fixed {
+func (h *hostProps) Keys() []string {
+	keys := make([]string, 0, len(h.names)+len(h.order))
+	for i, k := range h.names {
 		if h.gone&(1<<i) == 0 {
 			keys = append(keys, k)
 		}

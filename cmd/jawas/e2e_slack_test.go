@@ -3,11 +3,10 @@
 package main
 
 import (
-	"os"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/jawas/jawas/internal/timerslack"
 )
 
 // TestE2ETimerSlack: on a single node the engine runs with a 1 ms timer
@@ -20,15 +19,11 @@ func TestE2ETimerSlack(t *testing.T) {
 	workers := s.waitChildren("worker", 2, 10*time.Second)
 	slack := func(pid int) int64 {
 		t.Helper()
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/timerslack_ns")
+		d, err := timerslack.Of(pid)
 		if err != nil {
 			t.Fatal(err)
 		}
-		n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
+		return d.Nanoseconds()
 	}
 	own := slack(s.pid)
 	if got := slack(engine[0].pid); got != time.Millisecond.Nanoseconds() {

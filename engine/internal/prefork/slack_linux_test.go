@@ -4,24 +4,21 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jawas/jawas/internal/timerslack"
 )
 
-// timerSlack returns the timer slack of process pid's main thread.
+// timerSlack returns the timer slack of process pid's main thread, in ns.
 func timerSlack(t *testing.T, pid int) int64 {
 	t.Helper()
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/timerslack_ns")
+	d, err := timerslack.Of(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return d.Nanoseconds()
 }
 
 // TestChildrenTimerSlack: the children (engine, workers) run with

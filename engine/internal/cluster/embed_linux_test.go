@@ -102,10 +102,7 @@ func TestKillEmbeddedLeaderUnderWrites(t *testing.T) {
 	// consumer's recreation.
 	hw := watchHeads(t, strings.Join(slices.Delete(slices.Clone(urls), k, k+1), ","))
 	waitFor(t, 5*time.Second, "a head by "+leader, func() bool { _, by := hw.firstBy("", time.Time{}); return by == leader })
-	writes.down[k].Store(true)
-	reads.down[k].Store(true)
-	killed := time.Now()
-	nodes[k].kill()
+	killed := killUnderLoad(nodes, k, writes, reads)
 	// Failover ends when a live node serves a boundary after the kill.
 	var took time.Duration
 	var next string

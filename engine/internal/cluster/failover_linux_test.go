@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -261,16 +262,8 @@ func TestKillLeaderUnderWrites(t *testing.T) {
 	waitFor(t, 10*time.Second, "writes flowing", func() bool { return writes.count() > 200 })
 
 	leader := leaderOf(nodes)
-	var k int
-	for i, n := range nodes {
-		if n.id == leader {
-			k = i
-		}
-	}
-	writes.down[k].Store(true)
-	reads.down[k].Store(true)
-	killed := time.Now()
-	nodes[k].kill()
+	k := slices.IndexFunc(nodes, func(n *node) bool { return n.id == leader })
+	killed := killUnderLoad(nodes, k, writes, reads)
 	var took time.Duration
 	var next string
 	waitFor(t, 10*time.Second, "a head by a new leader", func() bool {
@@ -284,6 +277,16 @@ func TestKillLeaderUnderWrites(t *testing.T) {
 	}
 	afterFailover(t, nodes, k, writes, reads, 10*time.Second, 20*time.Second)
 	hw.chain(t)
+}
+
+// killUnderLoad SIGKILLs node k after marking it down for the loads (its
+// failures are expected from then on) and returns when it was killed.
+func killUnderLoad(nodes []*node, k int, writes *writeLoad, reads *readLoad) time.Time {
+	writes.down[k].Store(true)
+	reads.down[k].Store(true)
+	killed := time.Now()
+	nodes[k].kill()
+	return killed
 }
 
 // afterFailover waits for 200 more writes (within wait), stops the loads,

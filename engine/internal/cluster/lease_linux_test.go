@@ -27,6 +27,19 @@ func leaseConn(t *testing.T, nc *natsCluster, id string, ttl time.Duration) *clu
 	return c
 }
 
+// wonLease starts three NATS servers and returns node n1's connection
+// and its lease, won, with a lease_ttl of ttl.
+func wonLease(t *testing.T, ttl time.Duration) (*cluster.Conn, *cluster.Lease) {
+	t.Helper()
+	c := leaseConn(t, startNATS(t, 3, false), "n1", ttl)
+	l := cluster.NewLease(c)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := l.Campaign(ctx)
+	must(t, err)
+	return c, l
+}
+
 // TestLeaseKeepsItsOwnStoredRenewal: a renewal whose acknowledgement was
 // lost (it timed out here but the server stored it) leaves the key one
 // revision ahead, holding this very term's value. The holder's next
@@ -34,14 +47,8 @@ func leaseConn(t *testing.T, nc *natsCluster, id string, ttl time.Duration) *clu
 // keep the lease, not demote itself as if another node had taken it. A
 // value from another node still loses it.
 func TestLeaseKeepsItsOwnStoredRenewal(t *testing.T) {
-	nc := startNATS(t, 3, false)
-	c := leaseConn(t, nc, "n1", time.Second)
-	l := cluster.NewLease(c)
+	c, l := wonLease(t, time.Second)
 	ctx := context.Background()
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	_, err := l.Campaign(cctx)
-	cancel()
-	must(t, err)
 
 	// The stored renewal the holder never heard of: its own value again.
 	e, err := c.Lease.Get(ctx, "engine")
@@ -89,18 +96,12 @@ func TestLeaseKeepsItsOwnStoredRenewal(t *testing.T) {
 // and keeps the lease; a key another node created meanwhile still loses
 // it.
 func TestLeaseKeyGoneUnderHolder(t *testing.T) {
-	nc := startNATS(t, 3, false)
-	c := leaseConn(t, nc, "n1", 2*time.Second)
-	l := cluster.NewLease(c)
+	c, l := wonLease(t, 2*time.Second)
 	ctx := context.Background()
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	_, err := l.Campaign(cctx)
-	cancel()
-	must(t, err)
 
 	must(t, c.Lease.Purge(ctx, "engine"))
 	hctx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond) // three renewals at ttl/4
-	err = l.Hold(hctx)
+	err := l.Hold(hctx)
 	cancel()
 	if err != nil {
 		t.Fatalf("Hold after the key vanished: %v; want the lease kept", err)

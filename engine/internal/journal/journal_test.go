@@ -800,34 +800,7 @@ func TestReadWhileWriting(t *testing.T) {
 		}
 		done <- w.Close()
 	}()
-	r := mustReader(t, dir)
-	var pos Positions
-	last := map[string]uint64{}
-	total := 0
-	writing := true
-	for writing {
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatal(err)
-			}
-			writing = false
-		default:
-		}
-		recs, next, err := r.ReadNew(pos, time.Time{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, rec := range recs {
-			inc, seq, _ := ParseID(rec.ID)
-			if seq != last[inc]+1 || string(rec.Body) != body {
-				t.Fatalf("record %s after seq %d", rec.ID, last[inc])
-			}
-			last[inc] = seq
-			total++
-		}
-		pos = next
-	}
+	total, _ := readWhileWriting(t, mustReader(t, dir), done, func(rec Record) bool { return string(rec.Body) == body })
 	if total != batches*perBatch {
 		t.Errorf("read %d records, want %d", total, batches*perBatch)
 	}

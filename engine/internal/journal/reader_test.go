@@ -130,6 +130,21 @@ func TestReadWhileSegmentsAppear(t *testing.T) {
 		done <- nil
 	}()
 	r := cachingReader(t, dir)
+	total, last := readWhileWriting(t, r, done, nil)
+	if total != writers*perWriter || len(last) != writers {
+		t.Errorf("read %d records of %d incarnations, want %d of %d", total, len(last), writers*perWriter, writers)
+	}
+	if len(r.files) != 0 {
+		t.Errorf("%d segments kept open after every writer closed, want 0", len(r.files))
+	}
+}
+
+// readWhileWriting reads r in a loop until done says the writers finished
+// (failing on their error), then once more, and returns how many records
+// it read and the last sequence of each incarnation; every incarnation's
+// records must come in sequence, and each must pass check (when not nil).
+func readWhileWriting(t *testing.T, r *Reader, done <-chan error, check func(Record) bool) (int, map[string]uint64) {
+	t.Helper()
 	var pos Positions
 	last := map[string]uint64{}
 	total := 0
@@ -140,7 +155,7 @@ func TestReadWhileSegmentsAppear(t *testing.T) {
 		}
 		for _, rec := range recs {
 			inc, seq, _ := ParseID(rec.ID)
-			if seq != last[inc]+1 {
+			if seq != last[inc]+1 || (check != nil && !check(rec)) {
 				t.Fatalf("record %s after seq %d", rec.ID, last[inc])
 			}
 			last[inc] = seq
@@ -160,10 +175,5 @@ func TestReadWhileSegmentsAppear(t *testing.T) {
 		read()
 	}
 	read()
-	if total != writers*perWriter || len(last) != writers {
-		t.Errorf("read %d records of %d incarnations, want %d of %d", total, len(last), writers*perWriter, writers)
-	}
-	if len(r.files) != 0 {
-		t.Errorf("%d segments kept open after every writer closed, want 0", len(r.files))
-	}
+	return total, last
 }

@@ -78,7 +78,13 @@ func (m *Mirror) watch(ctx context.Context) {
 		m.c.Log.Debug("cluster: mirror: watch", "error", err)
 		return
 	}
-	defer w.Stop()
+	// Stopping the watch deletes its consumer, a request that waits out
+	// the client's 5 s when the server holding the consumer is gone (it
+	// died with the old leader): a node that had just won the lease
+	// waited that long for its mirror to stop before it led. The
+	// subscription is gone before the request is sent, so nothing of the
+	// watch reaches this mirror once watch returns.
+	defer func() { go w.Stop() }()
 	var pending *Head // a head not applied yet: a body was missing
 	retry := time.NewTimer(time.Hour)
 	defer retry.Stop()

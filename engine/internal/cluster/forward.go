@@ -246,10 +246,13 @@ func (f *Forwarder) housekeep() {
 }
 
 // learnLast finds our subject's last message in the stream, so the
-// first publish can expect it.
+// first publish can expect it. Attempts last 250 ms, then twice as long
+// up to 2 s: a request dropped while the stream elects a leader (a
+// step-down as the cluster starts) otherwise held the node's first writes
+// for 2 s, answered pending (TestEmbeddedThreeNodes, 1 run in 4).
 func (f *Forwarder) learnLast(ctx context.Context) error {
-	for attempt := 0; ; attempt++ {
-		seq, err := f.lastOnSubject(ctx)
+	for attempt, d := 0, 250*time.Millisecond; ; attempt, d = attempt+1, min(2*d, 2*time.Second) {
+		seq, err := f.lastOnSubject(ctx, d)
 		if err == nil {
 			f.lastSeq = seq
 			return nil
@@ -266,8 +269,8 @@ func (f *Forwarder) learnLast(ctx context.Context) error {
 	}
 }
 
-func (f *Forwarder) lastOnSubject(ctx context.Context) (uint64, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+func (f *Forwarder) lastOnSubject(ctx context.Context, d time.Duration) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	st, err := f.c.JS.Stream(ctx, f.c.Names.Stream)
 	if err != nil {
@@ -328,7 +331,7 @@ func (f *Forwarder) publish(ctx context.Context, recs []journal.Record, data []b
 			// stream lost or purged it, or another node uses our
 			// node_id. Learn the truth and go on (duplicates are
 			// dropped by the engine).
-			seq, lerr := f.lastOnSubject(ctx)
+			seq, lerr := f.lastOnSubject(ctx, 2*time.Second)
 			if lerr == nil {
 				f.c.Log.Error("cluster: this node's last journal message in the stream is not the one it sent; is cluster.node_id unique?",
 					"node_id", f.c.Cfg.NodeID, "expected_seq", f.lastSeq, "found_seq", seq)

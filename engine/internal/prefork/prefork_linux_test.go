@@ -47,10 +47,18 @@ func TestKillWorkerUnderLoad(t *testing.T) {
 	// the replacement gets connections to prove it serves.
 	l := startLoad(p.addr, loadSpec{keepAlive: 50, fresh: 5, pace: 10 * time.Millisecond, dur: 6 * time.Second, max: 1000})
 	w, _ := ready(s)
-	victim, other := w[0], w[1]
-	waitUntil(t, 5*time.Second, "every keep-alive client answered, some by each worker", func() bool {
-		return l.held(victim) > 0 && l.held(other) > 0 && l.held(victim)+l.held(other) == l.spec.keepAlive
+	waitUntil(t, 5*time.Second, "every keep-alive client answered", func() bool {
+		return l.held(w[0])+l.held(w[1]) == l.spec.keepAlive
 	})
+	// The victim is the worker holding more of them: a burst of 50
+	// connections can still all go to one worker (the accept balancer
+	// refreshes its view of the peer at most every 100 ms once started),
+	// seen in a fresh-clone make test after the wait above was added.
+	vi := 0
+	if l.held(w[1]) > l.held(w[0]) {
+		vi = 1
+	}
+	victim, other := w[vi], w[1-vi]
 	held := l.held(victim)
 	killedAt := time.Now()
 	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
@@ -61,19 +69,19 @@ func TestKillWorkerUnderLoad(t *testing.T) {
 	for time.Since(killedAt) < 5*time.Second {
 		if spawnAfter == 0 {
 			for _, w := range s.Workers() {
-				if w.Position() == 0 && w.PID() != 0 && w.PID() != victim {
+				if w.Position() == vi && w.PID() != 0 && w.PID() != victim {
 					spawnAfter = time.Since(killedAt)
 				}
 			}
 		}
-		if w, _ := ready(s); w[0] != 0 && w[0] != victim {
-			replacement, readyAfter = w[0], time.Since(killedAt)
+		if w, _ := ready(s); w[vi] != 0 && w[vi] != victim {
+			replacement, readyAfter = w[vi], time.Since(killedAt)
 			break
 		}
 		time.Sleep(time.Millisecond)
 	}
 	if replacement == 0 {
-		t.Fatal("no replacement for worker 0 within 5s")
+		t.Fatalf("no replacement for worker %d within 5s", vi)
 	}
 	waitUntil(t, 3*time.Second, "a response from the replacement", func() bool {
 		l.mu.Lock()
